@@ -1,0 +1,92 @@
+"""Baselines: `DIR/NAME/ARCH/<aspect>.json`, reviewed in git like code.
+
+Sorted keys, one record per line (so `git diff` shows one line per changed record), schema
+and image identity inside. Written only on `--update-baselines`, atomically: a temp file in
+the same folder, fsynced, renamed over the old one; a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from harness.errors import BaselineCorrupt, BaselineMissing
+
+SCHEMA = 1
+
+
+def aspect_path(root: Path, name: str, arch: str, aspect: str) -> Path:
+    """Where the baseline of one aspect of one image on one architecture lives."""
+    return root / name / arch / f"{aspect}.json"
+
+
+def render(aspect: str, image: dict[str, Any], records: dict[str, Any]) -> str:
+    """The baseline file's text: stable for equal input, one record per line."""
+    head = json.dumps({"schema": SCHEMA, "aspect": aspect, "image": image},
+                      sort_keys=True, ensure_ascii=True)
+    lines = [f"{json.dumps(k, ensure_ascii=True)}: {json.dumps(records[k], sort_keys=True, ensure_ascii=True)}"
+             for k in sorted(records)]
+    body = ",\n".join(lines)
+    return head[:-1] + ', "records": {\n' + body + ("\n" if lines else "") + "}}\n"
+
+
+def load(root: Path, name: str, arch: str, aspect: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(image header, records) of a stored aspect, or `BaselineMissing` / `BaselineCorrupt`."""
+    path = aspect_path(root, name, arch, aspect)
+    try:
+        text = path.read_text(encoding="ascii")
+    except FileNotFoundError:
+        raise BaselineMissing(f"no baseline {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BaselineCorrupt(f"baseline {path} is unreadable: {exc}") from exc
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise BaselineCorrupt(f"baseline {path} is not valid JSON ({exc}); restore it from git "
+                              "or re-create it with --update-baselines") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("records"), dict):
+        raise BaselineCorrupt(f"baseline {path} has no 'records' object")
+    if data.get("schema") != SCHEMA:
+        raise BaselineCorrupt(f"baseline {path} has schema {data.get('schema')!r}, "
+                              f"this harness reads schema {SCHEMA}")
+    if data.get("aspect") != aspect:
+        raise BaselineCorrupt(f"baseline {path} holds aspect {data.get('aspect')!r}, not {aspect!r}")
+    return data.get("image") or {}, data["records"]
+
+
+def write(root: Path, name: str, arch: str, aspect: str, image: dict[str, Any],
+          records: dict[str, Any]) -> bool:
+    """Store an aspect atomically; return False (and touch nothing) when it is unchanged."""
+    path = aspect_path(root, name, arch, aspect)
+    text = render(aspect, image, records)
+    try:
+        if path.read_text(encoding="ascii") == text:
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{aspect}.", suffix=".tmp", dir=path.parent)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; a baseline is a normal repo file
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return True
+

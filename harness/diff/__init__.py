@@ -1,0 +1,1 @@
+"""Diff step: typed changes per aspect between a baseline and a candidate snapshot."""

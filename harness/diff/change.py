@@ -1,0 +1,46 @@
+"""The one record every step after the snapshot speaks: a typed change of one subject."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+VERDICTS = ("break", "review", "info")
+
+
+@dataclass
+class Change:
+    """A change of one subject in one aspect (kinds and subjects: compat-rules.md).
+
+    The diff step fills the facts; the policy step sets `verdict`, `waived` and `reason`.
+    """
+
+    aspect: str
+    kind: str
+    subject: str
+    before: Any = None
+    after: Any = None
+    consumer: str | None = None
+    #: facts the policy needs beyond before/after (e.g. {"epoch": [1, 0]}); not in reports
+    detail: dict[str, Any] | None = None
+    verdict: str = "info"
+    waived: bool = False
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report's shape of a change (`consumer` only where the kind has one)."""
+        data = asdict(self)
+        if data["consumer"] is None:
+            del data["consumer"]
+        del data["detail"]
+        return data
+
+    @property
+    def blocking(self) -> bool:
+        """An unwaived break: the only thing that fails the gate."""
+        return self.verdict == "break" and not self.waived
+
+    def sort_key(self) -> tuple[int, str, str, str]:
+        """Breaks first, then review, then info; within a verdict by kind and subject."""
+        rank = VERDICTS.index(self.verdict) if self.verdict in VERDICTS else 3
+        return (rank, self.kind, self.subject, self.consumer or "")

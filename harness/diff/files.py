@@ -1,0 +1,82 @@
+"""Files and security diffs: per path type, mode, owner, link target and content."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.diff.change import Change
+from harness.diff.records import diff_keyed
+
+SETID_BITS = 0o6000
+STICKY = 0o1000
+WORLD_WRITE = 0o002
+
+
+def _mode(record: dict[str, Any]) -> int:
+    return int(record.get("mode", "0"), 8)
+
+
+def diff_files(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> list[Change]:
+    """file-removed/added/type-changed/mode-changed/owner-changed/symlink-target-changed/modified."""
+    keyed = diff_keyed(before, after)
+    changes = [Change("files", "file-removed", p, before=_brief(before[p])) for p in keyed.removed]
+    changes += [Change("files", "file-added", p, after=_brief(after[p])) for p in keyed.added]
+    for path in keyed.changed:
+        old, new = before[path], after[path]
+        if old["type"] != new["type"]:
+            changes.append(Change("files", "file-type-changed", path, old["type"], new["type"]))
+            continue
+        if old["mode"] != new["mode"]:
+            changes.append(Change("files", "mode-changed", path, old["mode"], new["mode"]))
+        if (old["uid"], old["gid"]) != (new["uid"], new["gid"]):
+            changes.append(Change("files", "owner-changed", path,
+                                  f"{old['uid']}:{old['gid']}", f"{new['uid']}:{new['gid']}"))
+        if old.get("target") != new.get("target"):
+            changes.append(Change("files", "symlink-target-changed", path,
+                                  old.get("target"), new.get("target")))
+        if (old.get("sha256"), old.get("size")) != (new.get("sha256"), new.get("size")):
+            changes.append(Change("files", "file-modified", path,
+                                  {"size": old.get("size"), "sha256": old.get("sha256")},
+                                  {"size": new.get("size"), "sha256": new.get("sha256")}))
+    return changes
+
+
+def _brief(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k in ("type", "mode", "uid", "gid", "size", "target")}
+
+
+def is_setid(record: dict[str, Any]) -> bool:
+    """A regular file with setuid or setgid."""
+    return record.get("type") == "file" and bool(_mode(record) & SETID_BITS)
+
+
+def is_world_writable(record: dict[str, Any]) -> bool:
+    """A file, or a directory without the sticky bit, that anyone may write."""
+    kind = record.get("type")
+    mode = _mode(record)
+    if kind == "file":
+        return bool(mode & WORLD_WRITE)
+    if kind == "dir":
+        return bool(mode & WORLD_WRITE) and not mode & STICKY
+    return False
+
+
+def diff_security(before: dict[str, dict[str, Any]] | None, after: dict[str, dict[str, Any]],
+                  accounts: dict[str, dict[str, Any]]) -> list[Change]:
+    """setuid-added, world-writable-added against a baseline; empty-password on the candidate
+    alone (an account that logs in with no password is a break with or without a baseline)."""
+    changes = [Change("security", "empty-password", acct.get("source", "/etc/shadow"),
+                      after={"account": name, "password": ""})
+               for name, acct in sorted(accounts.items()) if acct.get("empty_password")]
+    if before is None:
+        return changes
+    for path, rec in after.items():
+        old = before.get(path)
+        if is_setid(rec) and (old is None or not is_setid(old) or
+                              _mode(old) & SETID_BITS != _mode(rec) & SETID_BITS):
+            changes.append(Change("security", "setuid-added", path,
+                                  old["mode"] if old else None, rec["mode"]))
+        if is_world_writable(rec) and (old is None or not is_world_writable(old)):
+            changes.append(Change("security", "world-writable-added", path,
+                                  old["mode"] if old else None, rec["mode"]))
+    return changes

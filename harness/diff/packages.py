@@ -1,0 +1,60 @@
+"""Packages diff: removed, added, up/downgraded (the manager's own ordering), epoch, arch,
+licence. Records are keyed `name:arch`; the subject is the bare name."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from harness.diff.change import Change
+from harness.diff.records import diff_keyed
+from harness.versions import compare_package_versions
+
+
+def _label(record: dict[str, Any]) -> str:
+    return f"{record.get('evr')} {record.get('arch')}".strip()
+
+
+def diff_packages(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> list[Change]:
+    """Package changes between two `name:arch`-keyed record maps."""
+    keyed = diff_keyed(before, after)
+    changes: list[Change] = []
+    removed_by_name: dict[str, list[str]] = defaultdict(list)
+    added_by_name: dict[str, list[str]] = defaultdict(list)
+    for key in keyed.removed:
+        removed_by_name[before[key]["name"]].append(key)
+    for key in keyed.added:
+        added_by_name[after[key]["name"]].append(key)
+    for name in sorted(removed_by_name.keys() & added_by_name.keys()):
+        old_keys, new_keys = removed_by_name[name], added_by_name[name]
+        if len(old_keys) == 1 and len(new_keys) == 1:
+            # one arch replaced by another (x86_64 -> noarch): not a removal plus an addition
+            old, new = before[old_keys[0]], after[new_keys[0]]
+            changes.append(Change("packages", "package-arch-changed", name, _label(old), _label(new)))
+            changes += _version_changes(name, old, new)
+            del removed_by_name[name], added_by_name[name]
+    for name, keys in removed_by_name.items():
+        changes += [Change("packages", "package-removed", name, before=_label(before[k])) for k in keys]
+    for name, keys in added_by_name.items():
+        changes += [Change("packages", "package-added", name, after=_label(after[k])) for k in keys]
+    for key in keyed.changed:
+        changes += _version_changes(before[key]["name"], before[key], after[key])
+    return changes
+
+
+def _version_changes(name: str, old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
+    changes: list[Change] = []
+    manager = str(new.get("manager") or old.get("manager"))
+    if (old.get("epoch") or 0) != (new.get("epoch") or 0):
+        # the epoch decides the order by itself; one change of the more telling kind
+        changes.append(Change("packages", "package-epoch-changed", name, _label(old), _label(new),
+                              detail={"epoch": [old.get("epoch") or 0, new.get("epoch") or 0]}))
+    else:
+        order = compare_package_versions(manager, old, new)
+        if order > 0:
+            changes.append(Change("packages", "package-downgraded", name, _label(old), _label(new)))
+        elif order < 0:
+            changes.append(Change("packages", "package-upgraded", name, _label(old), _label(new)))
+    if old.get("license") != new.get("license") and old.get("license") is not None:
+        changes.append(Change("packages", "license-changed", name, old.get("license"), new.get("license")))
+    return changes

@@ -1,0 +1,233 @@
+"""The gate, apart from pytest: snapshot an image once, judge each aspect against its baseline.
+
+source -> snapshot -> baseline -> diff -> policy, as plain function calls; the pytest plugin
+and the command line both drive this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from harness import baseline
+from harness.config import HarnessConfig, ImageSpec
+from harness.diff import abi
+from harness.diff.change import Change
+from harness.diff.files import diff_files, diff_security
+from harness.diff.metadata import diff_metadata
+from harness.diff.packages import diff_packages
+from harness.engine import Engine, ImageInfo
+from harness.errors import BaselineMissing, HarnessError
+from harness.policy import WaiverUse, glob_regex, judge
+from harness.snapshot import SCHEMA, Snapshot, take_snapshot
+
+ASPECTS = ("metadata", "files", "packages", "security", "abi")
+#: the baseline file each aspect is judged against (security reads the files baseline)
+STORED_AS = {"metadata": "metadata", "files": "files", "packages": "packages",
+             "security": "files", "abi": "abi"}
+STORED_ASPECTS = ("metadata", "files", "packages", "abi")
+#: the reason on changes that `--update-baselines` accepted into the new baseline
+ACCEPTED = "accepted by --update-baselines"
+
+
+def _code_fingerprint() -> str:
+    """A hash of the snapshot code: a cached snapshot from other code is never reused."""
+    digest = hashlib.sha256(str(SCHEMA).encode())
+    root = Path(__file__).parent
+    for path in sorted((root / "snapshot").glob("*.py")) + [root / "engine.py"]:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class SnapshotStore:
+    """Takes each image's snapshot once, shared by pytest-xdist workers and later runs.
+
+    A snapshot is keyed by image id (content-addressed, so safe to reuse across runs) and by
+    the snapshot code's fingerprint; a file lock makes concurrent workers wait for one taker.
+    """
+
+    def __init__(self, cache_dir: Path, run_id: str) -> None:
+        self.cache_dir = cache_dir
+        self.run_id = run_id
+        self._engine: Engine | None = None
+        self._fingerprint = _code_fingerprint()
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, connected on first use (a run with no images never connects)."""
+        if self._engine is None:
+            self._engine = Engine.connect()
+        return self._engine
+
+    def resolve(self, spec: ImageSpec) -> ImageInfo:
+        """Find the image through the engine (local, else pulled)."""
+        return self.engine.resolve(spec.ref)
+
+    def snapshot(self, info: ImageInfo) -> Snapshot:
+        """The snapshot of an image, from the cache or taken now behind a lock."""
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        key = info.image_id.replace("sha256:", "")[:32] + "-" + self._fingerprint
+        path = self.cache_dir / f"{key}.json"
+        with FileLock(str(path) + ".lock"):
+            cached = Snapshot.load(path)
+            if cached is not None:
+                # identity fields may differ (another tag of the same image)
+                cached.image["ref"] = info.ref
+                return cached
+            with self.engine.export_rootfs(info.image_id, self.run_id) as stream:
+                snap = take_snapshot(info, stream)
+            snap.dump(path)
+            return snap
+
+    def cleanup(self) -> int:
+        """Remove every container this run created (they are removed as they go; this is the
+        safety net after a crash or Ctrl-C)."""
+        if self._engine is None:
+            return 0
+        return self._engine.remove_labelled(self.run_id)
+
+
+def visible_files(files: dict[str, dict[str, Any]], config: HarnessConfig) -> dict[str, dict[str, Any]]:
+    """The files aspect without the volatile paths the config ignores."""
+    ignore = glob_regex(config.ignore)
+    if ignore is None:
+        return files
+    return {p: r for p, r in files.items() if not ignore.match(p)}
+
+
+def stored_records(snap: Snapshot, aspect: str, config: HarnessConfig) -> dict[str, Any]:
+    """What a baseline stores for an aspect of this snapshot."""
+    if aspect == "files":
+        return visible_files(snap.files, config)
+    if aspect == "metadata":
+        return snap.metadata
+    if aspect == "packages":
+        return snap.packages
+    if aspect == "abi":
+        return abi.baseline_records(snap.abi, config)
+    raise ValueError(aspect)
+
+
+@dataclass
+class AspectResult:
+    """The judged outcome of one aspect of one image."""
+
+    name: str
+    ref: str
+    aspect: str
+    arch: str | None
+    image_id: str | None
+    baseline_path: str | None
+    changes: list[Change] = field(default_factory=list)
+    error: str | None = None
+    missing_baseline: bool = False
+    updated: bool | None = None
+
+    @property
+    def verdict(self) -> str:
+        """`error` when it could not be judged, `fail` on an unwaived break, else `pass`."""
+        if self.error:
+            return "error"
+        if self.missing_baseline or any(c.blocking for c in self.changes):
+            return "fail"
+        return "pass"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, to travel between xdist workers and the controller."""
+        return {"name": self.name, "ref": self.ref, "aspect": self.aspect, "arch": self.arch,
+                "image_id": self.image_id, "baseline_path": self.baseline_path,
+                "changes": [c.to_dict() for c in self.changes], "error": self.error,
+                "missing_baseline": self.missing_baseline, "updated": self.updated}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AspectResult:
+        """Inverse of `to_dict`."""
+        data = dict(data)
+        data["changes"] = [Change(**c) for c in data["changes"]]
+        return cls(**data)
+
+
+def candidate_only_changes(aspect: str, snap: Snapshot, config: HarnessConfig) -> list[Change]:
+    """Checks that need no baseline (they also guard a first release)."""
+    if aspect == "security":
+        return diff_security(None, {}, snap.accounts)
+    if aspect == "abi":
+        return abi.linkage_changes(snap.abi, config)
+    return []
+
+
+def diff_aspect(aspect: str, before: dict[str, Any], snap: Snapshot,
+                config: HarnessConfig) -> list[Change]:
+    """Baseline records vs. the candidate snapshot, for one aspect."""
+    if aspect == "files":
+        return diff_files(visible_files(before, config), visible_files(snap.files, config))
+    if aspect == "security":
+        return diff_security(visible_files(before, config), visible_files(snap.files, config),
+                             snap.accounts)
+    if aspect == "metadata":
+        return diff_metadata(before, snap.metadata)
+    if aspect == "packages":
+        return diff_packages(before, snap.packages)
+    if aspect == "abi":
+        return abi.diff_abi(before, snap.abi, config) + abi.linkage_changes(snap.abi, config)
+    raise ValueError(aspect)
+
+
+def aspect_error(aspect: str, snap: Snapshot) -> str | None:
+    """A reason the aspect cannot be judged on this snapshot (e.g. a damaged database)."""
+    if aspect == "packages":
+        errors = [db["error"] for db in snap.package_dbs if db.get("error")]
+        if errors:
+            return "; ".join(errors)
+    return None
+
+
+def check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
+                 config: HarnessConfig, update: bool = False,
+                 waiver_use: WaiverUse | None = None) -> AspectResult:
+    """Judge (or, with `update`, store) one aspect of one image. Never raises a HarnessError:
+    whatever stops the judgement becomes the result's `error`."""
+    result = AspectResult(spec.name, spec.ref, aspect, None, None, None)
+    try:
+        info = store.resolve(spec)
+        result.arch, result.image_id = info.arch, info.image_id
+        stored = STORED_AS[aspect]
+        result.baseline_path = str(baseline.aspect_path(root, spec.name, info.arch, stored))
+        snap = store.snapshot(info)
+        result.error = aspect_error(aspect, snap)
+        if result.error:
+            return result
+        judge_changes: Callable[[list[Change]], list[Change]] = lambda cs: judge(
+            cs, config, spec.name, info.arch, use=waiver_use)
+        if update:
+            before: dict[str, Any] | None
+            try:
+                _, before = baseline.load(root, spec.name, info.arch, stored)
+            except HarnessError:
+                before = None
+            if aspect in STORED_ASPECTS:
+                records = stored_records(snap, aspect, config)
+                result.updated = baseline.write(root, spec.name, info.arch, aspect,
+                                                snap.image, records)
+            only = candidate_only_changes(aspect, snap, config)
+            diffed = diff_aspect(aspect, before, snap, config) if before is not None else only
+            keys = {(c.kind, c.subject, c.consumer) for c in only}
+            result.changes = [c if (c.kind, c.subject, c.consumer) in keys or c.blocking is False
+                              else replace(c, waived=True, reason=ACCEPTED)
+                              for c in judge_changes(diffed)]
+            return result
+        try:
+            _, before = baseline.load(root, spec.name, info.arch, stored)
+        except BaselineMissing:
+            result.missing_baseline = True
+            result.changes = judge_changes(candidate_only_changes(aspect, snap, config))
+            return result
+        result.changes = judge_changes(diff_aspect(aspect, before, snap, config))
+    except HarnessError as exc:
+        result.error = str(exc)
+    return result

@@ -1,0 +1,83 @@
+"""Failure messages that read like a review: what changed, why it breaks users, how to accept."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.gate import AspectResult
+
+MAX_LISTED = 25
+
+#: Why each break hurts a user of the baseline image (compat-rules.md, shortened).
+WHY = {
+    "package-removed": "dependants and users of its files and commands lose them",
+    "package-downgraded": "package managers will not treat the candidate as an update",
+    "package-epoch-changed": "an epoch can never be lowered",
+    "package-arch-changed": "a different architecture changes what is installed",
+    "package-files-missing": "the package database promises files the image no longer has",
+    "library-removed": "programs linked against the soname fail to start",
+    "soname-changed": "programs linked against the old soname fail to start",
+    "symbol-removed": "programs using the symbol fail to load or crash on first call",
+    "symbol-version-removed": "glibc refuses to load every consumer that needs the version node",
+    "symbol-type-changed": "code expecting a function gets data (or the reverse)",
+    "symbol-size-changed": "copy relocations silently truncate a grown object",
+    "needed-unresolved": "the dynamic loader cannot find a needed library",
+    "symbol-unresolved": "the dynamic loader cannot bind a needed symbol",
+    "file-removed": "scripts and programs using the path fail",
+    "file-type-changed": "users of the path get a different kind of file",
+    "mode-changed": "the owner can no longer read or execute it",
+    "user-changed": "every `docker run` runs as a different user",
+    "entrypoint-changed": "every `docker run` runs a different program",
+    "cmd-changed": "every `docker run` without arguments runs a different command",
+    "workdir-changed": "relative paths of every `docker run` change",
+    "env-removed": "programs relying on the variable lose it",
+    "port-removed": "deployments relying on the exposed port lose it",
+    "volume-removed": "data written to the volume is no longer kept apart",
+    "setuid-added": "a new privileged program widens the attack surface",
+    "world-writable-added": "anyone in the container can change the file",
+    "empty-password": "an account logs in with no password (CVE-2019-5021 class)",
+    "probe-item-removed": "programs using the module, extension or applet fail",
+    "runtime-version-changed": "code written for the runtime's version may fail",
+}
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        return "-"
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def failure_message(result: AspectResult, baselines: Path) -> str:
+    """The text pytest shows for a failing aspect test."""
+    head = f"{result.name} [{result.arch or '?'}] {result.aspect}"
+    update = (f"pytest --image {result.name}={result.ref} --baselines {baselines} "
+              "--update-baselines")
+    if result.error:
+        return f"{head}: cannot be judged: {result.error}"
+    lines: list[str] = []
+    if result.missing_baseline:
+        lines += [f"{head}: no baseline at {result.baseline_path}",
+                  "Create it from this image (then review and commit it):", f"    {update}"]
+    breaks = [c for c in result.changes if c.blocking]
+    if breaks:
+        others = len(result.changes) - len(breaks)
+        lines.append(f"{head}: {len(breaks)} unwaived break(s) against "
+                     f"{result.baseline_path or 'the candidate alone'} ({others} other change(s))")
+        for c in breaks[:MAX_LISTED]:
+            where = f" in {c.consumer}" if c.consumer else ""
+            lines.append(f"  {c.kind:<24} {c.subject}{where}: {_short(c.before)} -> {_short(c.after)}"
+                         + (f"  [{c.reason}]" if c.reason else ""))
+        if len(breaks) > MAX_LISTED:
+            lines.append(f"  ... and {len(breaks) - MAX_LISTED} more (see --compat-report)")
+        kinds = sorted({c.kind for c in breaks})
+        lines.append("Why it breaks users:")
+        lines += [f"  {k}: {WHY[k]}" for k in kinds if k in WHY]
+        first = breaks[0]
+        lines += ["If intended, waive it with a reason in pyproject.toml:",
+                  f'  [[tool.harness.waivers]]\n  image = "{result.name}"\n  kind = "{first.kind}"\n'
+                  f'  subject = "{first.subject}"\n  reason = "..."',
+                  f"or accept this release as the new baseline:\n    {update}"]
+    return "\n".join(lines)

@@ -1,0 +1,79 @@
+"""Snapshot: everything the gate knows about one image, taken in ONE pass over its filesystem.
+
+The snapshot knows nothing of baselines: it is plain data (JSON-serialisable dicts) that the
+diff step compares.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from harness.engine import ImageInfo
+from harness.snapshot.accounts import AccountsCollector
+from harness.snapshot.elf import ElfCollector
+from harness.snapshot.meta import flatten_config
+from harness.snapshot.packages import PackagesCollector, load_builtin_readers
+from harness.snapshot.walk import ContentCollector, walk
+
+#: Bumped whenever a record's shape changes; cached snapshots of another schema are retaken.
+SCHEMA = 1
+
+
+@dataclass
+class Snapshot:
+    """One image, as plain data. Aspects are dicts keyed by their records' identity."""
+
+    image: dict[str, Any]
+    metadata: dict[str, Any]
+    files: dict[str, dict[str, Any]]
+    packages: dict[str, dict[str, Any]]
+    package_dbs: list[dict[str, Any]] = field(default_factory=list)
+    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    abi: dict[str, Any] = field(default_factory=dict)
+    schema: int = SCHEMA
+
+    @property
+    def arch(self) -> str:
+        """The image's architecture as `uname -m` prints it."""
+        return str(self.image["arch"])
+
+    def dump(self, path: Path) -> None:
+        """Write the snapshot as JSON (a cache file; baselines are written elsewhere)."""
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(asdict(self), ensure_ascii=True), encoding="ascii")
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> Snapshot | None:
+        """Read a cached snapshot; None when absent, damaged or of another schema."""
+        try:
+            data = json.loads(path.read_text(encoding="ascii"))
+            if data.get("schema") != SCHEMA:
+                return None
+            return cls(**data)
+        except (OSError, ValueError, TypeError):
+            return None
+
+
+def image_header(info: ImageInfo) -> dict[str, Any]:
+    """Identity of the image a snapshot was taken from (stored in every baseline file)."""
+    return {"ref": info.ref, "image_id": info.image_id, "arch": info.arch, "os": info.os,
+            "repo_digests": info.repo_digests, "size": info.size}
+
+
+def take_snapshot(info: ImageInfo, rootfs: IO[bytes]) -> Snapshot:
+    """Read the image's filesystem stream once and assemble every aspect."""
+    load_builtin_readers()
+    packages = PackagesCollector()
+    accounts = AccountsCollector()
+    elf = ElfCollector()
+    collectors: list[ContentCollector] = [packages, accounts, elf]
+    files = walk(rootfs, collectors)
+    records, dbs = packages.result()
+    snap = Snapshot(image=image_header(info), metadata=flatten_config(info), files=files,
+                    packages=records, package_dbs=dbs, accounts=accounts.result(),
+                    abi=elf.result(files, records))
+    return snap

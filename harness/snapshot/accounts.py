@@ -1,0 +1,38 @@
+"""Accounts from /etc/passwd and /etc/shadow, for the empty-password and root-user checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PASSWD = "/etc/passwd"
+SHADOW = "/etc/shadow"
+
+
+class AccountsCollector:
+    """Takes /etc/passwd and /etc/shadow during the walk."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+
+    def wants(self, path: str, head: bytes, size: int) -> bool:
+        return path in (PASSWD, SHADOW)
+
+    def take(self, path: str, data: bytes) -> None:
+        self.data[path] = data
+
+    def result(self) -> dict[str, dict[str, Any]]:
+        """Account name -> uid, shell, and whether its password field is empty."""
+        accounts: dict[str, dict[str, Any]] = {}
+        for line in self.data.get(PASSWD, b"").decode("utf-8", "replace").splitlines():
+            fields = line.split(":")
+            if len(fields) >= 7 and fields[0]:
+                accounts[fields[0]] = {"uid": fields[2], "shell": fields[6],
+                                       "empty_password": fields[1] == "", "source": PASSWD}
+        for line in self.data.get(SHADOW, b"").decode("utf-8", "replace").splitlines():
+            fields = line.split(":")
+            if len(fields) >= 2 and fields[0]:
+                entry = accounts.setdefault(fields[0], {"uid": None, "shell": None})
+                # An empty shadow field logs in with no password; "x" in passwd defers here.
+                entry["empty_password"] = fields[1] == ""
+                entry["source"] = SHADOW
+        return accounts

@@ -1,0 +1,91 @@
+"""The packages aspect: whichever package databases the image holds, read from its files.
+
+Readers are chosen by what the image contains (a small registry, as testinfra chooses its
+modules): each declares which paths make up its database and how to read them. An absent
+database is "no package database", never "zero packages"; a damaged one is an error naming
+the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from harness.errors import ParseError
+from harness.snapshot import dpkg
+
+
+@dataclass(frozen=True)
+class PackageReader:
+    """How to find and read one package manager's database in an image's files."""
+
+    manager: str
+    is_database: Callable[[str], bool]
+    read: Callable[[dict[str, bytes]], list[dict[str, Any]]]
+
+
+READERS: list[PackageReader] = [PackageReader("dpkg", dpkg.is_database, dpkg.read_database)]
+
+
+def register(reader: PackageReader) -> None:
+    """Add a reader (rpm, apk and plugins register themselves on import)."""
+    if all(r.manager != reader.manager for r in READERS):
+        READERS.append(reader)
+
+
+def package_key(record: dict[str, Any]) -> str:
+    """Packages are keyed by name and arch: multilib images hold both `x86_64` and `i686`."""
+    return f"{record['name']}:{record.get('arch') or ''}"
+
+
+class PackagesCollector:
+    """Collects the database files of every registered manager during the walk."""
+
+    def __init__(self) -> None:
+        self._found: dict[str, dict[str, bytes]] = {}
+
+    def wants(self, path: str, head: bytes, size: int) -> bool:
+        return any(r.is_database(path) for r in READERS)
+
+    def take(self, path: str, data: bytes) -> None:
+        for reader in READERS:
+            if reader.is_database(path):
+                self._found.setdefault(reader.manager, {})[path] = data
+
+    def result(self) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+        """(package records by key, one entry per database found with its count or error)."""
+        records: dict[str, dict[str, Any]] = {}
+        databases: list[dict[str, Any]] = []
+        for reader in READERS:
+            files = self._found.get(reader.manager)
+            if not files:
+                continue
+            entry: dict[str, Any] = {"manager": reader.manager, "paths": sorted(files)}
+            try:
+                found = reader.read(files)
+            except ParseError as exc:
+                entry["error"] = str(exc)
+                databases.append(entry)
+                continue
+            except Exception as exc:  # a reader bug must not hide the other databases
+                entry["error"] = f"{', '.join(sorted(files))}: unreadable ({type(exc).__name__}: {exc})"
+                databases.append(entry)
+                continue
+            entry["count"] = len(found)
+            databases.append(entry)
+            for record in found:
+                records[package_key(record)] = record
+        return records, databases
+
+
+def load_builtin_readers() -> None:
+    """Import the optional readers so they register (kept lazy: each is a small module)."""
+    import importlib
+
+    for module in ("harness.snapshot.rpm", "harness.snapshot.apk"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise

@@ -1,0 +1,186 @@
+"""Version ordering exactly as the package managers order versions.
+
+`dpkg_compare` follows dpkg's `verrevcmp` (lib/dpkg/version.c), `rpm_compare` rpm's
+`rpmvercmp`/`rpmverCmp` (rpmio/rpmvercmp.c, lib/rpmver.c). Both compare ASCII classes only,
+as the C code does, so a non-ASCII digit is never taken for a number.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+def _isdigit(c: str) -> bool:
+    return "0" <= c <= "9"
+
+
+def _isalpha(c: str) -> bool:
+    return "a" <= c <= "z" or "A" <= c <= "Z"
+
+
+# --- dpkg -----------------------------------------------------------------------------------
+
+class DpkgVersion(NamedTuple):
+    """A Debian version split as dpkg splits it: epoch, upstream, revision."""
+
+    epoch: int
+    upstream: str
+    revision: str
+
+
+def parse_dpkg_version(text: str) -> DpkgVersion:
+    """Split `[epoch:]upstream[-revision]`; a malformed epoch raises `ValueError`."""
+    text = text.strip()
+    epoch = 0
+    if ":" in text:
+        head, text = text.split(":", 1)
+        if not head.isascii() or not head.isdigit():
+            raise ValueError(f"bad epoch in version {head}:{text!r}")
+        epoch = int(head)
+    upstream, sep, revision = text.rpartition("-")
+    if not sep:
+        upstream, revision = text, ""
+    return DpkgVersion(epoch, upstream, revision)
+
+
+def _dpkg_order(c: str) -> int:
+    if _isdigit(c):
+        return 0
+    if _isalpha(c):
+        return ord(c)
+    if c == "~":
+        return -1
+    if c:
+        return ord(c) + 256
+    return 0
+
+
+def _verrevcmp(a: str, b: str) -> int:
+    i = j = 0
+    la, lb = len(a), len(b)
+    while i < la or j < lb:
+        first_diff = 0
+        while (i < la and not _isdigit(a[i])) or (j < lb and not _isdigit(b[j])):
+            ac = _dpkg_order(a[i]) if i < la else 0
+            bc = _dpkg_order(b[j]) if j < lb else 0
+            if ac != bc:
+                return ac - bc
+            i += 1
+            j += 1
+        while i < la and a[i] == "0":
+            i += 1
+        while j < lb and b[j] == "0":
+            j += 1
+        while i < la and _isdigit(a[i]) and j < lb and _isdigit(b[j]):
+            if not first_diff:
+                first_diff = ord(a[i]) - ord(b[j])
+            i += 1
+            j += 1
+        if i < la and _isdigit(a[i]):
+            return 1
+        if j < lb and _isdigit(b[j]):
+            return -1
+        if first_diff:
+            return first_diff
+    return 0
+
+
+def _sign(n: int) -> int:
+    return (n > 0) - (n < 0)
+
+
+def dpkg_compare(a: str, b: str) -> int:
+    """-1, 0 or 1 as `dpkg --compare-versions a lt/eq/gt b` would answer."""
+    va, vb = parse_dpkg_version(a), parse_dpkg_version(b)
+    if va.epoch != vb.epoch:
+        return _sign(va.epoch - vb.epoch)
+    return _sign(_verrevcmp(va.upstream, vb.upstream)) or _sign(_verrevcmp(va.revision, vb.revision))
+
+
+# --- rpm ------------------------------------------------------------------------------------
+
+def rpmvercmp(a: str, b: str) -> int:
+    """rpm's segment comparison of one version or release string (-1, 0, 1)."""
+    if a == b:
+        return 0
+    i = j = 0
+    la, lb = len(a), len(b)
+    while i < la or j < lb:
+        while i < la and not (_isdigit(a[i]) or _isalpha(a[i])) and a[i] not in "~^":
+            i += 1
+        while j < lb and not (_isdigit(b[j]) or _isalpha(b[j])) and b[j] not in "~^":
+            j += 1
+        ca = a[i] if i < la else ""
+        cb = b[j] if j < lb else ""
+        if ca == "~" or cb == "~":  # tilde sorts before everything, even the end
+            if ca != "~":
+                return 1
+            if cb != "~":
+                return -1
+            i += 1
+            j += 1
+            continue
+        if ca == "^" or cb == "^":  # caret sorts after the end, before anything else
+            if not ca:
+                return -1
+            if not cb:
+                return 1
+            if ca != "^":
+                return 1
+            if cb != "^":
+                return -1
+            i += 1
+            j += 1
+            continue
+        if not (ca and cb):
+            break
+        si, sj = i, j
+        isnum = _isdigit(ca)
+        same_class = _isdigit if isnum else _isalpha
+        while i < la and same_class(a[i]):
+            i += 1
+        while j < lb and same_class(b[j]):
+            j += 1
+        seg_a, seg_b = a[si:i], b[sj:j]
+        if not seg_b:
+            return 1 if isnum else -1
+        if isnum:
+            seg_a, seg_b = seg_a.lstrip("0"), seg_b.lstrip("0")
+            if len(seg_a) != len(seg_b):
+                return 1 if len(seg_a) > len(seg_b) else -1
+        if seg_a != seg_b:
+            return 1 if seg_a > seg_b else -1
+    if i >= la and j >= lb:
+        return 0
+    return -1 if i >= la else 1
+
+
+def rpm_compare(a: tuple[int | None, str, str | None], b: tuple[int | None, str, str | None]) -> int:
+    """Compare (epoch, version, release) as rpm does; a missing epoch is 0, and a missing
+    release on either side leaves releases out of the comparison."""
+    rc = rpmvercmp(str(a[0] or 0), str(b[0] or 0))
+    if rc == 0:
+        rc = rpmvercmp(a[1], b[1])
+        if rc == 0 and a[2] is not None and b[2] is not None:
+            rc = rpmvercmp(a[2], b[2])
+    return rc
+
+
+def compare_package_versions(manager: str, before: dict[str, object], after: dict[str, object]) -> int:
+    """Order two package records of one manager (`dpkg`, `rpm`, `apk`) by version."""
+    if manager == "rpm":
+        return rpm_compare(
+            (_int_or_none(before.get("epoch")), str(before.get("version") or ""), _str_or_none(before.get("release"))),
+            (_int_or_none(after.get("epoch")), str(after.get("version") or ""), _str_or_none(after.get("release"))))
+    if manager == "apk":
+        from harness.apkversion import apk_compare  # noqa: PLC0415 - optional reader
+        return apk_compare(str(before.get("evr")), str(after.get("evr")))
+    return dpkg_compare(str(before.get("evr")), str(after.get("evr")))
+
+
+def _int_or_none(value: object) -> int | None:
+    return None if value is None or value == "" else int(str(value))
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
