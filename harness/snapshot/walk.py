@@ -17,6 +17,7 @@ from typing import IO, Any, Protocol
 from harness.errors import SourceError
 
 CHUNK = 1 << 20
+TAR_BUFFER = 1 << 14
 
 #: Entries the engine's init layer adds to every container; they are not part of the image.
 ENGINE_INIT_PATHS = frozenset({
@@ -67,7 +68,8 @@ def walk(stream: IO[bytes], collectors: Iterable[ContentCollector]) -> dict[str,
     collectors = list(collectors)
     files: dict[str, dict[str, Any]] = {}
     try:
-        tar = tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK)
+        # a small stream buffer: tarfile re-slices its whole buffer on every 512-byte read
+        tar = tarfile.open(fileobj=stream, mode="r|", bufsize=TAR_BUFFER)
     except tarfile.TarError as exc:
         raise SourceError(f"filesystem stream is not a tar archive: {exc}") from exc
     try:
