@@ -1,0 +1,94 @@
+"""Fixtures for the harness's own tests: real images built locally, and a pytester runner
+of the user-facing compat suite."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SUITE = REPO / "suites" / "compat" / "test_compat.py"
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Any:
+    """The real engine; the tests never run against a mock. No engine is a failure here
+    (CI starts one), not a skip."""
+    from harness.engine import Engine
+
+    return Engine.connect()
+
+
+@pytest.fixture(scope="session")
+def tiny_images(docker_engine: Any) -> dict[str, str]:
+    """Tags of the tiny base image and of each candidate with one planted change."""
+    import testimages
+    from testimages import tiny
+
+    recipes = [tiny.BASE, tiny.REBUILD, tiny.ADDITIONS, *tiny.PLANTED]
+    return {r.name: testimages.build(r) for r in recipes}
+
+
+@dataclass
+class GateRun:
+    """One inner `pytest` run of the compat suite, and what it left behind."""
+
+    result: pytest.RunResult
+    report: dict[str, Any] | None
+
+    def image(self, name: str) -> dict[str, Any]:
+        """The JSON report's entry of one image."""
+        assert self.report is not None, "no JSON report was written"
+        for entry in self.report["images"]:
+            if entry["name"] == name:
+                return dict(entry)
+        raise AssertionError(f"image {name} not in the report: {[i['name'] for i in self.report['images']]}")
+
+
+@pytest.fixture
+def run_gate(pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., GateRun]:
+    """Run the compat suite in a fresh pytest (in a subprocess, as users do) on images.
+
+    `images` maps NAME -> REF; extra args are passed through (e.g. "-n", "2").
+    """
+    pytester.makepyfile(test_compat=SUITE.read_text())
+    cache = tmp_path_factory.mktemp("snapshot-cache")
+
+    def run(images: dict[str, str], *args: str, baselines: Path | None = None,
+            pyproject: str = "", report: bool = True) -> GateRun:
+        pytester.makefile(".toml", pyproject='[tool.pytest.ini_options]\nminversion = "8.0"\n' + pyproject)
+        cmd = ["-p", "no:cacheprovider", "--compat-cache", str(cache), "-rf"]
+        for name, ref in images.items():
+            cmd += ["--image", f"{name}={ref}"]
+        if baselines is not None:
+            cmd += ["--baselines", str(baselines)]
+        out = pytester.path / "report.json"
+        if out.exists():
+            out.unlink()
+        if report:
+            cmd += ["--compat-report", str(out)]
+        result = pytester.runpytest_subprocess(*cmd, *args, timeout=600)
+        data = json.loads(out.read_text()) if report and out.exists() else None
+        return GateRun(result, data)
+
+    return run
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    """Every file under root with its bytes, to prove a folder was left untouched."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def copy_tree() -> Callable[[Path, Path], Path]:
+    """Copy a folder (e.g. a baseline dir) for a test that must not touch the original."""
+    def copy(src: Path, dst: Path) -> Path:
+        shutil.copytree(src, dst)
+        return dst
+    return copy
