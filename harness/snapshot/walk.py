@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import stat
-import tarfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import IO, Any, Protocol
 
 from harness.errors import SourceError
+from harness.snapshot.tarstream import TarFormatError, TarReader
 
-CHUNK = 1 << 20
-TAR_BUFFER = 1 << 14
 
 #: Entries the engine's init layer adds to every container; they are not part of the image.
 ENGINE_INIT_PATHS = frozenset({
@@ -26,10 +24,8 @@ ENGINE_INIT_PATHS = frozenset({
 })
 
 _TYPES = {
-    tarfile.REGTYPE: "file", tarfile.AREGTYPE: "file", tarfile.CONTTYPE: "file",
-    tarfile.GNUTYPE_SPARSE: "file", tarfile.DIRTYPE: "dir", tarfile.SYMTYPE: "symlink",
-    tarfile.LNKTYPE: "file", tarfile.CHRTYPE: "char", tarfile.BLKTYPE: "block",
-    tarfile.FIFOTYPE: "fifo",
+    b"0": "file", b"\0": "file", b"7": "file", b"1": "file", b"2": "symlink", b"3": "char",
+    b"4": "block", b"5": "dir", b"6": "fifo",
 }
 
 
@@ -44,15 +40,11 @@ class ContentCollector(Protocol):
 
 
 def normalize_path(name: str) -> str:
-    """Tar member name -> absolute image path (`./usr/bin/ls` -> `/usr/bin/ls`)."""
-    while name.startswith("./"):
-        name = name[2:]
-    name = name.strip("/")
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        # Never resolve `..`: a hostile tar must not move an entry elsewhere in the record.
-        return "/" + "/".join(parts)
-    return "/" + "/".join(parts)
+    """Tar member name -> absolute image path (`./usr/bin/ls` -> `/usr/bin/ls`).
+
+    `..` is kept, never resolved: a hostile archive must not move an entry elsewhere.
+    """
+    return "/" + "/".join(p for p in name.split("/") if p not in ("", "."))
 
 
 def mode_string(mode: int) -> str:
@@ -68,59 +60,56 @@ def walk(stream: IO[bytes], collectors: Iterable[ContentCollector]) -> dict[str,
     collectors = list(collectors)
     files: dict[str, dict[str, Any]] = {}
     try:
-        # a small stream buffer: tarfile re-slices its whole buffer on every 512-byte read
-        tar = tarfile.open(fileobj=stream, mode="r|", bufsize=TAR_BUFFER)
-    except tarfile.TarError as exc:
-        raise SourceError(f"filesystem stream is not a tar archive: {exc}") from exc
-    try:
-        for member in tar:
+        reader = TarReader(stream)
+        for member in reader:
             path = normalize_path(member.name)
             if path == "/" or path in ENGINE_INIT_PATHS:
                 continue
-            record: dict[str, Any] = {
-                "type": _TYPES.get(member.type, "other"),
-                "mode": mode_string(member.mode),
-                "uid": member.uid,
-                "gid": member.gid,
-            }
-            if member.issym():
+            kind = _TYPES.get(member.type, "other")
+            record: dict[str, Any] = {"type": kind, "mode": mode_string(member.mode),
+                                      "uid": member.uid, "gid": member.gid}
+            if member.type == b"2":
                 record["target"] = member.linkname
-            elif member.islnk():
+            elif member.type == b"1":
                 target = normalize_path(member.linkname)
                 record["link"] = target
                 first = files.get(target, {})
                 record["size"] = first.get("size", 0)
                 if "sha256" in first:
                     record["sha256"] = first["sha256"]
-            elif member.isreg():
+            elif kind == "file":
                 record["size"] = member.size
-                record["sha256"] = _hash_and_collect(tar, member, path, collectors)
-            elif member.ischr() or member.isblk():
+                record["sha256"] = _hash_and_collect(reader.chunks(), path, member.size,
+                                                     collectors)
+            elif kind in ("char", "block"):
                 record["dev"] = f"{member.devmajor},{member.devminor}"
             files[path] = record
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise SourceError(f"filesystem stream ended early or is damaged: {exc}") from exc
-    finally:
-        tar.close()
+    except TarFormatError as exc:
+        raise SourceError(f"filesystem stream is damaged: {exc}") from exc
+    except OSError as exc:
+        raise SourceError(f"filesystem stream broke off: {exc}") from exc
     return files
 
 
-def _hash_and_collect(tar: tarfile.TarFile, member: tarfile.TarInfo, path: str,
+def _hash_and_collect(chunks: Iterator[memoryview], path: str, size: int,
                       collectors: list[ContentCollector]) -> str:
-    fileobj = tar.extractfile(member)
     digest = hashlib.sha256()
-    if fileobj is None:
-        return digest.hexdigest()
-    head = fileobj.read(CHUNK)
-    digest.update(head)
-    takers = [c for c in collectors if c.wants(path, head, member.size)]
-    parts = [head] if takers else None
-    while chunk := fileobj.read(CHUNK):
-        digest.update(chunk)
-        if parts is not None:
-            parts.append(chunk)
-    if parts is not None:
+    takers: list[ContentCollector] | None = None
+    parts: list[bytes] = []
+    for view in chunks:
+        digest.update(view)
+        if takers is None:
+            head = bytes(view[:4096])
+            takers = [c for c in collectors if c.wants(path, head, size)]
+        if takers:
+            parts.append(bytes(view))
+    if takers:
         data = b"".join(parts)
         for collector in takers:
             collector.take(path, data)
+    elif takers is None and size == 0:
+        # an empty file: collectors may still want it (an empty database is an error to report)
+        for collector in collectors:
+            if collector.wants(path, b"", 0):
+                collector.take(path, b"")
     return digest.hexdigest()

@@ -1,0 +1,111 @@
+"""Gate time as a ratio to the floor `docker export <container> | cat >/dev/null`, measured
+side by side in one run, plus peak memory. Never a timed assertion: figures to read.
+
+    python3 bench/gate_bench.py [--rounds 3] [--image minbase]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import testimages  # noqa: E402
+from testimages import debian  # noqa: E402
+
+IMAGES: dict[str, Callable[[], str]] = {"minbase": lambda: testimages.build(debian.MINBASE)}
+
+_MEASURE = (
+    "import resource, subprocess, sys, time\n"
+    "t = time.perf_counter(); rc = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
+    "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, rc)\n"
+)
+
+
+#: Users' Python keeps byte-code caches; a session that disables them (as some sandboxes do)
+#: would time the compiler, not the gate.
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def measure(cmd: list[str]) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS MiB of the command's process tree's largest process, exit)."""
+    out = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], capture_output=True, text=True,
+                         check=True, env=ENV).stdout.split()
+    return float(out[0]), int(out[1]) / 1024, int(out[2])
+
+
+def export_floor(tag: str) -> float:
+    """Wall time of exporting a created container of the image to /dev/null."""
+    cid = subprocess.run(["docker", "create", tag, "/x"], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    try:
+        t = time.perf_counter()
+        subprocess.run(f"docker export {cid} | cat >/dev/null", shell=True, check=True)
+        return time.perf_counter() - t
+    finally:
+        subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
+
+
+def gate_cmd(tag: str, baselines: Path, cache: Path, report: Path, *extra: str) -> list[str]:
+    """The gate as a user runs it: pytest on the compat suite, one image."""
+    return [sys.executable, "-m", "pytest", str(REPO / "suites"), "-q", "-p", "no:cacheprovider",
+            "--rootdir", str(REPO), "--image", f"bench={tag}", "--baselines", str(baselines),
+            "--compat-cache", str(cache), "--compat-report", str(report), *extra]
+
+
+def main() -> int:
+    """Run the benchmark and print ratios to the export floor."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--image", choices=sorted(IMAGES), default="minbase")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    tag = IMAGES[args.image]()
+    results: dict[str, list[float]] = {"floor": [], "cold": [], "warm": [], "rss_cold": [],
+                                       "startup": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        baselines = work / "baselines"
+        wall, _, rc = measure(gate_cmd(tag, baselines, work / "c0", work / "r.json", "--update-baselines"))
+        if rc != 0:
+            print(f"recording the baseline failed (exit {rc})")
+            return 1
+        for i in range(args.rounds):
+            results["floor"].append(export_floor(tag))
+            cache = work / f"cache{i}"
+            wall, rss, rc = measure(gate_cmd(tag, baselines, cache, work / "r.json"))
+            if rc != 0:
+                print(f"the gate failed on an unchanged image (exit {rc})")
+                return 1
+            results["cold"].append(wall)
+            results["rss_cold"].append(rss)
+            wall, _, _ = measure(gate_cmd(tag, baselines, cache, work / "r.json"))
+            results["warm"].append(wall)
+            # pytest's own start-up and collection, the fixed cost of any pytest plugin
+            wall, _, _ = measure(gate_cmd(tag, baselines, cache, work / "r.json", "--collect-only"))
+            results["startup"].append(wall)
+    med = {k: statistics.median(v) for k, v in results.items()}
+    summary = {
+        "image": args.image, "tag": tag, "rounds": args.rounds,
+        "export_floor_s": round(med["floor"], 3), "gate_cold_s": round(med["cold"], 3),
+        "gate_warm_s": round(med["warm"], 3), "pytest_startup_s": round(med["startup"], 3),
+        "cold_to_floor": round(med["cold"] / med["floor"], 2),
+        "warm_to_cold": round(med["warm"] / med["cold"], 3),
+        "peak_rss_mib": round(max(results["rss_cold"]), 1),
+    }
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
