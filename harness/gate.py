@@ -56,6 +56,8 @@ class SnapshotStore:
         self.run_id = run_id
         self._engine: Engine | None = None
         self._fingerprint = _code_fingerprint()
+        #: snapshots this process already holds: the five aspect tests of an image share one
+        self._memo: dict[str, Snapshot] = {}
 
     @property
     def engine(self) -> Engine:
@@ -70,6 +72,14 @@ class SnapshotStore:
 
     def snapshot(self, info: ImageInfo) -> Snapshot:
         """The snapshot of an image, from the cache or taken now behind a lock."""
+        held = self._memo.get(info.image_id)
+        if held is not None:
+            return held
+        snap = self._load_or_take(info)
+        self._memo[info.image_id] = snap
+        return snap
+
+    def _load_or_take(self, info: ImageInfo) -> Snapshot:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         key = info.image_id.replace("sha256:", "")[:32] + "-" + self._fingerprint
         path = self.cache_dir / f"{key}.json"
