@@ -60,8 +60,8 @@ def export_floor(tag: str) -> float:
 def gate_cmd(tag: str, baselines: Path, cache: Path, report: Path, *extra: str) -> list[str]:
     """The gate as a user runs it: pytest on the compat suite, one image."""
     return [sys.executable, "-m", "pytest", str(REPO / "suites"), "-q", "-p", "no:cacheprovider",
-            "--rootdir", str(REPO), "--image", f"bench={tag}", "--baselines", str(baselines),
-            "--compat-cache", str(cache), "--compat-report", str(report), *extra]
+            "--rootdir", str(REPO), "--image", f"bench={tag}", f"--baselines={baselines}",
+            f"--compat-cache={cache}", f"--compat-report={report}", *extra]
 
 
 def main() -> int:

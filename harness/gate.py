@@ -197,6 +197,21 @@ def aspect_error(aspect: str, snap: Snapshot) -> str | None:
     return None
 
 
+def size_changes(header: dict[str, Any], snap: Snapshot, config: HarnessConfig) -> list[Change]:
+    """size-increased: info when the image grew, review/break over the configured budgets."""
+    old, new = int(header.get("size") or 0), int(snap.image.get("size") or 0)
+    if not old or new <= old:
+        return []
+    percent = 100.0 * (new - old) / old
+    verdict = "info"
+    if config.size_review_percent is not None and percent > config.size_review_percent:
+        verdict = "review"
+    if config.size_break_percent is not None and percent > config.size_break_percent:
+        verdict = "break"
+    return [Change("size", "size-increased", "image", old, new,
+                   detail={"verdict": verdict, "percent": round(percent, 1)})]
+
+
 def check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
                  config: HarnessConfig, update: bool = False,
                  waiver_use: WaiverUse | None = None) -> AspectResult:
@@ -232,12 +247,15 @@ def check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
                               for c in judge_changes(diffed)]
             return result
         try:
-            _, before = baseline.load(root, spec.name, info.arch, stored)
+            header, before = baseline.load(root, spec.name, info.arch, stored)
         except BaselineMissing:
             result.missing_baseline = True
             result.changes = judge_changes(candidate_only_changes(aspect, snap, config))
             return result
-        result.changes = judge_changes(diff_aspect(aspect, before, snap, config))
+        changes = diff_aspect(aspect, before, snap, config)
+        if aspect == "metadata":
+            changes += size_changes(header, snap, config)
+        result.changes = judge_changes(changes)
     except HarnessError as exc:
         result.error = str(exc)
     return result

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import uuid
@@ -18,10 +19,12 @@ import pytest
 from harness.config import HarnessConfig, ImageSpec, load_config, parse_image_option
 from harness.errors import ConfigError
 from harness.gate import ACCEPTED, AspectResult, SnapshotStore, check_aspect
+from harness.policy import WaiverUse
 from harness.report import build_reports, summary_lines, write_report
 from harness.review import failure_message
 
 RESULT_PROPERTY = "harness_result"
+WAIVER_PROPERTY = "harness_waivers"
 REPORT_SUFFIXES = (".json", ".md", ".html", ".htm")
 
 
@@ -37,6 +40,9 @@ class HarnessState:
     run_id: str
     cache_dir: Path
     results: list[AspectResult] = field(default_factory=list)
+    waiver_use: WaiverUse = field(default_factory=WaiverUse)
+    #: a run under -k/-m or with deselected tests cannot call a waiver or a baseline unused
+    partial: bool = False
 
 
 STATE = pytest.StashKey[HarnessState]()
@@ -66,9 +72,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="snapshot cache folder (default: in pytest's cache dir)")
 
 
+def project_root(config: pytest.Config) -> Path:
+    """The folder whose pyproject.toml holds `[tool.harness]`: the rootdir, else the nearest
+    such file above the invocation dir. (pytest decides the rootdir before plugin options are
+    known, so `--baselines DIR` with a space can move it; `--baselines=DIR` never does.)"""
+    rootpath = Path(config.rootpath)
+    candidates = [rootpath, *[p for d in [Path(config.invocation_params.dir)] for p in (d, *d.parents)]]
+    for folder in candidates:
+        try:
+            text = (folder / "pyproject.toml").read_text(encoding="utf-8")
+        except OSError:
+            continue
+        if "[tool.harness" in text:
+            return folder
+    return rootpath
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "compat: a compatibility check of an image aspect")
-    rootpath = Path(config.rootpath)
+    rootpath = project_root(config)
     try:
         harness_config = load_config(rootpath / "pyproject.toml")
         images = [parse_image_option(v, harness_config) for v in config.option.harness_images]
@@ -139,9 +161,12 @@ def compat_check(request: pytest.FixtureRequest, compat_store: SnapshotStore,
 
     def check(aspect: str) -> AspectResult:
         __tracebackhide__ = True
+        use = WaiverUse()
         result = check_aspect(_harness_image, aspect, compat_store, state.baselines,
-                              state.config, update=state.update)
+                              state.config, update=state.update, waiver_use=use)
         request.node.user_properties.append((RESULT_PROPERTY, json.dumps(result.to_dict())))
+        request.node.user_properties.append(
+            (WAIVER_PROPERTY, json.dumps({"matched": use.matched, "expired": sorted(use.expired)})))
         counts: dict[str, int] = {}
         for c in result.changes:
             key = "waived" if c.waived else c.verdict
@@ -153,6 +178,28 @@ def compat_check(request: pytest.FixtureRequest, compat_store: SnapshotStore,
         return result
 
     return check
+
+
+def waiver_lines(config: HarnessConfig, use: WaiverUse, full_run: bool,
+                 ran: list[str]) -> list[str]:
+    """Expired waivers, and (after a full run only) waivers that matched nothing although an
+    image they name was gated."""
+    lines = []
+    for index, w in enumerate(config.waivers):
+        label = f"waiver [{index}] kind={w.kind} subject={w.subject} image={w.image}"
+        if index in use.expired:
+            lines.append(f"EXPIRED {label}: expired on {w.expires}, its changes are no longer waived")
+        elif (full_run and not use.matched.get(index)
+              and any(fnmatch.fnmatchcase(name, w.image) for name in ran)):
+            lines.append(f"STALE {label}: matched nothing in this run; remove it")
+    return lines
+
+
+def unused_baselines(root: Path, ran: list[str]) -> list[Path]:
+    """Baseline folders of images that were not part of the run."""
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name not in ran)
 
 
 class ResultCollector:
@@ -169,6 +216,24 @@ class ResultCollector:
         for name, value in report.user_properties:
             if name == RESULT_PROPERTY:
                 self.state.results.append(AspectResult.from_dict(json.loads(str(value))))
+            elif name == WAIVER_PROPERTY:
+                data = json.loads(str(value))
+                use = self.state.waiver_use
+                for index, n in data["matched"].items():
+                    use.matched[int(index)] = use.matched.get(int(index), 0) + n
+                use.expired.update(data["expired"])
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        if items:
+            self.state.partial = True
+
+    def _full_run(self, config: pytest.Config) -> bool:
+        """Every configured image ran, no test was deselected, no -k/-m narrowed the run."""
+        state = self.state
+        configured = set(state.config.images)
+        ran = {i.name for i in state.images}
+        return (not state.partial and not config.option.keyword and not config.option.markexpr
+                and configured <= ran and bool(ran))
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -186,6 +251,12 @@ class ResultCollector:
         terminalreporter.write_sep("=", "compatibility gate")
         for line in summary_lines(build_reports(state.results)):
             terminalreporter.write_line(line)
+        ran = [i.name for i in state.images]
+        for line in waiver_lines(state.config, state.waiver_use, self._full_run(config), ran):
+            terminalreporter.write_line(line)
+        if self._full_run(config) and not state.update and state.config.images:
+            for path in unused_baselines(state.baselines, [i.name for i in state.images]):
+                terminalreporter.write_line(f"unused baseline (no configured image): {path}")
         if state.update:
             updated = sorted({r.baseline_path for r in state.results
                               if r.updated and r.baseline_path})

@@ -53,7 +53,7 @@ def _short(value: Any) -> str:
 def failure_message(result: AspectResult, baselines: Path) -> str:
     """The text pytest shows for a failing aspect test."""
     head = f"{result.name} [{result.arch or '?'}] {result.aspect}"
-    update = (f"pytest --image {result.name}={result.ref} --baselines {baselines} "
+    update = (f"pytest --image {result.name}={result.ref} --baselines={baselines} "
               "--update-baselines")
     if result.error:
         return f"{head}: cannot be judged: {result.error}"

@@ -47,14 +47,14 @@ def main() -> int:
     if OUT.exists():
         shutil.rmtree(OUT)
     baselines = OUT / "baselines"
-    rc = _pytest("-q", "--image", f"demo={release}", "--baselines", str(baselines),
+    rc = _pytest("-q", "--image", f"demo={release}", f"--baselines={baselines}",
                  "--update-baselines")
     if rc != 0:
         print(f"demo: recording the baseline failed (pytest exit {rc})")
         return 1
-    rc = _pytest("-q", "--no-header", "--image", f"demo={candidate}", "--baselines",
-                 str(baselines), "--compat-report", str(OUT / "report.json"),
-                 "--compat-report", str(OUT / "report.md"))
+    rc = _pytest("-q", "--no-header", "--image", f"demo={candidate}",
+                 f"--baselines={baselines}", f"--compat-report={OUT / 'report.json'}",
+                 f"--compat-report={OUT / 'report.md'}")
     if rc == 1:
         print(f"\ndemo: the candidate release is BLOCKED (pytest exit {rc}); reports: "
               f"{OUT / 'report.md'} and {OUT / 'report.json'}")

@@ -63,16 +63,16 @@ def run_gate(pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
     def run(images: dict[str, str], *args: str, baselines: Path | None = None,
             pyproject: str = "", report: bool = True) -> GateRun:
         pytester.makefile(".toml", pyproject='[tool.pytest.ini_options]\nminversion = "8.0"\n' + pyproject)
-        cmd = ["-p", "no:cacheprovider", "--compat-cache", str(cache), "-rf"]
+        cmd = ["-p", "no:cacheprovider", f"--compat-cache={cache}", "-rf"]
         for name, ref in images.items():
             cmd += ["--image", f"{name}={ref}"]
         if baselines is not None:
-            cmd += ["--baselines", str(baselines)]
+            cmd += [f"--baselines={baselines}"]
         out = pytester.path / "report.json"
         if out.exists():
             out.unlink()
         if report:
-            cmd += ["--compat-report", str(out)]
+            cmd += [f"--compat-report={out}"]
         result = pytester.runpytest_subprocess(*cmd, *args, timeout=600)
         data = json.loads(out.read_text()) if report and out.exists() else None
         return GateRun(result, data)
