@@ -1,0 +1,112 @@
+"""The gate outside pytest, on the same code paths:
+
+    python -m harness snapshot IMAGE -o snap.json
+    python -m harness diff BASELINE.json CANDIDATE.json [--name NAME] [--report r.md ...]
+    python -m harness report REPORT.json -o report.md|report.html
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+from pathlib import Path
+
+from harness.config import load_config
+from harness.diff.change import Change
+from harness.engine import Engine
+from harness.errors import HarnessError
+from harness.gate import ASPECTS, STORED_AS, AspectResult, diff_aspect, stored_records
+from harness.policy import judge
+from harness.report import build_reports, summary_lines, write_report
+from harness.snapshot import Snapshot, take_snapshot
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    """Snapshot one image through the engine into a JSON file."""
+    engine = Engine.connect()
+    info = engine.resolve(args.image)
+    with engine.export_rootfs(info.image_id, f"cli-{uuid.uuid4().hex[:12]}") as stream:
+        snap = take_snapshot(info, stream)
+    snap.dump(Path(args.output))
+    print(f"{args.image}: {len(snap.files)} files, {len(snap.packages)} packages -> {args.output}")
+    return 0
+
+
+def _load(path: str) -> Snapshot:
+    snap = Snapshot.load(Path(path))
+    if snap is None:
+        raise HarnessError(f"{path} is not a snapshot of this harness version "
+                           "(make it with `python -m harness snapshot`)")
+    return snap
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """Judge a candidate snapshot against a baseline snapshot; exit 1 on an unwaived break."""
+    config = load_config(Path(args.config))
+    before, after = _load(args.baseline), _load(args.candidate)
+    name = args.name or str(after.image.get("ref"))
+    results = []
+    for aspect in ASPECTS:
+        records = stored_records(before, STORED_AS[aspect], config)
+        changes: list[Change] = diff_aspect(aspect, records, after, config)
+        result = AspectResult(name, str(after.image.get("ref")), aspect, after.arch,
+                              after.image.get("image_id"), args.baseline,
+                              judge(changes, config, name, after.arch))
+        results.append(result)
+    reports = build_reports(results)
+    for line in summary_lines(reports):
+        print(line)
+    for path in args.report:
+        write_report(Path(path), reports)
+    return 1 if any(r.verdict != "pass" for r in reports) else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Render a JSON report (the contract) as Markdown or HTML."""
+    data = json.loads(Path(args.report).read_text())
+    results = []
+    for image in data["images"]:
+        changes = [Change(**{k: v for k, v in c.items() if k in Change.__dataclass_fields__})
+                   for c in image["changes"]]
+        by_aspect: dict[str, list[Change]] = {}
+        for c in changes:
+            by_aspect.setdefault(c.aspect, []).append(c)
+        errors = image.get("errors") or []
+        for aspect in sorted(set(by_aspect) | ({"error"} if errors else set())):
+            results.append(AspectResult(image["name"], image["ref"], aspect, image.get("arch"),
+                                        image.get("image_id"), image.get("baseline"),
+                                        by_aspect.get(aspect, []),
+                                        error="; ".join(errors) if aspect == "error" else None))
+    write_report(Path(args.output), build_reports(results))
+    print(f"wrote {args.output}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m harness`."""
+    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("snapshot", help="snapshot an image into a JSON file")
+    p.add_argument("image")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=cmd_snapshot)
+    p = sub.add_parser("diff", help="judge a candidate snapshot against a baseline snapshot")
+    p.add_argument("baseline")
+    p.add_argument("candidate")
+    p.add_argument("--name")
+    p.add_argument("--config", default="pyproject.toml")
+    p.add_argument("--report", action="append", default=[])
+    p.set_defaults(func=cmd_diff)
+    p = sub.add_parser("report", help="render a JSON report as .md or .html")
+    p.add_argument("report")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=cmd_report)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (HarnessError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
