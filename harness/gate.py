@@ -18,11 +18,12 @@ from harness import baseline
 from harness.config import HarnessConfig, ImageSpec
 from harness.diff import abi
 from harness.diff.change import Change
-from harness.diff.files import diff_files, diff_security
+from harness.diff.files import candidate_security, diff_files, diff_security
 from harness.diff.metadata import diff_metadata
 from harness.diff.packages import diff_packages
+from harness.diff.probes import diff_probes
 from harness.engine import Engine, ImageInfo
-from harness.errors import BaselineMissing, HarnessError
+from harness.errors import BaselineCorrupt, BaselineMissing, HarnessError
 from harness.policy import WaiverUse, glob_regex, judge
 from harness.snapshot import SCHEMA, Snapshot, take_snapshot
 
@@ -165,7 +166,7 @@ class AspectResult:
 def candidate_only_changes(aspect: str, snap: Snapshot, config: HarnessConfig) -> list[Change]:
     """Checks that need no baseline (they also guard a first release)."""
     if aspect == "security":
-        return diff_security(None, {}, snap.accounts)
+        return diff_security(None, {}, snap.accounts) + candidate_security(snap.metadata, snap.secrets)
     if aspect == "abi":
         return abi.linkage_changes(snap.abi, config)
     return []
@@ -177,8 +178,8 @@ def diff_aspect(aspect: str, before: dict[str, Any], snap: Snapshot,
     if aspect == "files":
         return diff_files(visible_files(before, config), visible_files(snap.files, config))
     if aspect == "security":
-        return diff_security(visible_files(before, config), visible_files(snap.files, config),
-                             snap.accounts)
+        return (diff_security(visible_files(before, config), visible_files(snap.files, config),
+                              snap.accounts) + candidate_security(snap.metadata, snap.secrets))
     if aspect == "metadata":
         return diff_metadata(before, snap.metadata)
     if aspect == "packages":
@@ -210,6 +211,38 @@ def size_changes(header: dict[str, Any], snap: Snapshot, config: HarnessConfig) 
         verdict = "break"
     return [Change("size", "size-increased", "image", old, new,
                    detail={"verdict": verdict, "percent": round(percent, 1)})]
+
+
+def check_probes(spec: ImageSpec, family: str, records: dict[str, Any], store: SnapshotStore,
+                 root: Path, config: HarnessConfig, update: bool = False,
+                 waiver_use: WaiverUse | None = None) -> AspectResult:
+    """Judge (or store) the probe records a runtime suite collected for one family."""
+    aspect = f"probes.{family}"
+    result = AspectResult(spec.name, spec.ref, aspect, None, None, None)
+    try:
+        info = store.resolve(spec)
+        result.arch, result.image_id = info.arch, info.image_id
+        result.baseline_path = str(baseline.aspect_path(root, spec.name, info.arch, aspect))
+        try:
+            _, before = baseline.load(root, spec.name, info.arch, aspect)
+        except BaselineMissing:
+            if not update:
+                result.missing_baseline = True
+                return result
+            before = {}
+        except BaselineCorrupt:
+            if not update:
+                raise
+            before = {}
+        changes = judge(diff_probes(before, records), config, spec.name, info.arch, use=waiver_use)
+        if update:
+            result.updated = baseline.write(root, spec.name, info.arch, aspect,
+                                            store.snapshot(info).image, records)
+            changes = [replace(c, waived=True, reason=ACCEPTED) if c.blocking else c for c in changes]
+        result.changes = changes
+    except HarnessError as exc:
+        result.error = str(exc)
+    return result
 
 
 def check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,

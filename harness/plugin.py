@@ -18,7 +18,10 @@ import pytest
 
 from harness.config import HarnessConfig, ImageSpec, load_config, parse_image_option
 from harness.errors import ConfigError
-from harness.gate import ACCEPTED, AspectResult, SnapshotStore, check_aspect
+from harness import families, runtime
+from harness.diff.probes import probe_records
+from harness.errors import HarnessError
+from harness.gate import ACCEPTED, AspectResult, SnapshotStore, check_aspect, check_probes
 from harness.policy import WaiverUse
 from harness.report import build_reports, summary_lines, write_report
 from harness.review import failure_message
@@ -90,6 +93,7 @@ def project_root(config: pytest.Config) -> Path:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "compat: a compatibility check of an image aspect")
+    config.addinivalue_line("markers", "family(name): a runtime test for images of one family")
     rootpath = project_root(config)
     try:
         harness_config = load_config(rootpath / "pyproject.toml")
@@ -101,7 +105,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if dupes:
         raise pytest.UsageError(f"--image names must be unique; repeated: {', '.join(dupes)}")
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
-    run_id = (workerinput or {}).get("testrunuid") or uuid.uuid4().hex
+    # one id for the whole run, xdist workers included: it labels every container
+    run_id = (os.environ.get("HARNESS_RUN_ID") or (workerinput or {}).get("testrunuid")
+              or uuid.uuid4().hex)
     if config.option.harness_cache:
         cache_dir = Path(config.option.harness_cache).resolve()
     elif getattr(config, "cache", None) is not None:
@@ -150,6 +156,21 @@ def _harness_image(request: pytest.FixtureRequest) -> ImageSpec:
     return spec
 
 
+def _record(request: pytest.FixtureRequest, result: AspectResult, use: WaiverUse) -> None:
+    """Attach a result to the test report: it reaches the controller also from xdist workers,
+    and JUnit XML carries the change counts as properties."""
+    props = request.node.user_properties
+    props.append((RESULT_PROPERTY, json.dumps(result.to_dict())))
+    props.append((WAIVER_PROPERTY, json.dumps({"matched": use.matched,
+                                               "expired": sorted(use.expired)})))
+    counts: dict[str, int] = {}
+    for c in result.changes:
+        key = "waived" if c.waived else c.verdict
+        counts[key] = counts.get(key, 0) + 1
+    for key, n in sorted(counts.items()):
+        props.append((f"harness_{key}", n))
+
+
 @pytest.fixture
 def compat_check(request: pytest.FixtureRequest, compat_store: SnapshotStore,
                  _harness_image: ImageSpec) -> Callable[[str], AspectResult]:
@@ -164,20 +185,112 @@ def compat_check(request: pytest.FixtureRequest, compat_store: SnapshotStore,
         use = WaiverUse()
         result = check_aspect(_harness_image, aspect, compat_store, state.baselines,
                               state.config, update=state.update, waiver_use=use)
-        request.node.user_properties.append((RESULT_PROPERTY, json.dumps(result.to_dict())))
-        request.node.user_properties.append(
-            (WAIVER_PROPERTY, json.dumps({"matched": use.matched, "expired": sorted(use.expired)})))
-        counts: dict[str, int] = {}
-        for c in result.changes:
-            key = "waived" if c.waived else c.verdict
-            counts[key] = counts.get(key, 0) + 1
-        for key, n in sorted(counts.items()):
-            request.node.user_properties.append((f"harness_{key}", n))
+        _record(request, result, use)
         if result.verdict != "pass":
             pytest.fail(failure_message(result, state.baselines), pytrace=False)
         return result
 
     return check
+
+
+def _families(request: pytest.FixtureRequest, store: SnapshotStore, spec: ImageSpec) -> tuple[str, ...]:
+    if spec.families:
+        return spec.families
+    snap = store.snapshot(store.resolve(spec))
+    has_db = any("count" in db for db in snap.package_dbs)
+    return families.detect(snap.files, snap.metadata, has_db)
+
+
+@pytest.fixture
+def image_families(request: pytest.FixtureRequest, compat_store: SnapshotStore,
+                   _harness_image: ImageSpec) -> tuple[str, ...]:
+    """Families of the image under test: `[tool.harness.images.NAME] families`, else detected
+    from its snapshot (os files, labels, contents)."""
+    try:
+        found = _families(request, compat_store, _harness_image)
+    except HarnessError as exc:
+        pytest.fail(f"{_harness_image.name}: cannot be judged: {exc}", pytrace=False)
+    _require_family(request, found, _harness_image.name)  # skips outside the test's family
+    return found
+
+
+def _require_family(request: pytest.FixtureRequest, found: tuple[str, ...], name: str) -> str | None:
+    marker = request.node.get_closest_marker("family")
+    if marker is None:
+        return None
+    family = str(marker.args[0])
+    if family not in found:
+        pytest.skip(f"{name} is not a {family} image (families: {', '.join(found) or 'none'})")
+    return family
+
+
+@pytest.fixture(scope="session")
+def _runtime_pool(request: pytest.FixtureRequest, compat_store: SnapshotStore) -> Iterator[dict[str, Any]]:
+    pool: dict[str, Any] = {}
+    try:
+        yield pool
+    finally:
+        for container in pool.values():
+            if isinstance(container, runtime.RuntimeContainer):
+                container.stop()
+
+
+@pytest.fixture
+def runtime_container(request: pytest.FixtureRequest, compat_store: SnapshotStore,
+                      _harness_image: ImageSpec, image_families: tuple[str, ...],
+                      _runtime_pool: dict[str, Any]) -> runtime.RuntimeContainer:
+    """The candidate, started hardened (no network, no capabilities, read-only root where it
+    can): one container per image and process, removed at the end of the session."""
+    _require_family(request, image_families, _harness_image.name)
+    try:
+        info = compat_store.resolve(_harness_image)
+        held = _runtime_pool.get(info.image_id)
+        if isinstance(held, str):
+            pytest.skip(held)
+        if held is None:
+            snap = compat_store.snapshot(info)
+            shell = families.shell_of(snap.files)
+            if shell is None:
+                _runtime_pool[info.image_id] = (f"{_harness_image.name} has no shell "
+                                                "(/bin/sh): runtime probes cannot run in it")
+                pytest.skip(_runtime_pool[info.image_id])
+            held = runtime.start(compat_store.engine, info.image_id, compat_store.run_id, shell)
+            _runtime_pool[info.image_id] = held
+    except HarnessError as exc:
+        pytest.fail(f"{_harness_image.name}: cannot be started: {exc}", pytrace=False)
+    assert isinstance(held, runtime.RuntimeContainer)
+    return held
+
+
+@pytest.fixture
+def runtime_host(runtime_container: runtime.RuntimeContainer) -> Any:
+    """testinfra's `host`, bound to the started candidate."""
+    return runtime_container.host
+
+
+@pytest.fixture
+def compat_probes(request: pytest.FixtureRequest, compat_store: SnapshotStore,
+                  _harness_image: ImageSpec, image_families: tuple[str, ...]
+                  ) -> Callable[[dict[str, Any]], AspectResult]:
+    """Judge a family's probe items against `probes.FAMILY.json` of the baseline:
+    `compat_probes({"applet": ["ls", ...], "runtime": {"version": "3.11.2"}})`."""
+    state = request.config.stash[STATE]
+    family = _require_family(request, image_families, _harness_image.name)
+    if family is None:
+        raise pytest.UsageError("compat_probes needs a test marked @pytest.mark.family(NAME)")
+
+    def probe(groups: dict[str, Any]) -> AspectResult:
+        __tracebackhide__ = True
+        use = WaiverUse()
+        result = check_probes(_harness_image, str(family), probe_records(str(family), groups),
+                              compat_store, state.baselines, state.config, update=state.update,
+                              waiver_use=use)
+        _record(request, result, use)
+        if result.verdict != "pass":
+            pytest.fail(failure_message(result, state.baselines), pytrace=False)
+        return result
+
+    return probe
 
 
 def waiver_lines(config: HarnessConfig, use: WaiverUse, full_run: bool,

@@ -104,3 +104,11 @@ PLANTED = {
     ENV_REMOVED: ("metadata", "env-removed", "Env.DEMO_HOME", "break"),
     EMPTY_PASSWORD: ("security", "empty-password", "/etc/shadow", "break"),
 }
+
+
+def _drop_applet(root: Path) -> None:
+    (root / "bin/ls").unlink()
+
+
+#: runtime: a busybox applet link removed (the static files aspect sees a file removed too)
+APPLET_REMOVED = Recipe("tiny-applet-removed", _drop_applet, parent=BASE)

@@ -61,6 +61,14 @@ def is_world_writable(record: dict[str, Any]) -> bool:
     return False
 
 
+def candidate_security(metadata: dict[str, Any], secrets: dict[str, str]) -> list[Change]:
+    """Checks of the candidate alone: root as the default user, secrets baked into files."""
+    changes = [Change("security", "secret-found", path, after=kind) for path, kind in secrets.items()]
+    if str(metadata.get("User", "")).split(":")[0] in ("", "root", "0"):
+        changes.append(Change("security", "root-user", "User", after=metadata.get("User") or "root"))
+    return changes
+
+
 def diff_security(before: dict[str, dict[str, Any]] | None, after: dict[str, dict[str, Any]],
                   accounts: dict[str, dict[str, Any]]) -> list[Change]:
     """setuid-added, world-writable-added against a baseline; empty-password on the candidate

@@ -15,6 +15,7 @@ from harness.engine import ImageInfo
 from harness.snapshot.accounts import AccountsCollector
 from harness.snapshot.elf import ElfCollector
 from harness.snapshot.meta import flatten_config
+from harness.snapshot.secrets import SecretsCollector
 from harness.snapshot.packages import PackagesCollector, load_builtin_readers
 from harness.snapshot.walk import ContentCollector, walk
 
@@ -33,6 +34,7 @@ class Snapshot:
     package_dbs: list[dict[str, Any]] = field(default_factory=list)
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
     abi: dict[str, Any] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
     schema: int = SCHEMA
 
     @property
@@ -70,10 +72,11 @@ def take_snapshot(info: ImageInfo, rootfs: IO[bytes]) -> Snapshot:
     packages = PackagesCollector()
     accounts = AccountsCollector()
     elf = ElfCollector()
-    collectors: list[ContentCollector] = [packages, accounts, elf]
+    secrets = SecretsCollector()
+    collectors: list[ContentCollector] = [packages, accounts, secrets, elf]
     files = walk(rootfs, collectors)
     records, dbs = packages.result()
     snap = Snapshot(image=image_header(info), metadata=flatten_config(info), files=files,
                     packages=records, package_dbs=dbs, accounts=accounts.result(),
-                    abi=elf.result(files, records))
+                    abi=elf.result(files, records), secrets=secrets.result())
     return snap

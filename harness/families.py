@@ -1,0 +1,84 @@
+"""Image families (the seed's: minimal, microdnf, init, busybox, rt-python3.11, rt-java17,
+rt-nodejs18, rt-php8.2, rt-dotnet7.0, rt-static), from config or detected from a snapshot."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+FAMILIES = ("minimal", "microdnf", "init", "busybox", "rt-python3.11", "rt-java17",
+            "rt-nodejs18", "rt-php8.2", "rt-dotnet7.0", "rt-static")
+
+_SHELLS = ("/bin/sh", "/usr/bin/sh")
+
+
+def _exists(files: dict[str, dict[str, Any]], path: str, depth: int = 0) -> bool:
+    """A path exists, following symlinks within the image (merged /usr included)."""
+    if path in files:
+        record = files[path]
+        if record.get("type") == "symlink" and depth < 8:
+            target = record.get("target", "")
+            full = target if target.startswith("/") else path.rsplit("/", 1)[0] + "/" + target
+            return _exists(files, _normal(full), depth + 1)
+        return True
+    # a parent directory may be a symlink (/bin -> usr/bin)
+    parts = path.split("/")
+    for i in range(len(parts) - 1, 1, -1):
+        parent = "/".join(parts[:i])
+        rec = files.get(parent)
+        if rec and rec.get("type") == "symlink" and depth < 8:
+            target = rec.get("target", "")
+            base = target if target.startswith("/") else parent.rsplit("/", 1)[0] + "/" + target
+            return _exists(files, _normal(base + "/" + "/".join(parts[i:])), depth + 1)
+    return False
+
+
+def _normal(path: str) -> str:
+    out: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if out:
+                out.pop()
+            continue
+        out.append(part)
+    return "/" + "/".join(out)
+
+
+def shell_of(files: dict[str, dict[str, Any]]) -> str | None:
+    """The image's POSIX shell, if it has one."""
+    return next((s for s in _SHELLS if _exists(files, s)), None)
+
+
+def detect(files: dict[str, dict[str, Any]], metadata: dict[str, Any],
+           has_package_db: bool) -> tuple[str, ...]:
+    """Families an image belongs to, from its files, labels and config."""
+    found: list[str] = []
+    label = str(metadata.get("Labels.org.opencontainers.image.title", ""))
+    for family in FAMILIES:
+        if family in label:
+            found.append(family)
+    paths = files.keys()
+    if _exists(files, "/usr/bin/python3.11"):
+        found.append("rt-python3.11")
+    if any(re.match(r"/usr/lib/jvm/[^/]*17[^/]*/bin/java$", p) for p in paths):
+        found.append("rt-java17")
+    if _exists(files, "/usr/bin/node") or _exists(files, "/usr/local/bin/node"):
+        found.append("rt-nodejs18")
+    if _exists(files, "/usr/bin/php8.2"):
+        found.append("rt-php8.2")
+    if _exists(files, "/usr/bin/dotnet") or _exists(files, "/usr/share/dotnet/dotnet"):
+        found.append("rt-dotnet7.0")
+    if _exists(files, "/usr/bin/microdnf"):
+        found.append("microdnf")
+    if _exists(files, "/lib/systemd/systemd") or _exists(files, "/usr/lib/systemd/systemd"):
+        found.append("init")
+    if _exists(files, "/bin/busybox"):
+        found.append("busybox")
+    shell = shell_of(files)
+    if shell is None:
+        found.append("rt-static")
+    elif has_package_db and not any(f.startswith("rt-") for f in found):
+        found.append("minimal")
+    return tuple(dict.fromkeys(found))
