@@ -40,7 +40,8 @@ def _code_fingerprint() -> str:
     """A hash of the snapshot code: a cached snapshot from other code is never reused."""
     digest = hashlib.sha256(str(SCHEMA).encode())
     root = Path(__file__).parent
-    for path in sorted((root / "snapshot").glob("*.py")) + [root / "engine.py"]:
+    # every module of the package: readers live beside the snapshot (rpmheader, linkage, ...)
+    for path in sorted(root.rglob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -169,7 +170,16 @@ def candidate_only_changes(aspect: str, snap: Snapshot, config: HarnessConfig) -
         return diff_security(None, {}, snap.accounts) + candidate_security(snap.metadata, snap.secrets)
     if aspect == "abi":
         return abi.linkage_changes(snap.abi, config)
+    if aspect == "packages":
+        return no_database(snap)
     return []
+
+
+def no_database(snap: Snapshot) -> list[Change]:
+    """An image without any package database says so (info), never "zero packages"."""
+    if snap.package_dbs:
+        return []
+    return [Change("packages", "no-package-database", "/", after="no rpm, dpkg or apk database")]
 
 
 def diff_aspect(aspect: str, before: dict[str, Any], snap: Snapshot,
@@ -183,7 +193,7 @@ def diff_aspect(aspect: str, before: dict[str, Any], snap: Snapshot,
     if aspect == "metadata":
         return diff_metadata(before, snap.metadata)
     if aspect == "packages":
-        return diff_packages(before, snap.packages)
+        return diff_packages(before, snap.packages) + no_database(snap)
     if aspect == "abi":
         return abi.diff_abi(before, snap.abi, config) + abi.linkage_changes(snap.abi, config)
     raise ValueError(aspect)

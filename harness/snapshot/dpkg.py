@@ -97,5 +97,5 @@ def _record(stanza: dict[str, str], origin: str) -> dict[str, Any] | None:
         "evr": version,
         "source": source,
         "license": None,
-        "size": int(size_kib) * 1024 if size_kib.isdigit() else None,
+        "size": int(size_kib) * 1024 if size_kib.isascii() and size_kib.isdigit() else None,
     }

@@ -1,0 +1,260 @@
+"""rpm databases, read from the image's files in all three backends rpm has used.
+
+- sqlite `rpmdb.sqlite` (rpm >= 4.16: Fedora, RHEL 9, OpenCloudOS 9), table Packages(hnum, blob);
+- ndb `Packages.db` (SUSE): `harness.rpmdb_ndb`;
+- Berkeley DB hash `Packages` (rpm < 4.16: CentOS 7/8, RHEL 8): `harness.rpmdb_bdb`.
+
+Each yields one header blob per package (`harness.rpmheader`). The database lives in
+`/usr/lib/sysimage/rpm/` or `/var/lib/rpm/` (one is usually a symlink to the other, and the
+walk sees only the real files). The image's own rpm is never run.
+
+Package records stay small and flat (they go into baselines, one line each); provides/requires
+names and per-file lists are read by `read_dependencies` and `read_file_lists`. Parsing is
+strict: a damaged, truncated, empty or foreign database is a ParseError naming the file.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+import struct
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from harness import rpmdb_bdb, rpmdb_ndb
+from harness import rpmheader as tags
+from harness.errors import ParseError
+from harness.rpmheader import RpmHeader
+from harness.snapshot.packages import PackageReader, package_key, register
+from harness.versions import rpm_compare
+
+DB_DIRS = ("/usr/lib/sysimage/rpm/", "/var/lib/rpm/")
+#: file name -> backend, in the order rpm's own backend detection probes them (lib/backend/dbi.c)
+BACKENDS = {"rpmdb.sqlite": "sqlite", "Packages.db": "ndb", "Packages": "bdb"}
+WAL = "-wal"
+T = TypeVar("T")
+_PATHS = frozenset(d + n + s for d in DB_DIRS for n in BACKENDS
+                   for s in ("", WAL) if s == "" or n == "rpmdb.sqlite")
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def is_database(path: str) -> bool:
+    """True for the files that make up an rpm database (the sqlite WAL included)."""
+    return path in _PATHS
+
+
+def select_database(files: dict[str, bytes]) -> tuple[str, str]:
+    """(backend, path) of the database rpm would read among the files collected.
+
+    Should an image hold several (the older ones are leftovers of a backend migration), the
+    first in rpm's detection order wins, then `/usr/lib/sysimage/rpm`, the current location.
+    """
+    for name, backend in BACKENDS.items():
+        for directory in DB_DIRS:
+            if directory + name in files:
+                return backend, directory + name
+    raise ParseError(f"{', '.join(sorted(files))}: a write-ahead log without its rpm database")
+
+
+def iter_blobs(files: dict[str, bytes]) -> Iterator[tuple[str, bytes]]:
+    """(origin, header blob) for every package of the selected database."""
+    backend, path = select_database(files)
+    data = files[path]
+    if not data:
+        raise ParseError(f"{path}: empty rpm database")
+    if backend == "sqlite":
+        blobs = _sqlite_blobs(path, data, files.get(path + WAL))
+    elif backend == "ndb":
+        blobs = rpmdb_ndb.iter_blobs(data, path)
+    else:
+        blobs = rpmdb_bdb.iter_blobs(data, path)
+    for number, blob in blobs:
+        yield f"{path}: package #{number}", blob
+
+
+def _guarded(read: Callable[[dict[str, bytes]], T]) -> Callable[[dict[str, bytes]], T]:
+    """A slip past the parsers' own checks still becomes a ParseError naming the files."""
+
+    @functools.wraps(read)
+    def guarded(files: dict[str, bytes]) -> T:
+        try:
+            return read(files)
+        except (struct.error, IndexError, ValueError, OverflowError, MemoryError) as exc:
+            names = ", ".join(sorted(files))
+            raise ParseError(f"{names}: damaged rpm database ({type(exc).__name__}: {exc})") \
+                from exc
+
+    return guarded
+
+
+@_guarded
+def read_headers(files: dict[str, bytes]) -> list[RpmHeader]:
+    """Every package header of the database; a database of no packages is an error."""
+    headers = [RpmHeader(blob, origin) for origin, blob in iter_blobs(files)]
+    if not headers:
+        raise ParseError(f"{select_database(files)[1]}: the rpm database holds no packages")
+    return headers
+
+
+@_guarded
+def read_database(files: dict[str, bytes]) -> list[dict[str, Any]]:
+    """Package records (the registry's reader function), one per `name:arch`."""
+    return merge_instances([package_record(h) for h in read_headers(files)])
+
+
+def merge_instances(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per `name:arch`: install-only packages (kernels) and imported keys
+    (`gpg-pubkey`, all without arch) can hold several versions of one name and arch. The
+    newest stands for them, the others listed in its `other_evrs`, so none is lost silently."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        groups.setdefault(package_key(record), []).append(record)
+    merged: list[dict[str, Any]] = []
+    for group in groups.values():
+        if len(group) == 1:
+            merged.append(group[0])
+            continue
+        group.sort(key=functools.cmp_to_key(_evr_order))
+        merged.append({**group[-1], "other_evrs": [r["evr"] for r in group[:-1]]})
+    return merged
+
+
+def _evr_order(a: dict[str, Any], b: dict[str, Any]) -> int:
+    return rpm_compare((a["epoch"], a["version"], a["release"]),
+                       (b["epoch"], b["version"], b["release"]))
+
+
+@_guarded
+def read_file_lists(files: dict[str, bytes]) -> dict[str, list[dict[str, Any]]]:
+    """`name:arch` -> the files its package owns (path, mode, size, digest, user, group,
+    link, flags, state). Several installed versions of one name:arch (install-only packages
+    such as kernels) own the union of their files."""
+    lists: dict[str, list[dict[str, Any]]] = {}
+    for h in read_headers(files):
+        lists.setdefault(package_key(package_record(h)), []).extend(h.files())
+    return lists
+
+
+@_guarded
+def read_dependencies(files: dict[str, bytes]) -> dict[str, dict[str, list[str]]]:
+    """`name:arch` -> {"provides": names, "requires": names}, as the header lists them."""
+    deps: dict[str, dict[str, list[str]]] = {}
+    for h in read_headers(files):
+        entry = deps.setdefault(package_key(package_record(h)), {"provides": [], "requires": []})
+        entry["provides"] += h.strings(tags.PROVIDENAME)
+        entry["requires"] += h.strings(tags.REQUIRENAME)
+    return deps
+
+
+def package_record(h: RpmHeader) -> dict[str, Any]:
+    """The flat record of one package, in the shape every reader returns; rpm adds `vendor`
+    and `sourcerpm` (the source package file as rpm prints it; `source` is its name)."""
+    name, version, release = h.string(tags.NAME), h.string(tags.VERSION), h.string(tags.RELEASE)
+    if not name or version is None or release is None:
+        raise ParseError(f"{h.origin}: header lacks name, version or release")
+    epoch = h.integer(tags.EPOCH)
+    sourcerpm = h.string(tags.SOURCERPM)
+    if sourcerpm == "(none)":  # rpm writes its spelling of "absent" into gpg-pubkey headers
+        sourcerpm = None
+    size = h.integer(tags.LONGSIZE) if h.has(tags.LONGSIZE) else h.integer(tags.SIZE)
+    return {
+        "manager": "rpm",
+        "name": name,
+        "arch": h.string(tags.ARCH) or "",
+        "epoch": epoch,
+        "version": version,
+        "release": release,
+        "evr": (f"{epoch}:" if epoch is not None else "") + f"{version}-{release}",
+        "source": source_name(sourcerpm),
+        "sourcerpm": sourcerpm,
+        "license": h.string(tags.LICENSE),
+        "vendor": h.string(tags.VENDOR),
+        "size": size,
+    }
+
+
+def source_name(sourcerpm: str | None) -> str | None:
+    """`util-linux-2.32.1-42.el8.src.rpm` -> `util-linux` (name-version-release.src.rpm)."""
+    if not sourcerpm:
+        return None
+    stem = sourcerpm
+    for suffix in (".src.rpm", ".nosrc.rpm"):
+        if stem.endswith(suffix):
+            stem = stem[:-len(suffix)]
+            break
+    parts = stem.rsplit("-", 2)
+    return parts[0] if len(parts) == 3 and parts[0] else stem
+
+
+# --- sqlite -------------------------------------------------------------------------------
+
+def _sqlite_blobs(path: str, data: bytes, wal: bytes | None) -> Iterator[tuple[int, bytes]]:
+    if not data.startswith(SQLITE_MAGIC) or len(data) < 100:
+        raise ParseError(f"{path}: not an SQLite database (unknown format)")
+    _check_sqlite_size(path, data)
+    try:
+        if wal:
+            rows = _rows_with_wal(data, wal)
+        else:
+            rows = _rows_in_memory(data)
+    except sqlite3.Error as exc:
+        raise ParseError(f"{path}: unreadable SQLite rpm database: {exc}") from exc
+    for number, blob in rows:
+        if not isinstance(blob, bytes):
+            raise ParseError(f"{path}: package #{number} is not a blob")
+        yield number, blob
+
+
+def _check_sqlite_size(path: str, data: bytes) -> None:
+    """A truncated file must not pass for a smaller database."""
+    page_size, = struct.unpack_from(">H", data, 16)
+    page_size = 65536 if page_size == 1 else page_size
+    pages, = struct.unpack_from(">I", data, 28)
+    change, valid_for = struct.unpack_from(">I", data, 24)[0], struct.unpack_from(">I", data, 92)[0]
+    # the in-header page count is trusted only when its "valid for" counter is current
+    if pages and change == valid_for and len(data) < pages * page_size:
+        raise ParseError(f"{path}: truncated: {len(data)} bytes, the header counts {pages} pages "
+                         f"of {page_size}")
+
+
+_QUERY = "SELECT hnum, blob FROM Packages ORDER BY hnum"
+
+
+def _rows_in_memory(data: bytes) -> list[tuple[int, Any]]:
+    # A database in WAL mode (header bytes 18-19 = 2) cannot be deserialized; with no WAL
+    # content to replay, marking it a rollback-journal database reads the same pages.
+    image = bytearray(data)
+    if image[18] == 2 and image[19] == 2:
+        image[18] = image[19] = 1
+    con = sqlite3.connect(":memory:")
+    try:
+        con.deserialize(bytes(image))
+        return _query(con)
+    finally:
+        con.close()
+
+
+def _rows_with_wal(data: bytes, wal: bytes) -> list[tuple[int, Any]]:
+    # the WAL holds committed transactions not yet checkpointed: sqlite replays it only from
+    # files on disk, in a folder it may write (-shm)
+    with tempfile.TemporaryDirectory(prefix="harness-rpmdb-") as tmp:
+        db = Path(tmp) / "rpmdb.sqlite"
+        db.write_bytes(data)
+        Path(str(db) + WAL).write_bytes(wal)
+        con = sqlite3.connect(db)
+        try:
+            return _query(con)
+        finally:
+            con.close()
+
+
+def _query(con: sqlite3.Connection) -> list[tuple[int, Any]]:
+    try:
+        return list(con.execute(_QUERY))
+    except sqlite3.OperationalError as exc:
+        raise sqlite3.DatabaseError(f"no rpm Packages table ({exc})") from exc
+
+
+register(PackageReader("rpm", is_database, read_database))
