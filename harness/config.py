@@ -128,7 +128,7 @@ def parse_config(table: dict[str, Any], where: str = "[tool.harness]") -> Harnes
         overrides.append(Override(verdict=o["verdict"], kind=o.get("kind", "*"),
                                   image=o.get("image", "*"), aspect=o.get("aspect", "*"),
                                   subject=o.get("subject", "*")))
-    ignore = DEFAULT_IGNORE if table.get("ignore_defaults", True) else ()
+    ignore: tuple[str, ...] = DEFAULT_IGNORE if table.get("ignore_defaults", True) else ()
     ignore += _strs(table, "ignore", where) or ()
     size = table.get("size") or {}
     abi = table.get("abi") or {}

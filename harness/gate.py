@@ -25,7 +25,7 @@ from harness.diff.probes import diff_probes
 from harness.engine import Engine, ImageInfo
 from harness.errors import BaselineCorrupt, BaselineMissing, HarnessError
 from harness.policy import WaiverUse, glob_regex, judge
-from harness.snapshot import SCHEMA, Snapshot, take_snapshot
+from harness.snapshot import SCHEMA, Snapshot, baseline_header, take_snapshot
 
 ASPECTS = ("metadata", "files", "packages", "security", "abi")
 #: the baseline file each aspect is judged against (security reads the files baseline)
@@ -164,12 +164,17 @@ class AspectResult:
         return cls(**data)
 
 
+def _abi_with_env(snap: Snapshot) -> dict[str, Any]:
+    """The ABI section plus the image's LD_LIBRARY_PATH, which the loader searches too."""
+    return {**snap.abi, "library_path": snap.metadata.get("Env.LD_LIBRARY_PATH")}
+
+
 def candidate_only_changes(aspect: str, snap: Snapshot, config: HarnessConfig) -> list[Change]:
     """Checks that need no baseline (they also guard a first release)."""
     if aspect == "security":
         return diff_security(None, {}, snap.accounts) + candidate_security(snap.metadata, snap.secrets)
     if aspect == "abi":
-        return abi.linkage_changes(snap.abi, config)
+        return abi.linkage_changes(_abi_with_env(snap), config)
     if aspect == "packages":
         return no_database(snap)
     return []
@@ -195,7 +200,7 @@ def diff_aspect(aspect: str, before: dict[str, Any], snap: Snapshot,
     if aspect == "packages":
         return diff_packages(before, snap.packages) + no_database(snap)
     if aspect == "abi":
-        return abi.diff_abi(before, snap.abi, config) + abi.linkage_changes(snap.abi, config)
+        return abi.diff_abi(before, snap.abi, config) + abi.linkage_changes(_abi_with_env(snap), config)
     raise ValueError(aspect)
 
 
@@ -210,7 +215,7 @@ def aspect_error(aspect: str, snap: Snapshot) -> str | None:
 
 def size_changes(header: dict[str, Any], snap: Snapshot, config: HarnessConfig) -> list[Change]:
     """size-increased: info when the image grew, review/break over the configured budgets."""
-    old, new = int(header.get("size") or 0), int(snap.image.get("size") or 0)
+    old, new = int(header.get("size") or 0), int(baseline_header(snap)["size"])
     if not old or new <= old:
         return []
     percent = 100.0 * (new - old) / old
@@ -247,7 +252,7 @@ def check_probes(spec: ImageSpec, family: str, records: dict[str, Any], store: S
         changes = judge(diff_probes(before, records), config, spec.name, info.arch, use=waiver_use)
         if update:
             result.updated = baseline.write(root, spec.name, info.arch, aspect,
-                                            store.snapshot(info).image, records)
+                                            baseline_header(store.snapshot(info)), records)
             changes = [replace(c, waived=True, reason=ACCEPTED) if c.blocking else c for c in changes]
         result.changes = changes
     except HarnessError as exc:
@@ -281,7 +286,7 @@ def check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
             if aspect in STORED_ASPECTS:
                 records = stored_records(snap, aspect, config)
                 result.updated = baseline.write(root, spec.name, info.arch, aspect,
-                                                snap.image, records)
+                                                baseline_header(snap), records)
             only = candidate_only_changes(aspect, snap, config)
             diffed = diff_aspect(aspect, before, snap, config) if before is not None else only
             keys = {(c.kind, c.subject, c.consumer) for c in only}

@@ -376,7 +376,7 @@ class ResultCollector:
             accepted = sum(1 for r in state.results for c in r.changes if c.reason == ACCEPTED)
             terminalreporter.write_line(f"baselines updated: {len(updated)} file(s) written, "
                                         f"{accepted} change(s) accepted")
-            for path in updated:
-                terminalreporter.write_line(f"  wrote {os.path.relpath(path)}")
-        for path in state.reports:
-            terminalreporter.write_sep("-", f"compat report written to {path}")
+            for written in updated:
+                terminalreporter.write_line(f"  wrote {os.path.relpath(written)}")
+        for report in state.reports:
+            terminalreporter.write_sep("-", f"compat report written to {report}")

@@ -1,23 +1,265 @@
-"""ABI diff and linkage closure (interface; filled in by the ABI work)."""
+"""ABI diff: the libraries and exported symbols of a baseline against a candidate's, and the
+linkage closure of the candidate alone.
+
+A baseline (`abi.json`) stores one record per library, keyed by its soname, and one per
+exported symbol, keyed `SONAME:NAME@VERSION` (`SONAME:NAME` when unversioned): sorted, one
+line each, so a reviewer reads the library's ABI surface change line by line. Libraries of
+an architecture other than the image's own (i686 objects in an x86_64 image) are keyed
+`SONAME(ARCH)`. The suppressions of `[tool.harness.abi]` (GLIBC_PRIVATE by default) are
+applied to both sides, so a new suppression never reads as a removal.
+"""
 
 from __future__ import annotations
 
+import fnmatch
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from harness.config import HarnessConfig
 from harness.diff.change import Change
+from harness.linkage import Linker, linkage_findings
+
+#: symbol types that are one thing to a consumer (an IFUNC is called like a function)
+_TYPE_CLASS = {"FUNC": "function", "IFUNC": "function", "OBJECT": "data", "COMMON": "data",
+               "TLS": "tls", "NOTYPE": "notype"}
+_DATA = frozenset({"OBJECT", "COMMON", "TLS"})
+_SONAME_STEM = re.compile(r"\.so(\.[0-9][0-9.]*)?$")
+
+
+def _globs(globs: Iterable[str]) -> re.Pattern[str] | None:
+    """One compiled regex for many globs (22,000 symbol keys of a minbase image stay cheap)."""
+    parts = [fnmatch.translate(g) for g in globs]
+    return re.compile("|".join(parts)) if parts else None
+
+
+class _Suppress:
+    """`[tool.harness.abi]` suppressions: versions, symbols (name or name@version), sonames."""
+
+    def __init__(self, config: HarnessConfig) -> None:
+        self._versions = _globs(config.abi_suppress_versions)
+        self._symbols = _globs(config.abi_suppress_symbols)
+        self._sonames = _globs(config.abi_suppress_sonames)
+        self._version_memo: dict[str, bool] = {}
+
+    def soname(self, soname: str) -> bool:
+        """True when a library (and so all its symbols) is out of the ABI surface."""
+        return self._sonames is not None and self._sonames.match(soname) is not None
+
+    def version(self, version: str | None) -> bool:
+        """True for a suppressed version node (e.g. GLIBC_PRIVATE)."""
+        if version is None or self._versions is None:
+            return False
+        hit = self._version_memo.get(version)
+        if hit is None:  # a few dozen versions, tens of thousands of symbols
+            hit = self._version_memo[version] = self._versions.match(version) is not None
+        return hit
+
+    def symbol(self, name: str, version: str | None) -> bool:
+        """True for a suppressed symbol or a symbol of a suppressed version."""
+        if self.version(version):
+            return True
+        if self._symbols is None:
+            return False
+        spelled = f"{name}@{version}" if version else name
+        return self._symbols.match(name) is not None or self._symbols.match(spelled) is not None
+
+
+def symbol_key(library: str, name: str, version: str | None) -> str:
+    """`SONAME:NAME@VERSION`, or `SONAME:NAME` for an unversioned symbol."""
+    return f"{library}:{name}@{version}" if version else f"{library}:{name}"
+
+
+def split_symbol_key(key: str) -> tuple[str, str, str | None]:
+    """Inverse of `symbol_key` (symbol names never contain `@`; sonames never `:`)."""
+    library, _, symbol = key.partition(":")
+    name, at, version = symbol.partition("@")
+    return library, name, version if at else None
+
+
+def _libraries(abi: Mapping[str, Any]) -> dict[str, str]:
+    """Library key -> the path of the object that stands for it.
+
+    Where several files carry one soname for one architecture, the one the loader finds
+    first on its default search path stands for it (else the first path in sort order).
+    """
+    objects: dict[str, dict[str, Any]] = abi.get("objects") or {}
+    linker = Linker(abi)
+    primary = linker.primary_arch()
+    by_key: dict[str, list[str]] = {}
+    for path, facts in sorted(objects.items()):
+        soname = facts.get("soname")
+        if soname and "error" not in facts:
+            key = soname if facts["arch"] == primary else f"{soname}({facts['arch']})"
+            by_key.setdefault(key, []).append(path)
+    chosen: dict[str, str] = {}
+    for key, paths in by_key.items():
+        if len(paths) > 1:
+            facts = objects[paths[0]]
+            flavor = linker.flavor(facts)
+            dirs = (*linker.conf_dirs, *linker.default_dirs(facts["arch"], flavor))
+            found = linker.search(str(facts["soname"]), tuple(dirs), facts["arch"])
+            if found is not None and found[1] in paths:
+                chosen[key] = found[1]
+                continue
+        chosen[key] = paths[0]
+    return chosen
+
+
+def _library_record(abi: Mapping[str, Any], path: str, suppress: _Suppress) -> dict[str, Any]:
+    facts = abi["objects"][path]
+    soname = facts["soname"]
+    inventory = (abi.get("libraries") or {}).get(soname) or {}
+    arch = facts["arch"]
+    same_arch = [p for p in inventory.get("paths", [path]) if abi["objects"][p]["arch"] == arch]
+    record: dict[str, Any] = {
+        "arch": arch,
+        "paths": same_arch or [path],
+        "packages": inventory.get("packages"),
+        "needed": list(facts.get("needed") or []),
+        "versions": [v for v in facts.get("versions") or [] if not suppress.version(v)],
+    }
+    for field in ("rpath", "runpath"):
+        if facts.get(field):
+            record[field] = list(facts[field])
+    if facts.get("rpath") or facts.get("runpath"):
+        record["search_missing"] = list(facts.get("search_missing") or [])
+    return record
+
+
+def _symbol_record(export: list[Any]) -> dict[str, Any]:
+    _, version, default, kind, bind, size = export
+    record: dict[str, Any] = {"type": kind, "bind": bind}
+    if version:
+        record["default"] = bool(default)
+    if kind in _DATA:
+        record["size"] = size
+    return record
 
 
 def baseline_records(abi: dict[str, Any], config: HarnessConfig) -> dict[str, Any]:
-    """What `abi.json` stores for a snapshot's ABI section."""
-    return {}
+    """What `abi.json` stores for a snapshot's ABI section: a record per library (soname)
+    and per exported symbol (`SONAME:NAME@VERSION`)."""
+    suppress = _Suppress(config)
+    records: dict[str, Any] = {}
+    for key, path in _libraries(abi).items():
+        if suppress.soname(key.split("(", 1)[0]):
+            continue
+        records[key] = _library_record(abi, path, suppress)
+        for export in abi["objects"][path].get("exports") or []:
+            name, version = export[0], export[1]
+            if name == version or suppress.symbol(name, version):
+                continue  # a version node's own marker symbol: the versions list says it
+            records.setdefault(symbol_key(key, name, version), _symbol_record(export))
+    return records
+
+
+def _visible(records: Mapping[str, Any], suppress: _Suppress) -> dict[str, Any]:
+    """Baseline records under the current suppressions (a stored baseline may predate them)."""
+    out: dict[str, Any] = {}
+    for key, record in records.items():
+        library, name, version = split_symbol_key(key)
+        if suppress.soname(library.split("(", 1)[0]):
+            continue
+        if ":" in key:
+            if suppress.symbol(name, version):
+                continue
+        elif isinstance(record, dict) and "versions" in record:
+            record = {**record, "versions": [v for v in record["versions"] if not suppress.version(v)]}
+        out[key] = record
+    return out
+
+
+def _stem(library: str) -> str:
+    """`libfoo.so.1` -> `libfoo.so` (arch suffix kept: a bump pairs within one arch)."""
+    name, paren, arch = library.partition("(")
+    return _SONAME_STEM.sub(".so", name) + paren + arch
+
+
+def _library_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[Change]:
+    """library-removed and soname-changed, pairing a bump by name stem or by shared path."""
+    changes: list[Change] = []
+    removed = sorted(before.keys() - after.keys())
+    added = sorted(after.keys() - before.keys())
+    paired: set[str] = set()
+    for old in removed:
+        old_paths = set(before[old].get("paths") or [])
+        new = next((a for a in added if _stem(a) == _stem(old)), None) or next(
+            (a for a in added if old_paths & set(after[a].get("paths") or [])), None)
+        if new is not None:
+            paired.add(new)
+            changes.append(Change("abi", "soname-changed", old, old, new,
+                                  detail={"old_still_shipped": False}))
+        else:
+            changes.append(Change("abi", "library-removed", old,
+                                  {"paths": before[old].get("paths"),
+                                   "packages": before[old].get("packages")}))
+    kept = {_stem(k): k for k in sorted(before.keys() & after.keys())}
+    for new in added:
+        if new not in paired and _stem(new) in kept:
+            old = kept[_stem(new)]
+            changes.append(Change("abi", "soname-changed", old, old, new,
+                                  detail={"old_still_shipped": True}))
+    return changes
+
+
+def _search_path(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {"rpath": record.get("rpath"), "runpath": record.get("runpath")}
+
+
+def _kept_library_changes(library: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
+    """symbol-version-removed, needed-added and runpath-changed of a library in both."""
+    changes = [Change("abi", "symbol-version-removed", f"{library}:@{version}", version, None)
+               for version in sorted(set(old.get("versions") or []) - set(new.get("versions") or []))]
+    consumer = (new.get("paths") or [None])[0]
+    changes += [Change("abi", "needed-added", needed, None, {"library": library}, consumer=consumer)
+                for needed in sorted(set(new.get("needed") or []) - set(old.get("needed") or []))]
+    if _search_path(old) != _search_path(new):
+        both = bool(new.get("rpath")) and bool(new.get("runpath"))
+        outside = bool(new.get("search_missing"))
+        changes.append(Change("abi", "runpath-changed", library, _search_path(old), _search_path(new),
+                              detail={"break": both or outside}))
+    return changes
+
+
+def _symbol_change(key: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> Change | None:
+    old_type, new_type = old.get("type"), new.get("type")
+    if _TYPE_CLASS.get(str(old_type), old_type) != _TYPE_CLASS.get(str(new_type), new_type):
+        return Change("abi", "symbol-type-changed", key, old_type, new_type)
+    old_size, new_size = old.get("size"), new.get("size")
+    if old_type in _DATA and new_type in _DATA and old_size != new_size:
+        grew = (new_size or 0) > (old_size or 0)
+        return Change("abi", "symbol-size-changed", key, old_size, new_size, detail={"grew": grew})
+    return None
 
 
 def diff_abi(before: dict[str, Any], abi: dict[str, Any], config: HarnessConfig) -> list[Change]:
-    """Baseline ABI records vs. a candidate's ABI section."""
-    return []
+    """Baseline ABI records vs. a candidate's ABI section (compat-rules.md, abi rows)."""
+    suppress = _Suppress(config)
+    old = _visible(before, suppress)
+    new = baseline_records(abi, config)
+    old_libs = {k: v for k, v in old.items() if ":" not in k}
+    new_libs = {k: v for k, v in new.items() if ":" not in k}
+    changes = _library_changes(old_libs, new_libs)
+    kept = old_libs.keys() & new_libs.keys()
+    for library in sorted(kept):
+        changes += _kept_library_changes(library, old_libs[library], new_libs[library])
+    old_syms = {k for k in old if ":" in k and k.partition(":")[0] in kept}
+    new_syms = {k for k in new if ":" in k and k.partition(":")[0] in kept}
+    changes += [Change("abi", "symbol-removed", k, old[k], None) for k in sorted(old_syms - new_syms)]
+    changes += [Change("abi", "symbol-added", k, None, new[k]) for k in sorted(new_syms - old_syms)]
+    for key in sorted(old_syms & new_syms):
+        if old[key] != new[key]:
+            change = _symbol_change(key, old[key], new[key])
+            if change is not None:
+                changes.append(change)
+    return changes
 
 
 def linkage_changes(abi: dict[str, Any], config: HarnessConfig) -> list[Change]:
-    """needed-unresolved / symbol-unresolved of the candidate alone."""
-    return []
+    """needed-unresolved / symbol-unresolved of the candidate alone (no baseline needed).
+
+    The ABI suppressions do not apply: they shape the recorded surface, while an unresolved
+    reference is a program that does not load (waive it if it must ship)."""
+    return [Change("abi", f.kind, f.subject, None, f.detail or None, consumer=f.consumer)
+            for f in linkage_findings(abi)]

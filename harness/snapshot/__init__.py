@@ -60,6 +60,19 @@ class Snapshot:
             return None
 
 
+def content_size(files: dict[str, dict[str, Any]]) -> int:
+    """Bytes of regular file content (hard links once): the same through any source."""
+    return sum(int(r.get("size") or 0) for r in files.values()
+               if r.get("type") == "file" and "link" not in r)
+
+
+def baseline_header(snap: Snapshot) -> dict[str, Any]:
+    """What a baseline file records of the image: its identity, not how it was reached
+    (a tag, a registry reference and an archive path of one image give equal baselines)."""
+    return {"image_id": snap.image["image_id"], "arch": snap.image["arch"],
+            "os": snap.image["os"], "size": snap.image.get("content_size", 0)}
+
+
 def image_header(info: ImageInfo) -> dict[str, Any]:
     """Identity of the image a snapshot was taken from (stored in every baseline file)."""
     return {"ref": info.ref, "image_id": info.image_id, "arch": info.arch, "os": info.os,
@@ -76,7 +89,9 @@ def take_snapshot(info: ImageInfo, rootfs: IO[bytes]) -> Snapshot:
     collectors: list[ContentCollector] = [packages, accounts, secrets, elf]
     files = walk(rootfs, collectors)
     records, dbs = packages.result()
-    snap = Snapshot(image=image_header(info), metadata=flatten_config(info), files=files,
+    header = image_header(info)
+    header["content_size"] = content_size(files)
+    snap = Snapshot(image=header, metadata=flatten_config(info), files=files,
                     packages=records, package_dbs=dbs, accounts=accounts.result(),
                     abi=elf.result(files, records), secrets=secrets.result())
     return snap

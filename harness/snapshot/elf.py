@@ -1,19 +1,352 @@
-"""ELF ABI collector (interface; filled in by the ABI work)."""
+"""The ELF ABI of an image: every ELF object's dynamic facts, taken during the one pass.
+
+Each object is parsed with LIEF from the bytes the walk hands over, at once, and only the
+extracted facts are kept (never the bytes): memory grows with the number of symbols, not
+with the image. An object that LIEF cannot read is recorded with the reason, never raised.
+
+The section also carries what the linkage closure needs and the snapshot alone knows: the
+image's symlinks and hard links, and the loader configuration files (`/etc/ld.so.conf`
+with its includes, musl's `/etc/ld-musl-ARCH.path`).
+"""
 
 from __future__ import annotations
 
+import io
+import posixpath
+import struct
+from collections import deque
+from collections.abc import Mapping
 from typing import Any
+
+import lief
+
+ELF_MAGIC = b"\x7fELF"
+#: loader configuration larger than this is not a configuration file
+MAX_CONFIG = 1 << 20
+#: separate debug info: ELF files whose dynamic tables are placeholders (NOBITS)
+DEBUG_DIR = "/usr/lib/debug/"
+#: object kinds with dynamic linkage; relocatable objects (.o, .ko) and cores have none
+DYNAMIC_TYPES = frozenset({"DYN", "EXEC"})
+#: symlink hops before a path is declared a loop (the kernel's limit)
+MAX_HOPS = 40
+
+# st_info / st_other values (elf.h); LIEF's enums are slower to compare than the raw ints
+_LOCAL, _GLOBAL, _WEAK, _UNIQUE = 0, 1, 2, 10
+_EXPORTED_BINDS = {_GLOBAL: "GLOBAL", _WEAK: "WEAK", _UNIQUE: "UNIQUE"}
+_TYPES = {0: "NOTYPE", 1: "OBJECT", 2: "FUNC", 3: "SECTION", 4: "FILE", 5: "COMMON", 6: "TLS",
+          10: "IFUNC"}
+#: types whose size is part of the ABI (copy relocations copy exactly st_size bytes)
+DATA_TYPES = frozenset({"OBJECT", "COMMON", "TLS"})
+_VIS_DEFAULT, _VIS_PROTECTED = 0, 3
+_SHN_UNDEF = 0
+_VERSYM_HIDDEN = 0x8000
+_VER_FLG_BASE, _VER_FLG_WEAK = 0x1, 0x2
+_FILE_TYPES = {1: "REL", 2: "EXEC", 3: "DYN", 4: "CORE"}
+
+#: (e_machine, ELF class) -> the name `uname -m` prints on such a machine
+_ARCHES = {
+    (62, 64): "x86_64", (62, 32): "x32", (3, 32): "i686", (183, 64): "aarch64", (40, 32): "arm",
+    (21, 64): "ppc64", (20, 32): "ppc", (22, 64): "s390x", (22, 32): "s390",
+    (243, 64): "riscv64", (243, 32): "riscv32", (8, 32): "mips", (8, 64): "mips64",
+    (258, 64): "loongarch64", (2, 32): "sparc", (43, 64): "sparc64",
+}
+
+
+def elf_arch(data: bytes) -> str:
+    """The object's architecture from its ELF header (`x86_64`, `i686`, `ppc64le` ...)."""
+    if len(data) < 20:
+        return "unknown"
+    bits = {1: 32, 2: 64}.get(data[4], 0)
+    order = "<" if data[5] == 1 else ">"
+    (machine,) = struct.unpack_from(order + "H", data, 18)
+    arch = _ARCHES.get((machine, bits), f"em{machine}-{bits}")
+    if arch == "ppc64" and order == "<":
+        return "ppc64le"
+    return arch
+
+
+def elf_type(data: bytes) -> str:
+    """REL, EXEC, DYN or CORE from the ELF header."""
+    if len(data) < 18:
+        return "unknown"
+    (kind,) = struct.unpack_from("<H" if data[5] == 1 else ">H", data, 16)
+    return _FILE_TYPES.get(kind, str(kind))
+
+
+def is_loader_config(path: str) -> bool:
+    """glibc's ld.so.conf and its include folder, musl's library path file."""
+    name = posixpath.basename(path)
+    return (path == "/etc/ld.so.conf" or "/ld.so.conf.d/" in path
+            or (path.startswith("/etc/ld-musl-") and name.endswith(".path")))
+
+
+def header_problem(data: bytes) -> str | None:
+    """Why the ELF header is unusable, or None (LIEF accepts some garbage as an empty object)."""
+    if len(data) < 52:
+        return f"truncated ELF header ({len(data)} bytes)"
+    if data[4] not in (1, 2):
+        return f"invalid ELF class {data[4]}"
+    if data[5] not in (1, 2):
+        return f"invalid ELF data encoding {data[5]}"
+    if data[4] == 2 and len(data) < 64:
+        return f"truncated ELF64 header ({len(data)} bytes)"
+    return None
+
+
+def _parser_config() -> lief.ELF.ParserConfig:
+    config = lief.ELF.ParserConfig()
+    # only the dynamic table, dynsym and version tables are needed: skip the costly rest
+    config.parse_relocations = False
+    config.parse_symtab_symbols = False
+    config.parse_overlay = False
+    config.parse_notes = False
+    return config
+
+
+def _text(value: str | bytes) -> str:
+    """LIEF hands over names that are not UTF-8 as bytes; keep them losslessly as str."""
+    return value if isinstance(value, str) else value.decode("utf-8", "surrogateescape")
+
+
+def _search_path(value: str | bytes) -> list[str]:
+    return _text(value).split(":")
+
+
+def _dynamic(binary: lief.ELF.Binary, facts: dict[str, Any]) -> None:
+    needed: list[str] = []
+    for entry in binary.dynamic_entries:
+        if isinstance(entry, lief.ELF.DynamicEntryLibrary):
+            needed.append(_text(entry.name))
+        elif isinstance(entry, lief.ELF.DynamicSharedObject):
+            facts["soname"] = _text(entry.name)
+        elif isinstance(entry, lief.ELF.DynamicEntryRunPath):
+            facts["runpath"] = _search_path(entry.runpath)
+        elif isinstance(entry, lief.ELF.DynamicEntryRpath):
+            facts["rpath"] = _search_path(entry.rpath)
+    facts["needed"] = needed
+
+
+def _versions(binary: lief.ELF.Binary, facts: dict[str, Any]
+              ) -> tuple[dict[int, str], dict[int, tuple[str, str]]]:
+    """Version definitions and requirements; returns versym index -> name / (name, file)."""
+    defined: dict[int, str] = {}
+    for verdef in binary.symbols_version_definition:
+        names = verdef.auxiliary_symbols
+        if not names:
+            continue
+        defined[verdef.ndx] = _text(names[0].name)
+        if not verdef.flags & _VER_FLG_BASE:  # the base node is the soname, not a version
+            facts["versions"].append(defined[verdef.ndx])
+    required: dict[int, tuple[str, str]] = {}
+    for verneed in binary.symbols_version_requirement:
+        file = _text(verneed.name)
+        nodes = facts["verneed"].setdefault(file, [])
+        for aux in verneed.get_auxiliary_symbols():
+            required[aux.other] = (_text(aux.name), file)
+            nodes.append([_text(aux.name), bool(aux.flags & _VER_FLG_WEAK)])
+    facts["versions"].sort()
+    return defined, required
+
+
+def _symbols(binary: lief.ELF.Binary, facts: dict[str, Any], defined: dict[int, str],
+             required: dict[int, tuple[str, str]]) -> None:
+    versym = [v.value for v in binary.symbols_version]
+    exports: list[list[Any]] = []
+    imports: list[list[Any]] = []
+    for index, sym in enumerate(binary.dynamic_symbols):
+        if index == 0:
+            continue  # the null symbol
+        info = sym.information
+        bind, kind = info >> 4, info & 0xF
+        ver = versym[index] if index < len(versym) else 0
+        node = ver & 0x7FFF
+        if sym.shndx == _SHN_UNDEF:
+            if bind == _LOCAL:
+                continue
+            name, file = required.get(node, (None, None)) if node >= 2 else (None, None)
+            imports.append([_text(sym.name), name, file, bind == _WEAK])
+            continue
+        bind_name = _EXPORTED_BINDS.get(bind)
+        if bind_name is None or sym.other & 0x3 not in (_VIS_DEFAULT, _VIS_PROTECTED):
+            continue
+        type_name = _TYPES.get(kind, str(kind))
+        version = defined.get(node) if node >= 2 else None
+        default = not ver & _VERSYM_HIDDEN
+        if version is None and node in required:
+            # a program's copy of a library variable (copy relocation) keeps the version it
+            # needs: `stderr@GLIBC_2.2.5`, never a default version of the program's own
+            version, default = required[node][0], False
+        exports.append([_text(sym.name), version, default, type_name, bind_name,
+                        sym.size if type_name in DATA_TYPES else None])
+    exports.sort(key=lambda e: (e[0], e[1] or ""))
+    imports.sort(key=lambda i: (i[0], i[1] or ""))
+    facts["exports"], facts["imports"] = exports, imports
+
+
+def read_object(data: bytes, config: lief.ELF.ParserConfig | None = None) -> dict[str, Any]:
+    """The facts of one ELF object, or its header and an `error` when it cannot be read.
+
+    exports: [name, version, default, type, bind, size]; `default` is False for a hidden
+    (`name@V`) version; size only for data. imports: [name, version, file, weak].
+    """
+    facts: dict[str, Any] = {"arch": elf_arch(data), "type": elf_type(data)}
+    problem = header_problem(data)
+    if problem is not None:
+        facts["error"] = problem
+        return facts
+    if facts["type"] not in DYNAMIC_TYPES:
+        return facts  # nothing a loader reads; and kernel modules are large to parse
+    try:
+        # a file object, never the bytes: LIEF takes a `bytes` argument that could be a
+        # path for one (a short hostile file would make it open a file of the host)
+        binary = lief.ELF.parse(io.BytesIO(data), config or _parser_config())
+    except Exception as exc:  # a hostile object must not stop the snapshot
+        facts["error"] = f"LIEF failed: {type(exc).__name__}: {exc}"
+        return facts
+    if binary is None:
+        facts["error"] = "not a readable ELF object (LIEF could not parse it)"
+        return facts
+    facts.update(soname=None, needed=[], rpath=None, runpath=None,
+                 interp=binary.interpreter if binary.has_interpreter else None,
+                 versions=[], verneed={}, exports=[], imports=[])
+    if not binary.dynamic_entries and any(
+            seg.type == lief.ELF.Segment.TYPE.DYNAMIC for seg in binary.segments):
+        # e.g. a truncated file: reporting "needs nothing" would hide it
+        facts["error"] = "dynamic segment unreadable (truncated or damaged object)"
+        return facts
+    try:
+        _dynamic(binary, facts)
+        defined, required = _versions(binary, facts)
+        _symbols(binary, facts, defined, required)
+    except Exception as exc:  # a damaged table: keep what was read, say what was not
+        facts["error"] = f"damaged dynamic tables: {type(exc).__name__}: {exc}"
+    return facts
+
+
+def image_realpath(path: str, symlinks: Mapping[str, str]) -> str | None:
+    """Resolve an absolute image path through the image's symlinks (at every component).
+
+    None for a symlink loop. `..` is applied to the resolved prefix, as the kernel does.
+    """
+    parts = deque(path.split("/"))
+    resolved: list[str] = []
+    hops = 0
+    while parts:
+        part = parts.popleft()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        resolved.append(part)
+        target = symlinks.get("/" + "/".join(resolved))
+        if target is None:
+            continue
+        hops += 1
+        if hops > MAX_HOPS:
+            return None
+        resolved.pop()
+        if target.startswith("/"):
+            resolved = []
+        parts.extendleft(reversed(target.split("/")))
+    return "/" + "/".join(resolved)
+
+
+def _missing_search_dirs(path: str, facts: dict[str, Any], symlinks: Mapping[str, str],
+                         dirs: set[str]) -> list[str]:
+    """RPATH/RUNPATH entries that name no directory of the image (relative ones name the
+    working directory of whoever runs the program: never the image)."""
+    origin = posixpath.dirname(path)
+    missing = []
+    for entry in (facts.get("rpath") or []) + (facts.get("runpath") or []):
+        expanded = entry.replace("${ORIGIN}", origin).replace("$ORIGIN", origin)
+        if "$" in expanded:
+            continue  # $LIB / $PLATFORM: the loader's choice, checked at linkage time
+        real = image_realpath(expanded, symlinks) if expanded.startswith("/") else None
+        if real is None or real not in dirs:
+            missing.append(entry)
+    return missing
+
+
+def _owners(objects: Mapping[str, Any], packages: Mapping[str, dict[str, Any]],
+            symlinks: Mapping[str, str]) -> dict[str, list[str]] | None:
+    """Object path -> owning package names, or None when no package record lists files."""
+    listed = [(rec.get("name", key), rec["files"]) for key, rec in packages.items()
+              if isinstance(rec.get("files"), (list, dict))]
+    if not listed:
+        return None
+    owners: dict[str, set[str]] = {}
+    for name, paths in listed:
+        for item in paths:
+            # a file list holds paths, or records with a `path` (apk's carry mode and digest)
+            path = item if isinstance(item, str) else item.get("path") if isinstance(item, dict) else None
+            if not isinstance(path, str):
+                continue
+            if not path.startswith("/"):
+                path = "/" + path
+            if ".so" not in path and "/bin/" not in path and "/sbin/" not in path:
+                continue  # only objects matter here; resolving every path costs time
+            real = image_realpath(path, symlinks)
+            if real is not None and real in objects:
+                owners.setdefault(real, set()).add(str(name))
+    return {path: sorted(names) for path, names in owners.items()}
+
+
+def library_inventory(objects: Mapping[str, dict[str, Any]],
+                      owners: Mapping[str, list[str]] | None) -> dict[str, dict[str, Any]]:
+    """soname -> the files providing it and (when the package records list files) their
+    packages; `packages` stays None when ownership is not known."""
+    inventory: dict[str, dict[str, Any]] = {}
+    for path in sorted(objects):
+        soname = objects[path].get("soname")
+        if not soname:
+            continue
+        entry = inventory.setdefault(soname, {"paths": [], "packages": None})
+        entry["paths"].append(path)
+        if owners is not None:
+            entry["packages"] = sorted(set(entry["packages"] or []) | set(owners.get(path, [])))
+    return inventory
 
 
 class ElfCollector:
-    """Takes every ELF object during the walk."""
+    """Takes every ELF object (and the loader's configuration) during the walk."""
+
+    def __init__(self) -> None:
+        self._objects: dict[str, dict[str, Any]] = {}
+        self._loader_config: dict[str, str] = {}
+        self._config = _parser_config()
+        # LIEF logs every oddity of every object to stderr; the facts carry what matters
+        lief.logging.disable()
 
     def wants(self, path: str, head: bytes, size: int) -> bool:
-        return False
+        """ELF objects by content, loader configuration by path."""
+        return head.startswith(ELF_MAGIC) or (size <= MAX_CONFIG and is_loader_config(path))
 
     def take(self, path: str, data: bytes) -> None:
-        return None
+        """Parse at once and keep only the facts."""
+        if data.startswith(ELF_MAGIC):
+            if path.startswith(DEBUG_DIR):
+                self._objects[path] = {"arch": elf_arch(data), "type": "DEBUG"}
+            else:
+                self._objects[path] = read_object(data, self._config)
+        else:
+            self._loader_config[path] = data.decode("utf-8", errors="replace")
 
     def result(self, files: dict[str, dict[str, Any]], packages: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        """The snapshot's `abi` section."""
-        return {}
+        """The snapshot's `abi` section: objects, library inventory, and the loader's view
+        of the filesystem (symlinks, hard links, configuration)."""
+        symlinks = {p: r["target"] for p, r in files.items() if r.get("type") == "symlink"}
+        hardlinks = {p: r["link"] for p, r in files.items() if r.get("link") in self._objects}
+        dirs = {p for p, r in files.items() if r.get("type") == "dir"} | {"/"}
+        for path, facts in self._objects.items():
+            if facts.get("rpath") or facts.get("runpath"):
+                facts["search_missing"] = _missing_search_dirs(path, facts, symlinks, dirs)
+        owners = _owners(self._objects, packages, symlinks)
+        return {
+            "objects": self._objects,
+            "libraries": library_inventory(self._objects, owners),
+            "symlinks": symlinks,
+            "hardlinks": hardlinks,
+            "loader_config": self._loader_config,
+        }

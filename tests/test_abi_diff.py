@@ -1,0 +1,155 @@
+"""The ABI diff and its baseline records, on libraries compiled here (no engine needed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import baseline
+from harness.config import HarnessConfig
+from harness.diff.abi import baseline_records, diff_abi, split_symbol_key, symbol_key
+from harness.diff.change import Change
+from harness.policy import judge
+from testimages.abi import Lib, collect_abi, compile_library
+
+FOO = Lib("int foo_init(void) { return 1; }\nint foo_extra(void) { return 2; }\n"
+          "int foo_table[4] = {1};\n",
+          "FOO_1.0 { global: foo_init; foo_extra; foo_table; local: *; };\n")
+
+
+def image(tmp_path: Path, name: str, *libs: tuple[Lib, str]) -> dict[str, Any]:
+    """The ABI section of a root holding the given libraries (in the given folders)."""
+    root = tmp_path / name
+    root.mkdir(exist_ok=True)
+    for lib, folder in libs:
+        compile_library(lib, root / folder.lstrip("/"))
+    return collect_abi(root)
+
+
+def linked(lib: Lib, *ldflags: str) -> Lib:
+    return Lib(lib.source, lib.script, lib.soname, ldflags)
+
+
+def verdicts(changes: list[Change], config: HarnessConfig | None = None) -> set[tuple[str, str, str]]:
+    judged = judge(changes, config or HarnessConfig(), "test", "x86_64")
+    return {(c.kind, c.subject, c.verdict) for c in judged}
+
+
+def with_private(lib: Lib) -> Lib:
+    """`lib` plus foo_private@FOO_PRIVATE."""
+    return Lib(lib.source + "int foo_private(void) { return 9; }\n",
+               f"{lib.script}FOO_PRIVATE {{ global: foo_private; }} FOO_1.0;\n", lib.soname)
+
+
+def test_baseline_records_spelling_and_render(tmp_path: Path) -> None:
+    abi = image(tmp_path, "a", (with_private(FOO), "/usr/lib"))
+    config = HarnessConfig(abi_suppress_versions=("GLIBC_PRIVATE", "FOO_PRIVATE"))
+    records = baseline_records(abi, config)
+    assert records["libfoo.so.1"]["versions"] == ["FOO_1.0"]
+    assert records["libfoo.so.1"]["paths"] == ["/usr/lib/libfoo.so.1"]
+    assert records["libfoo.so.1"]["packages"] is None  # no ownership in the package records yet
+    assert records["libfoo.so.1:foo_init@FOO_1.0"] == {"type": "FUNC", "bind": "GLOBAL", "default": True}
+    assert records["libfoo.so.1:foo_table@FOO_1.0"]["size"] == 16
+    assert "libfoo.so.1:foo_private@FOO_PRIVATE" not in records  # suppressed version
+    assert not any(k.endswith("FOO_1.0@FOO_1.0") for k in records)  # node marker symbols
+    text = baseline.render("abi", {"ref": "x"}, records)
+    lines = text.splitlines()[1:-1]
+    assert len(lines) == len(records)  # one line per library and per symbol
+    keys = [json.loads("{" + line.rstrip(",") + "}").popitem()[0] for line in lines]
+    assert keys == sorted(records)
+    assert split_symbol_key(symbol_key("libfoo.so.1", "foo", "V1")) == ("libfoo.so.1", "foo", "V1")
+    assert split_symbol_key("libfoo.so.1:foo") == ("libfoo.so.1", "foo", None)
+
+
+def test_identical_image_has_no_changes(tmp_path: Path) -> None:
+    before = baseline_records(image(tmp_path, "a", (FOO, "/usr/lib")), HarnessConfig())
+    assert diff_abi(before, image(tmp_path, "b", (FOO, "/usr/lib")), HarnessConfig()) == []
+
+
+def test_library_removed(tmp_path: Path) -> None:
+    bar = Lib("int bar(void) { return 1; }\n", None, "libbar.so.0")
+    before = baseline_records(image(tmp_path, "a", (FOO, "/usr/lib"), (bar, "/usr/lib")), HarnessConfig())
+    after = image(tmp_path, "b", (FOO, "/usr/lib"))
+    assert verdicts(diff_abi(before, after, HarnessConfig())) == {("library-removed", "libbar.so.0", "break")}
+
+
+def test_soname_bump_is_info_while_the_old_soname_ships(tmp_path: Path) -> None:
+    before = baseline_records(image(tmp_path, "a", (FOO, "/usr/lib")), HarnessConfig())
+    both = image(tmp_path, "b", (FOO, "/usr/lib"), (Lib(FOO.source, FOO.script, "libfoo.so.2"), "/usr/lib"))
+    assert verdicts(diff_abi(before, both, HarnessConfig())) == {("soname-changed", "libfoo.so.1", "info")}
+    only_new = image(tmp_path, "c", (Lib(FOO.source, FOO.script, "libfoo.so.2"), "/usr/lib"))
+    assert verdicts(diff_abi(before, only_new, HarnessConfig())) == {("soname-changed", "libfoo.so.1", "break")}
+
+
+def test_variable_shrank_is_review(tmp_path: Path) -> None:
+    before = baseline_records(image(tmp_path, "a", (FOO, "/usr/lib")), HarnessConfig())
+    smaller = Lib(FOO.source.replace("[4]", "[2]"), FOO.script)
+    assert verdicts(diff_abi(before, image(tmp_path, "b", (smaller, "/usr/lib")), HarnessConfig())) == {
+        ("symbol-size-changed", "libfoo.so.1:foo_table@FOO_1.0", "review")}
+
+
+def test_default_version_made_hidden_is_not_a_removal(tmp_path: Path) -> None:
+    """foo@@FOO_1.0 -> foo@FOO_1.0: binaries linked before still bind (key: name@version)."""
+    before = baseline_records(image(tmp_path, "a", (FOO, "/usr/lib")), HarnessConfig())
+    hidden = Lib(FOO.source.replace("int foo_extra(void)", "int foo_extra_v1(void)")
+                 + '__asm__(".symver foo_extra_v1, foo_extra@FOO_1.0");\n', FOO.script)
+    after = image(tmp_path, "b", (hidden, "/usr/lib"))
+    records = baseline_records(after, HarnessConfig())
+    assert records["libfoo.so.1:foo_extra@FOO_1.0"]["default"] is False
+    assert diff_abi(before, after, HarnessConfig()) == []
+
+
+def test_suppressions_apply_to_both_sides(tmp_path: Path) -> None:
+    before = baseline_records(image(tmp_path, "a", (with_private(FOO), "/usr/lib")), HarnessConfig())
+    assert "libfoo.so.1:foo_private@FOO_PRIVATE" in before
+    after = image(tmp_path, "b", (FOO, "/usr/lib"))  # foo_private and its node gone
+    assert {k for k, _, _ in verdicts(diff_abi(before, after, HarnessConfig()))} == {
+        "symbol-removed", "symbol-version-removed"}
+    config = HarnessConfig(abi_suppress_versions=("FOO_PRIVATE",))
+    assert diff_abi(before, after, config) == []
+    removed_extra = image(tmp_path, "c", (Lib(FOO.source.replace("int foo_extra(void) { return 2; }", ""),
+                                              FOO.script.replace("foo_extra; ", "")), "/usr/lib"))
+    symbol_config = HarnessConfig(abi_suppress_symbols=("foo_extra",), abi_suppress_versions=("FOO_PRIVATE",))
+    assert diff_abi(before, removed_extra, symbol_config) == []
+    assert diff_abi(before, image(tmp_path, "d"), HarnessConfig(abi_suppress_sonames=("libfoo.so.*",))) == []
+
+
+def test_needed_added_is_review_with_consumer(tmp_path: Path) -> None:
+    before = baseline_records(image(tmp_path, "a", (FOO, "/usr/lib")), HarnessConfig())
+    after = image(tmp_path, "b", (linked(FOO, "-Wl,--no-as-needed", "-lz", "-Wl,--as-needed"), "/usr/lib"))
+    changes = [c for c in diff_abi(before, after, HarnessConfig()) if c.kind == "needed-added"]
+    assert [(c.subject, c.consumer) for c in changes] == [("libz.so.1", "/usr/lib/libfoo.so.1")]
+    assert verdicts(changes) == {("needed-added", "libz.so.1", "review")}
+
+
+@pytest.mark.parametrize("flags, verdict", [
+    (("-Wl,-rpath,$ORIGIN/private", "-Wl,--enable-new-dtags"), "review"),
+    (("-Wl,-rpath,/home/builder/lib", "-Wl,--enable-new-dtags"), "break"),
+], ids=["inside-image", "outside-image"])
+def test_runpath_changed(tmp_path: Path, flags: tuple[str, ...], verdict: str) -> None:
+    before = baseline_records(image(tmp_path, "a", (FOO, "/usr/lib")), HarnessConfig())
+    (tmp_path / "b/usr/lib/private").mkdir(parents=True)
+    after = image(tmp_path, "b", (linked(FOO, *flags), "/usr/lib"))
+    changes = [c for c in diff_abi(before, after, HarnessConfig()) if c.kind == "runpath-changed"]
+    assert verdicts(changes) == {("runpath-changed", "libfoo.so.1", verdict)}
+    assert changes[0].before == {"rpath": None, "runpath": None}
+
+
+def test_rpath_and_runpath_together_break(tmp_path: Path) -> None:
+    before = baseline_records(image(tmp_path, "a", (FOO, "/usr/lib")), HarnessConfig())
+    after = image(tmp_path, "b", (FOO, "/usr/lib"))
+    facts = after["objects"]["/usr/lib/libfoo.so.1"]
+    facts.update(rpath=["/usr/lib"], runpath=["/usr/lib"], search_missing=[])
+    assert verdicts(diff_abi(before, after, HarnessConfig())) == {("runpath-changed", "libfoo.so.1", "break")}
+
+
+def test_library_of_a_second_architecture_is_keyed_apart(tmp_path: Path) -> None:
+    abi = image(tmp_path, "a", (FOO, "/usr/lib"), (FOO, "/usr/lib32"))
+    abi["objects"]["/usr/lib32/libfoo.so.1"]["arch"] = "i686"
+    records = baseline_records(abi, HarnessConfig())
+    assert records["libfoo.so.1"]["paths"] == ["/usr/lib/libfoo.so.1"]
+    assert records["libfoo.so.1(i686)"]["paths"] == ["/usr/lib32/libfoo.so.1"]
+    assert "libfoo.so.1(i686):foo_init@FOO_1.0" in records
