@@ -23,6 +23,7 @@ from harness.diff.metadata import diff_metadata
 from harness.diff.packages import diff_packages
 from harness.diff.probes import diff_probes
 from harness.engine import Engine, ImageInfo
+from harness.source import ImageSource, open_source
 from harness.errors import BaselineCorrupt, BaselineMissing, HarnessError
 from harness.policy import WaiverUse, glob_regex, judge
 from harness.snapshot import SCHEMA, Snapshot, baseline_header, take_snapshot
@@ -53,10 +54,13 @@ class SnapshotStore:
     the snapshot code's fingerprint; a file lock makes concurrent workers wait for one taker.
     """
 
-    def __init__(self, cache_dir: Path, run_id: str) -> None:
+    def __init__(self, cache_dir: Path, run_id: str, platform: str | None = None) -> None:
         self.cache_dir = cache_dir
         self.run_id = run_id
+        self.platform = platform
         self._engine: Engine | None = None
+        #: image id -> the source it was resolved through (to stream its filesystem later)
+        self._sources: dict[str, ImageSource] = {}
         self._fingerprint = _code_fingerprint()
         #: snapshots this process already holds: the five aspect tests of an image share one
         self._memo: dict[str, Snapshot] = {}
@@ -69,8 +73,11 @@ class SnapshotStore:
         return self._engine
 
     def resolve(self, spec: ImageSpec) -> ImageInfo:
-        """Find the image through the engine (local, else pulled)."""
-        return self.engine.resolve(spec.ref)
+        """Find the image: through the engine (local, else pulled), or read from an archive."""
+        source = open_source(spec.ref, lambda: self.engine, self.platform)
+        info = source.inspect()
+        self._sources.setdefault(info.image_id, source)
+        return info
 
     def snapshot(self, info: ImageInfo) -> Snapshot:
         """The snapshot of an image, from the cache or taken now behind a lock."""
@@ -91,7 +98,9 @@ class SnapshotStore:
                 # identity fields may differ (another tag of the same image)
                 cached.image["ref"] = info.ref
                 return cached
-            with self.engine.export_rootfs(info.image_id, self.run_id) as stream:
+            source = self._sources.get(info.image_id) or open_source(
+                info.ref, lambda: self.engine, self.platform)
+            with source.rootfs(self.run_id) as stream:
                 snap = take_snapshot(info, stream)
             snap.dump(path)
             return snap

@@ -71,6 +71,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--compat-report", dest="harness_reports", action="append", default=[],
                     type=_report_path, metavar="PATH",
                     help="write a report; .json (the contract), .md or .html (repeatable)")
+    group.addoption("--platform", dest="harness_platform", default=None, metavar="OS/ARCH",
+                    help="platform to pull or to pick from a multi-arch archive (linux/arm64)")
     group.addoption("--compat-cache", dest="harness_cache", default=None, metavar="DIR",
                     help="snapshot cache folder (default: in pytest's cache dir)")
 
@@ -142,7 +144,7 @@ def compat_store(request: pytest.FixtureRequest) -> Iterator[SnapshotStore]:
     """Session-wide snapshot store: each image is snapshotted once (also under xdist), and
     every container the run created is removed at the end, whatever happened."""
     state = request.config.stash[STATE]
-    store = SnapshotStore(state.cache_dir, state.run_id)
+    store = SnapshotStore(state.cache_dir, state.run_id, request.config.option.harness_platform)
     try:
         yield store
     finally:

@@ -84,6 +84,7 @@ def walk(stream: IO[bytes], collectors: Iterable[ContentCollector]) -> dict[str,
             elif kind in ("char", "block"):
                 record["dev"] = f"{member.devmajor},{member.devminor}"
             files[path] = record
+        _complete_hardlinks(files)
     except TarFormatError as exc:
         raise SourceError(f"filesystem stream is damaged: {exc}") from exc
     except OSError as exc:
@@ -113,3 +114,13 @@ def _hash_and_collect(chunks: Iterator[memoryview], path: str, size: int,
             if collector.wants(path, b"", 0):
                 collector.take(path, b"")
     return digest.hexdigest()
+
+
+def _complete_hardlinks(files: dict[str, dict[str, Any]]) -> None:
+    """A hard link may precede its target in a merged stream (upper layers come first in a
+    daemonless merge): take size and digest from the target once everything is read."""
+    for record in files.values():
+        if "link" in record and "sha256" not in record:
+            target = files.get(record["link"], {})
+            if "sha256" in target:
+                record["size"], record["sha256"] = target.get("size", 0), target["sha256"]

@@ -1,0 +1,63 @@
+"""Sources: where an image comes from. The snapshot needs only two things of a source: what
+the image is (`ImageInfo`) and its merged filesystem as one tar stream.
+
+    REF                        the local engine's image, else pulled through the engine
+    docker-archive:PATH        a `docker save` tarball, read without any daemon
+    oci:PATH                   an OCI image layout (folder or tar), read without any daemon
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Callable, Iterator
+from typing import IO, Protocol
+
+from harness.engine import Engine, ImageInfo
+from harness.errors import ConfigError
+
+DAEMONLESS_PREFIXES = ("docker-archive:", "oci:", "oci-archive:")
+
+
+class ImageSource(Protocol):
+    """One image, reachable for a snapshot."""
+
+    def inspect(self) -> ImageInfo:
+        """Identity and config of the image."""
+
+    def rootfs(self, run_id: str) -> contextlib.AbstractContextManager[IO[bytes]]:
+        """The merged filesystem as a tar stream (whiteouts applied)."""
+
+
+class EngineSource:
+    """An image of the Docker Engine (`DOCKER_HOST`, else the local socket)."""
+
+    def __init__(self, engine: Engine, ref: str, platform: str | None = None) -> None:
+        self._engine = engine
+        self._ref = ref
+        self._platform = platform
+        self._info: ImageInfo | None = None
+
+    def inspect(self) -> ImageInfo:
+        if self._info is None:
+            self._info = self._engine.resolve(self._ref, self._platform)
+        return self._info
+
+    @contextlib.contextmanager
+    def rootfs(self, run_id: str) -> Iterator[IO[bytes]]:
+        with self._engine.export_rootfs(self.inspect().image_id, run_id) as stream:
+            yield stream
+
+
+def open_source(ref: str, engine: Callable[[], Engine], platform: str | None = None) -> ImageSource:
+    """The source a reference names; the engine is connected only when it is needed."""
+    if ref.startswith(DAEMONLESS_PREFIXES):
+        try:
+            archive = importlib.import_module("harness.archive")
+        except ModuleNotFoundError as exc:
+            if exc.name != "harness.archive":
+                raise
+            raise ConfigError(f"{ref}: daemonless sources are not available in this build") from None
+        source: ImageSource = archive.open_archive(ref, platform)
+        return source
+    return EngineSource(engine(), ref, platform)
