@@ -14,7 +14,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from harness import baseline
+from harness import baseline, ownership
 from harness.config import HarnessConfig, ImageSpec
 from harness.diff import abi
 from harness.diff.change import Change
@@ -185,8 +185,15 @@ def candidate_only_changes(aspect: str, snap: Snapshot, config: HarnessConfig) -
     if aspect == "abi":
         return abi.linkage_changes(_abi_with_env(snap), config)
     if aspect == "packages":
-        return no_database(snap)
+        return package_checks(snap, config)
     return []
+
+
+def package_checks(snap: Snapshot, config: HarnessConfig) -> list[Change]:
+    """Candidate-only checks of the packages aspect: no database at all, or files the
+    databases promise that the image lacks or holds differently."""
+    return no_database(snap) + ownership.changes(snap.ownership, snap.packages,
+                                                 glob_regex(config.ignore))
 
 
 def no_database(snap: Snapshot) -> list[Change]:
@@ -207,7 +214,7 @@ def diff_aspect(aspect: str, before: dict[str, Any], snap: Snapshot,
     if aspect == "metadata":
         return diff_metadata(before, snap.metadata)
     if aspect == "packages":
-        return diff_packages(before, snap.packages) + no_database(snap)
+        return diff_packages(before, snap.packages) + package_checks(snap, config)
     if aspect == "abi":
         return abi.diff_abi(before, snap.abi, config) + abi.linkage_changes(_abi_with_env(snap), config)
     raise ValueError(aspect)

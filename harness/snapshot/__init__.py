@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness.engine import ImageInfo
+from harness.ownership import verify
 from harness.snapshot.accounts import AccountsCollector
 from harness.snapshot.elf import ElfCollector
 from harness.snapshot.meta import flatten_config
@@ -35,6 +36,8 @@ class Snapshot:
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
     abi: dict[str, Any] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
+    #: package-to-file verification (harness.ownership.verify), candidate-only
+    ownership: dict[str, Any] = field(default_factory=dict)
     schema: int = SCHEMA
 
     @property
@@ -89,9 +92,14 @@ def take_snapshot(info: ImageInfo, rootfs: IO[bytes]) -> Snapshot:
     collectors: list[ContentCollector] = [packages, accounts, secrets, elf]
     files = walk(rootfs, collectors)
     records, dbs = packages.result()
+    lists, list_errors = packages.file_lists()
+    users, groups = accounts.id_names()
+    owned = verify(files, lists, users, groups) if lists else {}
+    if list_errors:
+        owned["errors"] = list_errors
     header = image_header(info)
     header["content_size"] = content_size(files)
     snap = Snapshot(image=header, metadata=flatten_config(info), files=files,
                     packages=records, package_dbs=dbs, accounts=accounts.result(),
-                    abi=elf.result(files, records), secrets=secrets.result())
+                    abi=elf.result(files, records), secrets=secrets.result(), ownership=owned)
     return snap

@@ -6,6 +6,7 @@ from typing import Any
 
 PASSWD = "/etc/passwd"
 SHADOW = "/etc/shadow"
+GROUP = "/etc/group"
 
 
 class AccountsCollector:
@@ -15,7 +16,7 @@ class AccountsCollector:
         self.data: dict[str, bytes] = {}
 
     def wants(self, path: str, head: bytes, size: int) -> bool:
-        return path in (PASSWD, SHADOW)
+        return path in (PASSWD, SHADOW, GROUP)
 
     def take(self, path: str, data: bytes) -> None:
         self.data[path] = data
@@ -36,3 +37,16 @@ class AccountsCollector:
                 entry["empty_password"] = fields[1] == ""
                 entry["source"] = SHADOW
         return accounts
+
+    def id_names(self) -> tuple[dict[int, str], dict[int, str]]:
+        """(uid -> user name, gid -> group name), to compare with package databases that
+        record owners by name."""
+        maps: list[dict[int, str]] = []
+        for path in (PASSWD, GROUP):
+            names: dict[int, str] = {}
+            for line in self.data.get(path, b"").decode("utf-8", "replace").splitlines():
+                fields = line.split(":")
+                if len(fields) >= 3 and fields[2].isascii() and fields[2].isdigit():
+                    names.setdefault(int(fields[2]), fields[0])
+            maps.append(names)
+        return maps[0], maps[1]

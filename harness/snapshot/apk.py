@@ -203,4 +203,4 @@ def _names(lines: list[str]) -> list[str]:
     return names
 
 
-register(PackageReader("apk", is_database, read_database))
+register(PackageReader("apk", is_database, read_database, read_file_lists))

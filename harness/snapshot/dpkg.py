@@ -99,3 +99,35 @@ def _record(stanza: dict[str, str], origin: str) -> dict[str, Any] | None:
         "license": None,
         "size": int(size_kib) * 1024 if size_kib.isascii() and size_kib.isdigit() else None,
     }
+
+
+def is_file_list(path: str) -> bool:
+    """dpkg's per-package file lists: `info/PKG.list` or `info/PKG:ARCH.list`."""
+    return path.startswith(INFO_DIR) and path.endswith(".list") and "/" not in path[len(INFO_DIR):]
+
+
+def read_file_lists(files: dict[str, bytes]) -> dict[str, list[dict[str, Any]]]:
+    """`name:arch` -> the paths its list records (dpkg keeps no modes or owners; md5sums are
+    not compared: the snapshot hashes with sha256). Conffiles are marked, as users edit them."""
+    records = read_database({p: d for p, d in files.items() if is_database(p)})
+    conffiles: dict[str, set[str]] = {}
+    for path, data in files.items():
+        if is_database(path):
+            for stanza in parse_stanzas(data.decode("utf-8", "replace"), path):
+                name = stanza.get("package", "")
+                arch = stanza.get("architecture", "")
+                conffiles[f"{name}:{arch}"] = {
+                    line.split()[0] for line in stanza.get("conffiles", "").splitlines()
+                    if line.strip()}
+    lists: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        name, arch = record["name"], record["arch"]
+        key = f"{name}:{arch}"
+        listed = files.get(f"{INFO_DIR}{name}:{arch}.list", files.get(f"{INFO_DIR}{name}.list"))
+        if listed is None:
+            continue
+        config = conffiles.get(key, set())
+        lists[key] = [{"path": line, "config": line in config}
+                      for line in listed.decode("utf-8", "surrogateescape").splitlines()
+                      if line.startswith("/") and line != "/."]
+    return lists

@@ -16,16 +16,26 @@ from harness.errors import ParseError
 from harness.snapshot import dpkg
 
 
+FileLists = dict[str, list[dict[str, Any]]]
+
+
 @dataclass(frozen=True)
 class PackageReader:
-    """How to find and read one package manager's database in an image's files."""
+    """How to find and read one package manager's database in an image's files.
+
+    `file_lists` (optional) gives each package's recorded files, from the database files and
+    the auxiliary files `is_aux` accepts (dpkg keeps them apart, in info/*.list).
+    """
 
     manager: str
     is_database: Callable[[str], bool]
     read: Callable[[dict[str, bytes]], list[dict[str, Any]]]
+    file_lists: Callable[[dict[str, bytes]], FileLists] | None = None
+    is_aux: Callable[[str], bool] | None = None
 
 
-READERS: list[PackageReader] = [PackageReader("dpkg", dpkg.is_database, dpkg.read_database)]
+READERS: list[PackageReader] = [PackageReader("dpkg", dpkg.is_database, dpkg.read_database,
+                                              dpkg.read_file_lists, dpkg.is_file_list)]
 
 
 def register(reader: PackageReader) -> None:
@@ -44,14 +54,35 @@ class PackagesCollector:
 
     def __init__(self) -> None:
         self._found: dict[str, dict[str, bytes]] = {}
+        self._aux: dict[str, dict[str, bytes]] = {}
 
     def wants(self, path: str, head: bytes, size: int) -> bool:
-        return any(r.is_database(path) for r in READERS)
+        return any(r.is_database(path) or (r.is_aux is not None and r.is_aux(path))
+                   for r in READERS)
 
     def take(self, path: str, data: bytes) -> None:
         for reader in READERS:
             if reader.is_database(path):
                 self._found.setdefault(reader.manager, {})[path] = data
+            elif reader.is_aux is not None and reader.is_aux(path):
+                self._aux.setdefault(reader.manager, {})[path] = data
+
+    def file_lists(self) -> tuple[FileLists, list[str]]:
+        """Every package's recorded files (key `name:arch`), and the errors of lists that
+        could not be read (they never hide the packages themselves)."""
+        lists: FileLists = {}
+        errors: list[str] = []
+        for reader in READERS:
+            files = self._found.get(reader.manager)
+            if not files or reader.file_lists is None:
+                continue
+            try:
+                lists.update(reader.file_lists({**files, **self._aux.get(reader.manager, {})}))
+            except ParseError as exc:
+                errors.append(str(exc))
+            except Exception as exc:  # a reader bug must not hide the other checks
+                errors.append(f"{reader.manager} file lists unreadable ({type(exc).__name__}: {exc})")
+        return lists, errors
 
     def result(self) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
         """(package records by key, one entry per database found with its count or error)."""

@@ -257,4 +257,4 @@ def _query(con: sqlite3.Connection) -> list[tuple[int, Any]]:
         raise sqlite3.DatabaseError(f"no rpm Packages table ({exc})") from exc
 
 
-register(PackageReader("rpm", is_database, read_database))
+register(PackageReader("rpm", is_database, read_database, read_file_lists))
