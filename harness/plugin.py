@@ -71,6 +71,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--compat-report", dest="harness_reports", action="append", default=[],
                     type=_report_path, metavar="PATH",
                     help="write a report; .json (the contract), .md or .html (repeatable)")
+    group.addoption("--sbom", dest="harness_sbom", default=None, metavar="DIR",
+                    help="write a CycloneDX SBOM per image (DIR/NAME-ARCH.cdx.json)")
     group.addoption("--platform", dest="harness_platform", default=None, metavar="OS/ARCH",
                     help="platform to pull or to pick from a multi-arch archive (linux/arm64)")
     group.addoption("--compat-cache", dest="harness_cache", default=None, metavar="DIR",
@@ -188,6 +190,12 @@ def compat_check(request: pytest.FixtureRequest, compat_store: SnapshotStore,
         result = check_aspect(_harness_image, aspect, compat_store, state.baselines,
                               state.config, update=state.update, waiver_use=use)
         _record(request, result, use)
+        sbom_dir = request.config.option.harness_sbom
+        if sbom_dir and aspect == "packages" and result.image_id and not result.error:
+            from harness import sbom
+
+            snap = compat_store.snapshot(compat_store.resolve(_harness_image))
+            sbom.write(Path(sbom_dir), _harness_image.name, snap)
         if result.verdict != "pass":
             pytest.fail(failure_message(result, state.baselines), pytrace=False)
         return result

@@ -172,6 +172,15 @@ def compare_package_versions(manager: str, before: dict[str, object], after: dic
         return rpm_compare(
             (_int_or_none(before.get("epoch")), str(before.get("version") or ""), _str_or_none(before.get("release"))),
             (_int_or_none(after.get("epoch")), str(after.get("version") or ""), _str_or_none(after.get("release"))))
+    if manager == "pypi":
+        from packaging.version import InvalidVersion, Version  # noqa: PLC0415
+        try:
+            a, b = Version(str(before.get("evr"))), Version(str(after.get("evr")))
+            return (a > b) - (a < b)
+        except InvalidVersion:
+            pass  # legacy version strings: fall through to dpkg-like segment ordering
+    if manager in ("npm", "jar", "java-module", "php-ext"):
+        return semver_compare(str(before.get("evr")), str(after.get("evr")))
     if manager == "apk":
         from harness.apkversion import apk_compare  # noqa: PLC0415 - optional reader
         return apk_compare(str(before.get("evr")), str(after.get("evr")))
@@ -184,3 +193,33 @@ def _int_or_none(value: object) -> int | None:
 
 def _str_or_none(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def semver_compare(a: str, b: str) -> int:
+    """SemVer 2.0 precedence (npm): numeric core, then a pre-release sorts before its release;
+    non-SemVer strings fall back to rpm's segment ordering."""
+    def split(v: str) -> tuple[list[int], list[str]] | None:
+        core, _, pre = v.split("+", 1)[0].partition("-")
+        parts = core.lstrip("v").split(".")
+        if not all(p.isascii() and p.isdigit() for p in parts):
+            return None
+        return [int(p) for p in parts], pre.split(".") if pre else []
+
+    sa, sb = split(a), split(b)
+    if sa is None or sb is None:
+        return rpmvercmp(a, b)
+    if sa[0] != sb[0]:
+        return 1 if sa[0] > sb[0] else -1
+    pa, pb = sa[1], sb[1]
+    if not pa or not pb:
+        return (not pa) - (not pb)
+    for x, y in zip(pa, pb):
+        if x == y:
+            continue
+        xd, yd = x.isdigit(), y.isdigit()
+        if xd and yd:
+            return 1 if int(x) > int(y) else -1
+        if xd != yd:
+            return -1 if xd else 1
+        return 1 if x > y else -1
+    return (len(pa) > len(pb)) - (len(pa) < len(pb))

@@ -17,7 +17,9 @@ from harness.snapshot.accounts import AccountsCollector
 from harness.snapshot.elf import ElfCollector
 from harness.snapshot.meta import flatten_config
 from harness.snapshot.secrets import SecretsCollector
-from harness.snapshot.packages import PackagesCollector, load_builtin_readers
+from harness.snapshot.language import LanguageCollector
+from harness.snapshot.osrelease import OsReleaseCollector
+from harness.snapshot.packages import PackagesCollector, load_builtin_readers, package_key
 from harness.snapshot.walk import ContentCollector, walk
 
 #: Bumped whenever a record's shape changes; cached snapshots of another schema are retaken.
@@ -89,9 +91,17 @@ def take_snapshot(info: ImageInfo, rootfs: IO[bytes]) -> Snapshot:
     accounts = AccountsCollector()
     elf = ElfCollector()
     secrets = SecretsCollector()
-    collectors: list[ContentCollector] = [packages, accounts, secrets, elf]
+    language = LanguageCollector()
+    os_release = OsReleaseCollector()
+    collectors: list[ContentCollector] = [packages, accounts, secrets, language, os_release, elf]
     files = walk(rootfs, collectors)
     records, dbs = packages.result()
+    for record in language.records:
+        records.setdefault(package_key(record), record)
+    if language.records or language.errors:
+        managers = sorted({r["manager"] for r in language.records})
+        dbs.append({"manager": "language", "paths": managers, "count": len(language.records),
+                    **({"errors": language.errors[:20]} if language.errors else {})})
     lists, list_errors = packages.file_lists()
     users, groups = accounts.id_names()
     owned = verify(files, lists, users, groups) if lists else {}
@@ -99,6 +109,8 @@ def take_snapshot(info: ImageInfo, rootfs: IO[bytes]) -> Snapshot:
         owned["errors"] = list_errors
     header = image_header(info)
     header["content_size"] = content_size(files)
+    header["os_release"] = {k: v for k, v in os_release.fields.items()
+                            if k in ("ID", "ID_LIKE", "VERSION_ID", "PRETTY_NAME")}
     snap = Snapshot(image=header, metadata=flatten_config(info), files=files,
                     packages=records, package_dbs=dbs, accounts=accounts.result(),
                     abi=elf.result(files, records), secrets=secrets.result(), ownership=owned)

@@ -1,0 +1,71 @@
+"""CycloneDX SBOM of what the gate saw in an image, so vulnerability scanners read the same
+package list (`--sbom DIR`). Built with cyclonedx-python-lib; purls per ecosystem."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from cyclonedx.model.bom import Bom
+from cyclonedx.model.component import Component, ComponentType
+from cyclonedx.output.json import JsonV1Dot5
+from packageurl import PackageURL
+
+from harness.snapshot import Snapshot
+
+_PURL_TYPES = {"rpm": "rpm", "dpkg": "deb", "apk": "apk", "pypi": "pypi", "npm": "npm"}
+
+
+def purl(record: dict[str, Any], distro: str | None) -> PackageURL | None:
+    """The package URL of a package record (None for ecosystems purl has no type for)."""
+    kind = _PURL_TYPES.get(str(record.get("manager")))
+    if kind is None:
+        return None
+    name, namespace = str(record["name"]), None
+    qualifiers: dict[str, str] = {}
+    if kind in ("rpm", "deb", "apk"):
+        namespace = distro
+        if record.get("arch"):
+            qualifiers["arch"] = str(record["arch"])
+        if record.get("epoch"):
+            qualifiers["epoch"] = str(record["epoch"])
+        version = str(record.get("version")) + (f"-{record['release']}" if record.get("release") else "")
+    else:
+        version = str(record.get("version"))
+        if kind == "npm" and name.startswith("@"):
+            namespace, name = name.split("/", 1)
+    return PackageURL(type=kind, namespace=namespace, name=name, version=version,
+                      qualifiers=qualifiers or None)
+
+
+def build(snap: Snapshot, name: str) -> Bom:
+    """One component per package record (OS and language packages)."""
+    distro = (snap.image.get("os_release") or {}).get("ID")
+    bom = Bom()
+    root = Component(name=name, type=ComponentType.CONTAINER, version=str(snap.image.get("image_id")),
+                     bom_ref=f"image:{name}")
+    bom.metadata.component = root
+    components = []
+    for key, record in sorted(snap.packages.items()):
+        components.append(Component(
+            name=str(record["name"]), version=str(record.get("evr") or record.get("version")),
+            type=ComponentType.LIBRARY if record.get("manager") in ("pypi", "npm", "jar") else ComponentType.APPLICATION,
+            purl=purl(record, distro), bom_ref=f"{record.get('manager')}:{key}"))
+    for component in components:
+        bom.components.add(component)
+    bom.register_dependency(root, components)  # the image contains every package directly
+    return bom
+
+
+def write(directory: Path, name: str, snap: Snapshot) -> Path:
+    """Write DIR/NAME-ARCH.cdx.json atomically; return its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"{name}-{snap.arch}.cdx.json"
+    text = JsonV1Dot5(build(snap, name)).output_as_string(indent=1)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(tmp, target)
+    return target
