@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from harness.errors import BaselineCorrupt, BaselineMissing
+from harness.errors import BaselineCorrupt, BaselineMissing, BaselineWriteError
 
 SCHEMA = 1
 
@@ -68,6 +68,15 @@ def write(root: Path, name: str, arch: str, aspect: str, image: dict[str, Any],
             return False
     except (OSError, UnicodeDecodeError):
         pass
+    try:
+        _replace(path, text, aspect)
+    except OSError as exc:
+        raise BaselineWriteError(f"could not write baseline {path} ({exc.strerror or exc}); "
+                                 "the previous file is intact") from exc
+    return True
+
+
+def _replace(path: Path, text: str, aspect: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{aspect}.", suffix=".tmp", dir=path.parent)
     try:
@@ -88,5 +97,4 @@ def write(root: Path, name: str, arch: str, aspect: str, image: dict[str, Any],
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-    return True
 

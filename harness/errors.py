@@ -31,6 +31,10 @@ class BaselineCorrupt(HarnessError):
     """A baseline file exists but cannot be read; it is never overwritten by a normal run."""
 
 
+class BaselineWriteError(HarnessError):
+    """A baseline could not be written (disk full, read-only); the old file is intact."""
+
+
 class ConfigError(HarnessError):
     """`[tool.harness]` or a command-line option is invalid."""
 

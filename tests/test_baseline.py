@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness import baseline
-from harness.errors import BaselineCorrupt, BaselineMissing
+from harness.errors import BaselineCorrupt, BaselineMissing, BaselineWriteError
 
 RECORDS = {"/b": {"mode": "0755", "type": "dir"}, "/a": {"type": "file", "size": 1}}
 
@@ -38,7 +38,7 @@ def test_failed_write_keeps_the_old_baseline(tmp_path: Path, monkeypatch: pytest
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", disk_full)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(BaselineWriteError, match="No space left.*previous file is intact"):
         baseline.write(tmp_path, "img", "x86_64", "files", {}, {"/c": {}})
     assert path.read_bytes() == old
     assert sorted(p.name for p in path.parent.iterdir()) == ["files.json"]  # no temp file left
