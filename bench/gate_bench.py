@@ -20,11 +20,19 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
 import testimages  # noqa: E402
 from testimages import debian  # noqa: E402
 
-IMAGES: dict[str, Callable[[], str]] = {"minbase": lambda: testimages.build(debian.MINBASE)}
+def _big() -> str:
+    from testimages import big
+
+    return testimages.build(big.SYNTHETIC_4G)
+
+
+IMAGES: dict[str, Callable[[], str]] = {"minbase": lambda: testimages.build(debian.MINBASE),
+                                        "synthetic-4g": _big}
 
 _MEASURE = (
     "import resource, subprocess, sys, time\n"
@@ -69,6 +77,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--image", choices=sorted(IMAGES), default="minbase")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--peer", action="store_true",
+                        help="also time the naive peer (testinfra + find/sha256sum + DeepDiff)")
     args = parser.parse_args()
     tag = IMAGES[args.image]()
     results: dict[str, list[float]] = {"floor": [], "cold": [], "warm": [], "rss_cold": [],
@@ -94,6 +104,11 @@ def main() -> int:
             # pytest's own start-up and collection, the fixed cost of any pytest plugin
             wall, _, _ = measure(gate_cmd(tag, baselines, cache, work / "r.json", "--collect-only"))
             results["startup"].append(wall)
+    if args.peer:
+        import naive_peer
+
+        baseline = naive_peer.collect(tag)
+        results["peer"] = [naive_peer.gate(baseline, tag)[0] for _ in range(args.rounds)]
     med = {k: statistics.median(v) for k, v in results.items()}
     summary = {
         "image": args.image, "tag": tag, "rounds": args.rounds,
@@ -103,6 +118,9 @@ def main() -> int:
         "warm_to_cold": round(med["warm"] / med["cold"], 3),
         "peak_rss_mib": round(max(results["rss_cold"]), 1),
     }
+    if "peer" in med:
+        summary["naive_peer_s"] = round(med["peer"], 3)
+        summary["peer_to_cold"] = round(med["peer"] / med["cold"], 2)
     print(json.dumps(summary, indent=1))
     return 0
 
