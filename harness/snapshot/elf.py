@@ -11,14 +11,13 @@ with its includes, musl's `/etc/ld-musl-ARCH.path`).
 
 from __future__ import annotations
 
-import io
+import multiprocessing
+import os
 import posixpath
 import struct
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
-
-import lief
 
 ELF_MAGIC = b"\x7fELF"
 #: loader configuration larger than this is not a configuration file
@@ -27,6 +26,8 @@ MAX_CONFIG = 1 << 20
 DEBUG_DIR = "/usr/lib/debug/"
 #: object kinds with dynamic linkage; relocatable objects (.o, .ko) and cores have none
 DYNAMIC_TYPES = frozenset({"DYN", "EXEC"})
+#: ELF bytes handed to the parser and not yet parsed, at most
+MAX_INFLIGHT = 256 << 20
 #: symlink hops before a path is declared a loop (the kernel's limit)
 MAX_HOPS = 40
 
@@ -91,136 +92,6 @@ def header_problem(data: bytes) -> str | None:
     if data[4] == 2 and len(data) < 64:
         return f"truncated ELF64 header ({len(data)} bytes)"
     return None
-
-
-def _parser_config() -> lief.ELF.ParserConfig:
-    config = lief.ELF.ParserConfig()
-    # only the dynamic table, dynsym and version tables are needed: skip the costly rest
-    config.parse_relocations = False
-    config.parse_symtab_symbols = False
-    config.parse_overlay = False
-    config.parse_notes = False
-    return config
-
-
-def _text(value: str | bytes) -> str:
-    """LIEF hands over names that are not UTF-8 as bytes; keep them losslessly as str."""
-    return value if isinstance(value, str) else value.decode("utf-8", "surrogateescape")
-
-
-def _search_path(value: str | bytes) -> list[str]:
-    return _text(value).split(":")
-
-
-def _dynamic(binary: lief.ELF.Binary, facts: dict[str, Any]) -> None:
-    needed: list[str] = []
-    for entry in binary.dynamic_entries:
-        if isinstance(entry, lief.ELF.DynamicEntryLibrary):
-            needed.append(_text(entry.name))
-        elif isinstance(entry, lief.ELF.DynamicSharedObject):
-            facts["soname"] = _text(entry.name)
-        elif isinstance(entry, lief.ELF.DynamicEntryRunPath):
-            facts["runpath"] = _search_path(entry.runpath)
-        elif isinstance(entry, lief.ELF.DynamicEntryRpath):
-            facts["rpath"] = _search_path(entry.rpath)
-    facts["needed"] = needed
-
-
-def _versions(binary: lief.ELF.Binary, facts: dict[str, Any]
-              ) -> tuple[dict[int, str], dict[int, tuple[str, str]]]:
-    """Version definitions and requirements; returns versym index -> name / (name, file)."""
-    defined: dict[int, str] = {}
-    for verdef in binary.symbols_version_definition:
-        names = verdef.auxiliary_symbols
-        if not names:
-            continue
-        defined[verdef.ndx] = _text(names[0].name)
-        if not verdef.flags & _VER_FLG_BASE:  # the base node is the soname, not a version
-            facts["versions"].append(defined[verdef.ndx])
-    required: dict[int, tuple[str, str]] = {}
-    for verneed in binary.symbols_version_requirement:
-        file = _text(verneed.name)
-        nodes = facts["verneed"].setdefault(file, [])
-        for aux in verneed.get_auxiliary_symbols():
-            required[aux.other] = (_text(aux.name), file)
-            nodes.append([_text(aux.name), bool(aux.flags & _VER_FLG_WEAK)])
-    facts["versions"].sort()
-    return defined, required
-
-
-def _symbols(binary: lief.ELF.Binary, facts: dict[str, Any], defined: dict[int, str],
-             required: dict[int, tuple[str, str]]) -> None:
-    versym = [v.value for v in binary.symbols_version]
-    exports: list[list[Any]] = []
-    imports: list[list[Any]] = []
-    for index, sym in enumerate(binary.dynamic_symbols):
-        if index == 0:
-            continue  # the null symbol
-        info = sym.information
-        bind, kind = info >> 4, info & 0xF
-        ver = versym[index] if index < len(versym) else 0
-        node = ver & 0x7FFF
-        if sym.shndx == _SHN_UNDEF:
-            if bind == _LOCAL:
-                continue
-            name, file = required.get(node, (None, None)) if node >= 2 else (None, None)
-            imports.append([_text(sym.name), name, file, bind == _WEAK])
-            continue
-        bind_name = _EXPORTED_BINDS.get(bind)
-        if bind_name is None or sym.other & 0x3 not in (_VIS_DEFAULT, _VIS_PROTECTED):
-            continue
-        type_name = _TYPES.get(kind, str(kind))
-        version = defined.get(node) if node >= 2 else None
-        default = not ver & _VERSYM_HIDDEN
-        if version is None and node in required:
-            # a program's copy of a library variable (copy relocation) keeps the version it
-            # needs: `stderr@GLIBC_2.2.5`, never a default version of the program's own
-            version, default = required[node][0], False
-        exports.append([_text(sym.name), version, default, type_name, bind_name,
-                        sym.size if type_name in DATA_TYPES else None])
-    exports.sort(key=lambda e: (e[0], e[1] or ""))
-    imports.sort(key=lambda i: (i[0], i[1] or ""))
-    facts["exports"], facts["imports"] = exports, imports
-
-
-def read_object(data: bytes, config: lief.ELF.ParserConfig | None = None) -> dict[str, Any]:
-    """The facts of one ELF object, or its header and an `error` when it cannot be read.
-
-    exports: [name, version, default, type, bind, size]; `default` is False for a hidden
-    (`name@V`) version; size only for data. imports: [name, version, file, weak].
-    """
-    facts: dict[str, Any] = {"arch": elf_arch(data), "type": elf_type(data)}
-    problem = header_problem(data)
-    if problem is not None:
-        facts["error"] = problem
-        return facts
-    if facts["type"] not in DYNAMIC_TYPES:
-        return facts  # nothing a loader reads; and kernel modules are large to parse
-    try:
-        # a file object, never the bytes: LIEF takes a `bytes` argument that could be a
-        # path for one (a short hostile file would make it open a file of the host)
-        binary = lief.ELF.parse(io.BytesIO(data), config or _parser_config())
-    except Exception as exc:  # a hostile object must not stop the snapshot
-        facts["error"] = f"LIEF failed: {type(exc).__name__}: {exc}"
-        return facts
-    if binary is None:
-        facts["error"] = "not a readable ELF object (LIEF could not parse it)"
-        return facts
-    facts.update(soname=None, needed=[], rpath=None, runpath=None,
-                 interp=binary.interpreter if binary.has_interpreter else None,
-                 versions=[], verneed={}, exports=[], imports=[])
-    if not binary.dynamic_entries and any(
-            seg.type == lief.ELF.Segment.TYPE.DYNAMIC for seg in binary.segments):
-        # e.g. a truncated file: reporting "needs nothing" would hide it
-        facts["error"] = "dynamic segment unreadable (truncated or damaged object)"
-        return facts
-    try:
-        _dynamic(binary, facts)
-        defined, required = _versions(binary, facts)
-        _symbols(binary, facts, defined, required)
-    except Exception as exc:  # a damaged table: keep what was read, say what was not
-        facts["error"] = f"damaged dynamic tables: {type(exc).__name__}: {exc}"
-    return facts
 
 
 def image_realpath(path: str, symlinks: Mapping[str, str]) -> str | None:
@@ -310,32 +181,61 @@ def library_inventory(objects: Mapping[str, dict[str, Any]],
 
 
 class ElfCollector:
-    """Takes every ELF object (and the loader's configuration) during the walk."""
+    """Takes every ELF object (and the loader's configuration) during the walk.
 
-    def __init__(self) -> None:
+    Objects are parsed by LIEF in a worker process while the walk goes on (LIEF holds the
+    GIL, and importing it costs most of a second): the walk hands bytes over and keeps only
+    the facts that come back. Bytes in flight are bounded, so memory stays flat.
+    """
+
+    def __init__(self, workers: int | None = None) -> None:
         self._objects: dict[str, dict[str, Any]] = {}
         self._loader_config: dict[str, str] = {}
-        self._config = _parser_config()
-        # LIEF logs every oddity of every object to stderr; the facts carry what matters
-        lief.logging.disable()
+        self._workers = workers if workers is not None else max(1, (os.cpu_count() or 2) - 1)
+        self._pool: Any = None
+        self._inflight: deque[tuple[str, Any, int]] = deque()
+        self._inflight_bytes = 0
 
     def wants(self, path: str, head: bytes, size: int) -> bool:
         """ELF objects by content, loader configuration by path."""
         return head.startswith(ELF_MAGIC) or (size <= MAX_CONFIG and is_loader_config(path))
 
     def take(self, path: str, data: bytes) -> None:
-        """Parse at once and keep only the facts."""
-        if data.startswith(ELF_MAGIC):
-            if path.startswith(DEBUG_DIR):
-                self._objects[path] = {"arch": elf_arch(data), "type": "DEBUG"}
-            else:
-                self._objects[path] = read_object(data, self._config)
-        else:
+        """Hand the object to the parser; keep only the facts."""
+        if not data.startswith(ELF_MAGIC):
             self._loader_config[path] = data.decode("utf-8", errors="replace")
+        elif path.startswith(DEBUG_DIR):
+            self._objects[path] = {"arch": elf_arch(data), "type": "DEBUG"}
+        elif self._workers == 0:
+            self._objects[path] = _parse_here(data)
+        else:
+            if self._pool is None:
+                self._pool = _start_pool(self._workers)
+            self._inflight.append((path, self._pool.apply_async(_parse_in_worker, (data,)), len(data)))
+            self._inflight_bytes += len(data)
+            while self._inflight_bytes > MAX_INFLIGHT and self._inflight:
+                self._collect_one()
+
+    def _collect_one(self) -> None:
+        path, pending, size = self._inflight.popleft()
+        self._inflight_bytes -= size
+        try:
+            self._objects[path] = pending.get()
+        except Exception as exc:  # a worker that died is recorded, never raised
+            self._objects[path] = {"error": f"parser failed: {type(exc).__name__}: {exc}"}
+
+    def _finish(self) -> None:
+        while self._inflight:
+            self._collect_one()
+        if self._pool is not None:
+            self._pool.close()
+            self._pool.join()
+            self._pool = None
 
     def result(self, files: dict[str, dict[str, Any]], packages: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """The snapshot's `abi` section: objects, library inventory, and the loader's view
         of the filesystem (symlinks, hard links, configuration)."""
+        self._finish()
         symlinks = {p: r["target"] for p, r in files.items() if r.get("type") == "symlink"}
         hardlinks = {p: r["link"] for p, r in files.items() if r.get("link") in self._objects}
         dirs = {p for p, r in files.items() if r.get("type") == "dir"} | {"/"}
@@ -350,3 +250,27 @@ class ElfCollector:
             "hardlinks": hardlinks,
             "loader_config": self._loader_config,
         }
+
+
+def _start_pool(workers: int) -> Any:
+    # fork: the worker starts in milliseconds and imports LIEF itself, while the walk goes on
+    return multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init)
+
+
+def _worker_init() -> None:
+    from harness.snapshot import elfparse
+
+    elfparse.quiet()
+
+
+def _parse_in_worker(data: bytes) -> dict[str, Any]:
+    from harness.snapshot import elfparse
+
+    return elfparse.read_object(data)
+
+
+def _parse_here(data: bytes) -> dict[str, Any]:
+    from harness.snapshot import elfparse
+
+    elfparse.quiet()
+    return elfparse.read_object(data)
