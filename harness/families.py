@@ -6,44 +6,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from harness.paths import resolve
+
 FAMILIES = ("minimal", "microdnf", "init", "busybox", "rt-python3.11", "rt-java17",
             "rt-nodejs18", "rt-php8.2", "rt-dotnet7.0", "rt-static")
 
 _SHELLS = ("/bin/sh", "/usr/bin/sh")
 
 
-def _exists(files: dict[str, dict[str, Any]], path: str, depth: int = 0) -> bool:
-    """A path exists, following symlinks within the image (merged /usr included)."""
-    if path in files:
-        record = files[path]
-        if record.get("type") == "symlink" and depth < 8:
-            target = record.get("target", "")
-            full = target if target.startswith("/") else path.rsplit("/", 1)[0] + "/" + target
-            return _exists(files, _normal(full), depth + 1)
-        return True
-    # a parent directory may be a symlink (/bin -> usr/bin)
-    parts = path.split("/")
-    for i in range(len(parts) - 1, 1, -1):
-        parent = "/".join(parts[:i])
-        rec = files.get(parent)
-        if rec and rec.get("type") == "symlink" and depth < 8:
-            target = rec.get("target", "")
-            base = target if target.startswith("/") else parent.rsplit("/", 1)[0] + "/" + target
-            return _exists(files, _normal(base + "/" + "/".join(parts[i:])), depth + 1)
-    return False
-
-
-def _normal(path: str) -> str:
-    out: list[str] = []
-    for part in path.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if out:
-                out.pop()
-            continue
-        out.append(part)
-    return "/" + "/".join(out)
+def _exists(files: dict[str, dict[str, Any]], path: str) -> bool:
+    """A path exists, following the image's symlinks (merged /usr included)."""
+    return resolve(files, path) is not None
 
 
 def shell_of(files: dict[str, dict[str, Any]]) -> str | None:
