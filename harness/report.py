@@ -7,13 +7,14 @@ Markdown is for pull-request comments and is kept under GitHub's 65,536-characte
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.diff.change import VERDICTS, Change
+from harness.diff.change import Change
 from harness.gate import AspectResult
 
 REPORT_SCHEMA = 1
@@ -79,58 +80,204 @@ def to_json(reports: list[ImageReport]) -> dict[str, Any]:
     } for rep in reports]}
 
 
-def _cell(value: Any) -> str:
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
+                     "\ud800-\udfff]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    if match.group() in _NAMED:
+        return _NAMED[match.group()]
+    code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8, kept by surrogateescape
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(text: str) -> str:
+    """The text with every invisible or disguising character spelled out (`\\xNN`,
+    `\\uNNNN`): controls, bidi overrides, and non-UTF-8 bytes kept as surrogate escapes
+    (which no UTF-8 file could hold)."""
+    return _UNSAFE.sub(_escape_char, text)
+
+
+_DIGEST = re.compile(r"^[0-9a-f]{40,}$")
+#: where a change may list the objects that use what it removed (shown apart, not inline)
+CONSUMER_KEYS = ("consumers", "used_by", "users")
+
+
+def brief(value: Any) -> str:
+    """A before/after value as one readable line: dicts as `key: value`, digests shortened."""
     if value is None:
         return ""
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    text = text.replace("|", "\\|").replace("\n", " ").replace("`", "'")
-    return text if len(text) <= 80 else text[:77] + "..."
+    if isinstance(value, str):
+        return value[:12] + "…" if _DIGEST.match(value) else value
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {brief(v)}" for k, v in value.items()
+                         if v is not None and k not in CONSUMER_KEYS)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(brief(v) for v in value)
+    return json.dumps(value)
+
+
+def _cell(value: Any, width: int = 80) -> str:
+    """A table cell's code span: whatever the image's names hold stays literal text (no link,
+    no HTML, no broken table), bounded to `width` characters."""
+    text = visible(brief(value))
+    if not text:
+        return ""
+    text = text if len(text) <= width else text[:width - 3] + "..."
+    return "`" + text.replace("`", "'").replace("|", "\\|") + "`"
+
+
+def _md_name(text: str) -> str:
+    return visible(text).replace("|", "\\|").replace("`", "'")
+
+
+#: detail tables in the order they survive a cut: what blocks first, then what was waived
+_DETAIL_ORDER = (("break", "breaks"), ("waived", "waived"), ("review", "review"))
+
+
+def _detail_group(c: Change) -> str | None:
+    if c.waived:
+        return "waived"
+    return c.verdict if c.verdict in ("break", "review") else None
+
+
+def _kind_table(changes: list[Change]) -> list[str]:
+    """Per aspect and kind: the count of each verdict (waived apart). Never cut."""
+    per: dict[tuple[str, str], Counter[str]] = {}
+    for c in changes:
+        per.setdefault((c.aspect, c.kind), Counter())["waived" if c.waived else c.verdict] += 1
+    order = sorted(per, key=lambda k: (-per[k]["break"], -per[k]["review"], k))
+    lines = ["| aspect | kind | break | review | info | waived |", "|---|---|---:|---:|---:|---:|"]
+    lines += [f"| {_md_name(a)} | {_md_name(k)} | {per[a, k]['break']} | {per[a, k]['review']} | "
+              f"{per[a, k]['info']} | {per[a, k]['waived']} |" for a, k in order]
+    return lines
+
+
+def _detail_row(c: Change) -> str:
+    note = f"waived: {c.reason}" if c.waived else (c.reason or "")
+    consumer = f" {_cell(c.consumer)}" if c.consumer else ""
+    return (f"| {_md_name(c.kind)} | {_cell(c.subject, 120)} | {_cell(c.before)} | "
+            f"{_cell(c.after)} | {_md_name(note)[:120]}{consumer} |")
 
 
 def to_markdown(reports: list[ImageReport], limit: int = MARKDOWN_LIMIT) -> str:
-    """Summary table, then the breaks of each image; cut to `limit` with a note of the cut."""
+    """A pull-request comment: every count first (summary, then per image a table of each
+    kind's counts: these always survive), then the detail rows of breaks, waivers and
+    reviews, cut to stay under `limit` characters with a note of what the cut left out."""
+    changes = {id(rep): rep.changes for rep in reports}  # the model sorts on every access
     head = ["# Compatibility gate", "",
             "| image | arch | verdict | break | review | info | waived |",
             "|---|---|---|---:|---:|---:|---:|"]
     for rep in reports:
-        n = rep.counts()
-        head.append(f"| {rep.name} | {rep.arch or '?'} | **{rep.verdict}** | {n['break']} | "
-                    f"{n['review']} | {n['info']} | {n['waived']} |")
-    body: list[str] = []
+        n = Counter("waived" if c.waived else c.verdict for c in changes[id(rep)])
+        head.append(f"| {_md_name(rep.name)} | {rep.arch or '?'} | **{rep.verdict}** | "
+                    f"{n['break']} | {n['review']} | {n['info']} | {n['waived']} |")
+    blocks: list[list[str]] = []
     for rep in reports:
-        body += ["", f"## {rep.name}: {rep.verdict}", ""]
-        body += [f"- error: {_cell(e)}" for e in rep.errors]
+        block = ["", f"## {_md_name(rep.name)}: {rep.verdict}"]
+        bullets = [f"- error: {_cell(e, 300)}" for e in rep.errors]
         missing = sorted(a for a, r in rep.aspects.items() if r.missing_baseline)
         if missing:
-            body.append(f"- no baseline for: {', '.join(missing)}")
-        kinds = Counter((c.verdict, c.kind) for c in rep.changes if not c.waived)
-        if kinds:
-            body += ["", "| verdict | kind | count |", "|---|---|---:|"]
-            body += [f"| {v} | {k} | {n} |" for (v, k), n in
-                     sorted(kinds.items(), key=lambda i: (VERDICTS.index(i[0][0]), i[0][1]))]
-        shown = [c for c in rep.changes if c.verdict in ("break", "review") or c.waived]
-        if shown:
-            body += ["", "| verdict | kind | subject | before | after | note |", "|---|---|---|---|---|---|"]
-            for c in shown:
-                note = (f"waived: {c.reason}" if c.waived else (c.reason or "")) + \
-                    (f" (consumer {c.consumer})" if c.consumer else "")
-                body.append(f"| {c.verdict} | {c.kind} | `{_cell(c.subject)}` | {_cell(c.before)} | "
-                            f"{_cell(c.after)} | {_cell(note)} |")
-    text = "\n".join(head)
-    kept = 0
-    for line in body:
-        if len(text) + len(line) + 200 > limit:
+            bullets.append(f"- no baseline for: {', '.join(missing)} (create with --update-baselines)")
+        if bullets:
+            block += ["", *bullets]
+        if changes[id(rep)]:
+            block += ["", *_kind_table(changes[id(rep)])]
+        blocks.append(block)
+    sections: list[_Section] = []
+    for group, title in _DETAIL_ORDER:
+        for rep in reports:
+            picked = [c for c in changes[id(rep)] if _detail_group(c) == group]
+            # the rarest kinds first: a cut then takes rows of the most numerous kind, and
+            # 22 removed packages are not hidden behind 1,000 removed files
+            per_kind = Counter(c.kind for c in picked)
+            picked.sort(key=lambda c: (per_kind[c.kind], c.kind))
+            if picked:
+                sections.append(_Section(rep.name, title, [(c.kind, _detail_row(c)) for c in picked]))
+    return _fit(head, blocks, sections, limit)
+
+
+@dataclass
+class _Section:
+    """One detail table of the Markdown report: an image's rows of one verdict group."""
+
+    image: str
+    title: str
+    rows: list[tuple[str, str]]
+    cut: Counter[str] = field(default_factory=Counter)
+
+    def heading(self) -> str:
+        return "\n".join(["", f"### {_md_name(self.image)}: {self.title} ({len(self.rows):,})", "",
+                          "| kind | subject | before | after | note |", "|---|---|---|---|---|"])
+
+    def note(self) -> str:
+        kinds = ", ".join(f"{_md_name(k)} {n:,}" for k, n in self.cut.most_common(5))
+        more = ", ..." if len(self.cut) > 5 else ""
+        return f"{sum(self.cut.values()):,} {self.title} of {_md_name(self.image)} ({kinds}{more})"
+
+
+def _cut_note(limit: int, sections: list[_Section], images_cut: int) -> str:
+    cut = [s for s in sections if s.cut]
+    total = sum(len(s.rows) for s in sections)
+    text = f"_Cut to stay under {limit:,} characters:"
+    if images_cut:
+        text += f" the count tables of the last {images_cut:,} images;"
+    if cut:
+        parts = "; ".join(s.note() for s in cut[:20])
+        more = f"; and {len(cut) - 20} more tables" if len(cut) > 20 else ""
+        text += (f" {sum(sum(s.cut.values()) for s in cut):,} of {total:,} detail rows not shown "
+                 f"({parts}{more}).")
+    return text + " The counts above are complete; the JSON or HTML report has every change._"
+
+
+def _fit(head: list[str], blocks: list[list[str]], sections: list[_Section], limit: int) -> str:
+    """Join the parts: the count blocks whole, then as many detail rows as fit, then a note
+    of what was cut, all under `limit` characters."""
+    for section in sections:  # the longest note the cut can need: fewer cut rows shorten it
+        section.cut = Counter(kind for kind, _ in section.rows)
+    reserve = len(_cut_note(limit, sections, len(blocks))) + 4
+    for section in sections:
+        section.cut = Counter()
+    out = ["\n".join(head)]
+    size = len(out[0])
+
+    def fits(part: str) -> bool:
+        return size + 1 + len(part) + reserve < limit
+
+    images_cut = 0
+    for i, block in enumerate(blocks):
+        part = "\n".join(block)
+        if not fits(part):
+            images_cut = len(blocks) - i
             break
-        text += "\n" + line
-        kept += 1
-    if kept < len(body):
-        text += (f"\n\n_Cut to stay under {limit} characters: {len(body) - kept} more lines; "
-                 "the JSON or HTML report has every change._")
-    return text + "\n"
+        out.append(part)
+        size += 1 + len(part)
+    if sections and not images_cut:
+        out.append("\n## Details")
+        size += 12
+    for section in sections:
+        heading = section.heading()
+        if images_cut or not fits(heading + "\n" + section.rows[0][1]):
+            section.cut.update(kind for kind, _ in section.rows)
+            continue
+        out.append(heading)
+        size += 1 + len(heading)
+        for j, (_, row) in enumerate(section.rows):
+            if not fits(row):
+                section.cut.update(kind for kind, _ in section.rows[j:])
+                break
+            out.append(row)
+            size += 1 + len(row)
+    if images_cut or any(s.cut for s in sections):
+        out.append("\n" + _cut_note(limit, sections, images_cut))
+    return "\n".join(out) + "\n"
 
 
 def write_report(path: Path, reports: list[ImageReport]) -> None:
-    """Write one report file; the format follows the extension (.json, .md)."""
+    """Write one report file; the format follows the extension (.json, .md, .html)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".json":
         text = json.dumps(to_json(reports), indent=1, sort_keys=False, ensure_ascii=True) + "\n"
