@@ -33,19 +33,23 @@ def detect(files: dict[str, dict[str, Any]], metadata: dict[str, Any],
         if family in label:
             found.append(family)
     paths = files.keys()
-    if _exists(files, "/usr/bin/python3.11"):
+    if _exists(files, "/usr/bin/python3.11") or _exists(files, "/usr/local/bin/python3.11"):
         found.append("rt-python3.11")
     if any(re.match(r"/usr/lib/jvm/[^/]*17[^/]*/bin/java$", p) for p in paths):
         found.append("rt-java17")
     if _exists(files, "/usr/bin/node") or _exists(files, "/usr/local/bin/node"):
         found.append("rt-nodejs18")
-    if _exists(files, "/usr/bin/php8.2"):
+    # PHP 8.2's extension API is 20220829: Debian's /usr/lib/php/20220829, the official
+    # images' no-debug-non-zts-20220829, RPM distributions' plain /usr/bin/php
+    if _exists(files, "/usr/bin/php8.2") or any("20220829" in p and "/php/" in p for p in paths):
         found.append("rt-php8.2")
     if _exists(files, "/usr/bin/dotnet") or _exists(files, "/usr/share/dotnet/dotnet"):
         found.append("rt-dotnet7.0")
     if _exists(files, "/usr/bin/microdnf"):
         found.append("microdnf")
-    if _exists(files, "/lib/systemd/systemd") or _exists(files, "/usr/lib/systemd/systemd"):
+    command = [str(c) for c in (metadata.get("Entrypoint") or []) + (metadata.get("Cmd") or [])]
+    runs_init = bool(command) and command[0].rsplit("/", 1)[-1] in ("init", "systemd")
+    if runs_init and (_exists(files, "/lib/systemd/systemd") or _exists(files, "/usr/lib/systemd/systemd")):
         found.append("init")
     if _exists(files, "/bin/busybox"):
         found.append("busybox")

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import os
@@ -20,6 +21,7 @@ from harness.config import HarnessConfig, ImageSpec, load_config, parse_image_op
 from harness.errors import ConfigError
 from harness import families, runtime
 from harness.diff.probes import probe_records
+from harness.engine import Engine
 from harness.errors import HarnessError
 from harness.gate import ACCEPTED, AspectResult, SnapshotStore, check_aspect, check_probes
 from harness.policy import WaiverUse
@@ -150,7 +152,11 @@ def compat_store(request: pytest.FixtureRequest) -> Iterator[SnapshotStore]:
     try:
         yield store
     finally:
-        store.cleanup()
+        # an xdist worker removes only what it made (exports and its runtime pool do); the
+        # run-wide sweep would also take containers other workers still use, so the
+        # controller does it once every worker is done
+        if not hasattr(request.config, "workerinput"):
+            store.cleanup()
 
 
 @pytest.fixture
@@ -206,9 +212,15 @@ def compat_check(request: pytest.FixtureRequest, compat_store: SnapshotStore,
 def _families(request: pytest.FixtureRequest, store: SnapshotStore, spec: ImageSpec) -> tuple[str, ...]:
     if spec.families:
         return spec.families
-    snap = store.snapshot(store.resolve(spec))
+    info = store.resolve(spec)
+    snap = store.snapshot(info)
     has_db = any("count" in db for db in snap.package_dbs)
-    return families.detect(snap.files, snap.metadata, has_db)
+    found = families.detect(snap.files, snap.metadata, has_db)
+    # a family the baseline has probes for still applies: a candidate that lost its runtime
+    # must fail that family's suite, not skip it
+    baseline_dir = request.config.stash[STATE].baselines / spec.name / info.arch
+    recorded = tuple(p.name[len("probes."):-len(".json")] for p in sorted(baseline_dir.glob("probes.*.json")))
+    return tuple(dict.fromkeys(found + recorded))
 
 
 @pytest.fixture
@@ -360,7 +372,13 @@ class ResultCollector:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if not self.controller or not self.state.results:
+        if not self.controller:
+            return
+        if getattr(session.config.option, "numprocesses", None) and self.state.images:
+            # xdist: the workers have stopped; sweep whatever a crashed one left behind
+            with contextlib.suppress(HarnessError):
+                Engine.connect(timeout=10).remove_labelled(self.state.run_id)
+        if not self.state.results:
             return
         reports = build_reports(self.state.results)
         for path in self.state.reports:

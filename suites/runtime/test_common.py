@@ -7,8 +7,12 @@ import pytest
 from harness import runtime
 
 
-def test_default_command_runs(runtime_container: runtime.RuntimeContainer) -> None:
+def test_default_command_runs(runtime_container: runtime.RuntimeContainer,
+                              image_families: tuple[str, ...]) -> None:
     """`docker run IMAGE` (no arguments, no stdin, no network) must not fail at once."""
+    if "init" in image_families:
+        pytest.skip("systemd as PID 1 needs CAP_SYS_ADMIN to mount the API filesystems; the "
+                    "hardened start drops it (test_init checks the init entrypoint instead)")
     image = runtime_container.attrs()["Image"]
     code, logs = runtime.run_default(runtime_container.engine, image, runtime_container.run_id)
     if code not in (0, None):

@@ -15,14 +15,16 @@ LIST_STDLIB = ("import sys, importlib.util as u; "
 
 
 def test_stdlib(host: Any, compat_probes: Callable[..., Any]) -> None:
-    version = host.run("python3 -c 'import platform; print(platform.python_version())'")
+    # the family's interpreter: `python3` may be another version beside it (an OS's own python)
+    python = "python3.11" if host.exists("python3.11") else "python3"
+    version = host.run(f"{python} -c 'import platform; print(platform.python_version())'")
     assert version.rc == 0, version.stderr
-    modules = host.run("python3 -c %s" % _quote(LIST_STDLIB))
+    modules = host.run(f"{python} -c %s" % _quote(LIST_STDLIB))
     assert modules.rc == 0, modules.stderr
-    importable = host.run("python3 -c %s" % _quote(
+    importable = host.run(f"{python} -c %s" % _quote(
         "import importlib\nfor m in %r:\n    try:\n        importlib.import_module(m); print(m)\n"
         "    except Exception: pass" % (CORE,)))
-    pip = host.run("python3 -m pip --version")
+    pip = host.run(f"{python} -m pip --version")
     compat_probes({"runtime": {"version": version.stdout.strip()},
                    "module": modules.stdout.split(), "import": importable.stdout.split(),
                    "tool": ["pip"] if pip.rc == 0 else []})
