@@ -65,9 +65,12 @@ def export_floor(tag: str) -> float:
         subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
 
 
+PYTHON = sys.executable
+
+
 def gate_cmd(tag: str, baselines: Path, cache: Path, report: Path, *extra: str) -> list[str]:
     """The gate as a user runs it: pytest on the compat suite, one image."""
-    return [sys.executable, "-m", "pytest", str(REPO / "suites"), "-q", "-p", "no:cacheprovider",
+    return [PYTHON, "-m", "pytest", str(REPO / "suites"), "-q", "-p", "no:cacheprovider",
             "--rootdir", str(REPO), "--image", f"bench={tag}", f"--baselines={baselines}",
             f"--compat-cache={cache}", f"--compat-report={report}", *extra]
 
@@ -77,9 +80,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--image", choices=sorted(IMAGES), default="minbase")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--python", default=sys.executable,
+                        help="interpreter of the gate (e.g. a venv with only the harness's "
+                             "runtime dependencies, as a CI gate job installs them)")
     parser.add_argument("--peer", action="store_true",
                         help="also time the naive peer (testinfra + find/sha256sum + DeepDiff)")
     args = parser.parse_args()
+    global PYTHON
+    PYTHON = args.python
     tag = IMAGES[args.image]()
     results: dict[str, list[float]] = {"floor": [], "cold": [], "warm": [], "rss_cold": [],
                                        "startup": []}

@@ -13,7 +13,7 @@ import stat
 from typing import Any
 
 from harness.diff.change import Change
-from harness.paths import resolve
+from harness.paths import Resolver
 
 #: rpm file flags and states that make a recorded file legitimately absent or different
 RPMFILE_CONFIG, RPMFILE_DOC, RPMFILE_MISSINGOK, RPMFILE_GHOST = 1, 2, 8, 64
@@ -29,11 +29,12 @@ def verify(files: dict[str, dict[str, Any]], lists: dict[str, list[dict[str, Any
     missing: dict[str, list[str]] = {}
     changed: dict[str, dict[str, Any]] = {}
     owned: set[str] = set()
+    resolver = Resolver(files)
     for key, entries in lists.items():
         for entry in entries:
             path = str(entry["path"])
             flags = int(entry.get("flags") or 0)
-            real = resolve(files, path, follow_last=False)
+            real = resolver.resolve(path, follow_last=False)
             if real is not None:
                 owned.add(real)
             if entry.get("state") not in (None, RPMFILE_STATE_NORMAL) or flags & RPMFILE_GHOST:
