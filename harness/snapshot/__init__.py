@@ -7,7 +7,7 @@ diff step compares.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
 
@@ -50,7 +50,10 @@ class Snapshot:
     def dump(self, path: Path) -> None:
         """Write the snapshot as JSON (a cache file; baselines are written elsewhere)."""
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), ensure_ascii=True), encoding="ascii")
+        # a shallow dict: dataclasses.asdict deep-copies every record first (seconds on a
+        # large image) and json.dumps walks the nested dicts anyway
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        tmp.write_text(json.dumps(data, ensure_ascii=True, check_circular=False), encoding="ascii")
         tmp.replace(path)
 
     @classmethod
