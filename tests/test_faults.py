@@ -94,6 +94,7 @@ def test_disk_full_while_writing_a_baseline(docker_engine: Engine, tiny_images, 
     assert tree_bytes(small_disk) == before, "the old baseline survives, no temp file is left"
 
 
+@pytest.mark.exclusive
 @pytest.mark.skipif(os.environ.get("CI") != "true" and not os.environ.get("HARNESS_FAULT_ENGINE"),
                     reason="restarts dockerd: only in CI (CI=true) or with HARNESS_FAULT_ENGINE=1, "
                            "never under other users of the engine")

@@ -126,6 +126,8 @@ def _set_acl(entry: dict[str, Any], value: str, lineno: int, where: str, kind: i
         mode = int(parts[2], 8)
     except (IndexError, ValueError):
         raise ParseError(f"{where}: line {lineno}: bad acl {value!r}") from None
+    if not 0 <= mode <= 0o7777:
+        raise ParseError(f"{where}: line {lineno}: acl mode {parts[2][:20]!r} out of range")
     entry.update(user=parts[0], group=parts[1], mode=kind | stat.S_IMODE(mode))
 
 

@@ -143,7 +143,7 @@ def read_object(data: bytes, config: lief.ELF.ParserConfig | None = None) -> dic
         facts["error"] = "not a readable ELF object (LIEF could not parse it)"
         return facts
     facts.update(soname=None, needed=[], rpath=None, runpath=None,
-                 interp=binary.interpreter if binary.has_interpreter else None,
+                 interp=_interpreter(binary),
                  versions=[], verneed={}, exports=[], imports=[])
     if not binary.dynamic_entries and any(
             seg.type == lief.ELF.Segment.TYPE.DYNAMIC for seg in binary.segments):
@@ -159,3 +159,17 @@ def read_object(data: bytes, config: lief.ELF.ParserConfig | None = None) -> dic
     return facts
 
 
+
+
+def _interpreter(binary: lief.ELF.Binary) -> str | None:
+    """PT_INTERP, kept losslessly: LIEF decodes it as UTF-8 and raises on other bytes."""
+    if not binary.has_interpreter:
+        return None
+    try:
+        return str(binary.interpreter)
+    except UnicodeDecodeError:
+        for segment in binary.segments:
+            if segment.type == lief.ELF.Segment.TYPE.INTERP:
+                raw = bytes(segment.content).split(b"\0", 1)[0]
+                return raw.decode("utf-8", "surrogateescape")
+        return None
