@@ -137,6 +137,7 @@ def test_two_thousand_levels(tmp_path: Path) -> None:
     assert files[leaf]["sha256"] and len(files) == 2002 + 4  # + /dev /etc /proc /sys
 
 
+@pytest.mark.exclusive  # a memory bound means something only on a machine not shared with other tests
 def test_a_million_files(record_property: Any) -> None:
     """A million-file tar made on the fly through the whole snapshot: time and peak RSS."""
     figures = measured("""
@@ -157,6 +158,7 @@ def test_a_million_files(record_property: Any) -> None:
     assert figures["rss_mb"] < 300 + MILLION // 1000
 
 
+@pytest.mark.exclusive  # a memory bound means something only on a machine not shared with other tests
 @pytest.mark.skipif(bool(os.environ.get("HARNESS_SKIP_SPARSE")), reason="HARNESS_SKIP_SPARSE is set")
 def test_sparse_ten_gib_file(docker_engine: Any, record_property: Any) -> None:
     """The gate hashes every byte of a 10 GiB file through the engine in bounded memory."""
