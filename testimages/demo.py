@@ -54,10 +54,10 @@ def main() -> int:
         return 1
     rc = _pytest("-q", "--no-header", "--image", f"demo={candidate}",
                  f"--baselines={baselines}", f"--compat-report={OUT / 'report.json'}",
-                 f"--compat-report={OUT / 'report.md'}")
+                 f"--compat-report={OUT / 'report.md'}", f"--compat-report={OUT / 'report.html'}")
     if rc == 1:
         print(f"\ndemo: the candidate release is BLOCKED (pytest exit {rc}); reports: "
-              f"{OUT / 'report.md'} and {OUT / 'report.json'}")
+              f"{OUT / 'report.md'}, {OUT / 'report.html'} and {OUT / 'report.json'}")
         return 0
     print(f"demo: expected the gate to block the candidate, pytest exited {rc}")
     return 1
