@@ -261,20 +261,9 @@ def tar_reader(data: bytes) -> None:
 
 
 def _tar(fmt: int, entries: list[tuple[str, bytes, dict[str, Any]]]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=fmt, encoding="utf-8",
-                      errors="surrogateescape") as tar:
-        for name, kind, attrs in entries:
-            info = tarfile.TarInfo(name)
-            info.type = kind
-            attrs = dict(attrs)
-            data = attrs.pop("data", None)
-            for key, value in attrs.items():
-                setattr(info, key, value)
-            if data is not None:
-                info.size = len(data)
-            tar.addfile(info, io.BytesIO(data) if data is not None else None)
-    return buf.getvalue()
+    from testimages.hostile import tar_of
+
+    return tar_of(entries, fmt)
 
 
 SEED_ENTRIES: list[tuple[str, bytes, dict[str, Any]]] = [

@@ -40,19 +40,9 @@ R, D, L, S, C, F = (tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.LNKTYPE, tarfile.S
 
 def layer(*entries: tuple[str, bytes, dict[str, Any]]) -> bytes:
     """A layer tar from (name, type, attributes); `data` among the attributes is the content."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, kind, attrs in entries:
-            info = tarfile.TarInfo(name)
-            info.type = kind
-            attrs = dict(attrs)
-            data = attrs.pop("data", None)
-            for key, value in attrs.items():
-                setattr(info, key, value)
-            if data is not None:
-                info.size = len(data)
-            tar.addfile(info, io.BytesIO(data) if data is not None else None)
-    return buf.getvalue()
+    from testimages.hostile import tar_of
+
+    return tar_of(list(entries))
 
 
 def write_baselines(ref: str, root: Path, cache: Path, platform: str | None = None,
