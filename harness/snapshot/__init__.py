@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from harness.engine import ImageInfo
 from harness.ownership import verify
@@ -20,7 +20,7 @@ from harness.snapshot.secrets import SecretsCollector
 from harness.snapshot.language import LanguageCollector
 from harness.snapshot.osrelease import OsReleaseCollector
 from harness.snapshot.packages import PackagesCollector, load_builtin_readers, package_key
-from harness.snapshot.walk import ContentCollector, walk
+from harness.snapshot.walk import ContentCollector, Rootfs, walk
 
 #: Bumped whenever a record's shape changes; cached snapshots of another schema are retaken.
 SCHEMA = 1
@@ -87,8 +87,9 @@ def image_header(info: ImageInfo) -> dict[str, Any]:
             "repo_digests": info.repo_digests, "size": info.size}
 
 
-def take_snapshot(info: ImageInfo, rootfs: IO[bytes]) -> Snapshot:
-    """Read the image's filesystem stream once and assemble every aspect."""
+def take_snapshot(info: ImageInfo, rootfs: Rootfs) -> Snapshot:
+    """Read the image's filesystem once (a tar stream or a member reader) and assemble
+    every aspect."""
     load_builtin_readers()
     packages = PackagesCollector()
     accounts = AccountsCollector()

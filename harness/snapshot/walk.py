@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import stat
 from collections.abc import Iterable, Iterator
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, Union
 
 from harness.errors import SourceError
-from harness.snapshot.tarstream import TarFormatError, TarReader
+from harness.snapshot.tarstream import Member, TarFormatError, TarReader
 
 
 #: Entries the engine's init layer adds to every container; they are not part of the image.
@@ -39,6 +39,29 @@ class ContentCollector(Protocol):
         """Receive the whole content of a file this collector wanted."""
 
 
+class MemberReader(Protocol):
+    """Entries of an image filesystem in the engine's export order (a tar stream's reader,
+    or the engine's layer folders read in place): iterate members, and read each regular
+    file's data through `chunks` before asking for the next member."""
+
+    def __iter__(self) -> Iterator[Member]:
+        """The entries, one at a time."""
+
+    def chunks(self, head: int = 4096) -> Iterator[memoryview]:
+        """The current member's data; the first view holds at least `head` bytes."""
+
+
+#: what a snapshot reads: a filesystem tar stream, or a reader of its members
+Rootfs = Union[IO[bytes], MemberReader]
+
+
+def member_reader(rootfs: Rootfs) -> MemberReader:
+    """A stream is read as tar; a member reader is used as it is."""
+    if hasattr(rootfs, "chunks"):
+        return rootfs  # type: ignore[return-value]
+    return TarReader(rootfs)  # type: ignore[arg-type]
+
+
 def normalize_path(name: str) -> str:
     """Tar member name -> absolute image path (`./usr/bin/ls` -> `/usr/bin/ls`).
 
@@ -52,15 +75,15 @@ def mode_string(mode: int) -> str:
     return format(stat.S_IMODE(mode), "04o")
 
 
-def walk(stream: IO[bytes], collectors: Iterable[ContentCollector]) -> dict[str, dict[str, Any]]:
-    """Read a filesystem tar stream once; return a file record per absolute path.
+def walk(rootfs: Rootfs, collectors: Iterable[ContentCollector]) -> dict[str, dict[str, Any]]:
+    """Read an image's filesystem once; return a file record per absolute path.
 
     Collectors see the content of the files they want as the pass goes by.
     """
     collectors = list(collectors)
     files: dict[str, dict[str, Any]] = {}
     try:
-        reader = TarReader(stream)
+        reader = member_reader(rootfs)
         for member in reader:
             path = normalize_path(member.name)
             if path == "/" or path in ENGINE_INIT_PATHS:
