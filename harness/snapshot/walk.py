@@ -59,7 +59,7 @@ def member_reader(rootfs: Rootfs) -> MemberReader:
     """A stream is read as tar; a member reader is used as it is."""
     if hasattr(rootfs, "chunks"):
         return rootfs  # type: ignore[return-value]
-    return TarReader(rootfs)  # type: ignore[arg-type]
+    return TarReader(rootfs)
 
 
 def normalize_path(name: str) -> str:
