@@ -54,10 +54,13 @@ class SnapshotStore:
     the snapshot code's fingerprint; a file lock makes concurrent workers wait for one taker.
     """
 
-    def __init__(self, cache_dir: Path, run_id: str, platform: str | None = None) -> None:
+    def __init__(self, cache_dir: Path, run_id: str, platform: str | None = None,
+                 read: str = "auto") -> None:
         self.cache_dir = cache_dir
         self.run_id = run_id
         self.platform = platform
+        #: how engine images are read (harness.source.READ_MODES)
+        self.read = read
         self._engine: Engine | None = None
         #: image id -> the source it was resolved through (to stream its filesystem later)
         self._sources: dict[str, ImageSource] = {}
@@ -74,7 +77,7 @@ class SnapshotStore:
 
     def resolve(self, spec: ImageSpec) -> ImageInfo:
         """Find the image: through the engine (local, else pulled), or read from an archive."""
-        source = open_source(spec.ref, lambda: self.engine, self.platform)
+        source = open_source(spec.ref, lambda: self.engine, self.platform, self.read)
         info = source.inspect()
         self._sources.setdefault(info.image_id, source)
         return info
@@ -99,7 +102,7 @@ class SnapshotStore:
                 cached.image["ref"] = info.ref
                 return cached
             source = self._sources.get(info.image_id) or open_source(
-                info.ref, lambda: self.engine, self.platform)
+                info.ref, lambda: self.engine, self.platform, self.read)
             with source.rootfs(self.run_id) as stream:
                 snap = take_snapshot(info, stream)
             snap.dump(path)

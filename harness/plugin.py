@@ -77,6 +77,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write a CycloneDX SBOM per image (DIR/NAME-ARCH.cdx.json)")
     group.addoption("--platform", dest="harness_platform", default=None, metavar="OS/ARCH",
                     help="platform to pull or to pick from a multi-arch archive (linux/arm64)")
+    group.addoption("--compat-read", dest="harness_read", default="auto",
+                    choices=("auto", "export", "layers"),
+                    help="how an engine image's files are read: `export` streams a created "
+                         "container (works with any engine); `layers` reads the engine's "
+                         "overlay2 layer folders in place (a local engine, readable storage: "
+                         "several times faster); `auto` (default) reads layers when it can")
     group.addoption("--compat-cache", dest="harness_cache", default=None, metavar="DIR",
                     help="snapshot cache folder (default: in pytest's cache dir)")
 
@@ -148,7 +154,8 @@ def compat_store(request: pytest.FixtureRequest) -> Iterator[SnapshotStore]:
     """Session-wide snapshot store: each image is snapshotted once (also under xdist), and
     every container the run created is removed at the end, whatever happened."""
     state = request.config.stash[STATE]
-    store = SnapshotStore(state.cache_dir, state.run_id, request.config.option.harness_platform)
+    store = SnapshotStore(state.cache_dir, state.run_id, request.config.option.harness_platform,
+                          read=request.config.option.harness_read)
     try:
         yield store
     finally:

@@ -17,6 +17,9 @@ from harness.engine import Engine, ImageInfo
 from harness.errors import ConfigError
 
 DAEMONLESS_PREFIXES = ("docker-archive:", "oci:", "oci-archive:")
+#: how an engine image's files are read: `export` (a created container's tar stream, any
+#: engine), `layers` (the engine's overlay2 layer folders in place), `auto` (layers if it can)
+READ_MODES = ("auto", "export", "layers")
 
 
 class ImageSource(Protocol):
@@ -32,10 +35,14 @@ class ImageSource(Protocol):
 class EngineSource:
     """An image of the Docker Engine (`DOCKER_HOST`, else the local socket)."""
 
-    def __init__(self, engine: Engine, ref: str, platform: str | None = None) -> None:
+    def __init__(self, engine: Engine, ref: str, platform: str | None = None,
+                 read: str = "auto") -> None:
+        if read not in READ_MODES:
+            raise ConfigError(f"read mode {read!r}: expected one of {', '.join(READ_MODES)}")
         self._engine = engine
         self._ref = ref
         self._platform = platform
+        self._read = read
         self._info: ImageInfo | None = None
 
     def inspect(self) -> ImageInfo:
@@ -49,7 +56,8 @@ class EngineSource:
             yield stream
 
 
-def open_source(ref: str, engine: Callable[[], Engine], platform: str | None = None) -> ImageSource:
+def open_source(ref: str, engine: Callable[[], Engine], platform: str | None = None,
+                read: str = "auto") -> ImageSource:
     """The source a reference names; the engine is connected only when it is needed."""
     if ref.startswith(DAEMONLESS_PREFIXES):
         try:
@@ -60,4 +68,4 @@ def open_source(ref: str, engine: Callable[[], Engine], platform: str | None = N
             raise ConfigError(f"{ref}: daemonless sources are not available in this build") from None
         source: ImageSource = archive.open_archive(ref, platform)
         return source
-    return EngineSource(engine(), ref, platform)
+    return EngineSource(engine(), ref, platform, read)
