@@ -144,6 +144,9 @@ class Linker:
         self._exports: dict[str, set[tuple[str, str | None]]] = {}
         self._names: dict[str, set[str]] = {}
         self._musl_names: dict[str, set[str]] = {}
+        #: (object, its verneed targets) -> problems before the scope fallback: an object is
+        #: checked in every program's context that loads it, mostly with the same targets
+        self._versioned_memo: dict[tuple[Any, ...], frozenset[tuple[str, ...]]] = {}
         self._interps = self._find_interpreters()
 
     # -- files -------------------------------------------------------------------------
@@ -358,11 +361,24 @@ class Linker:
 
     def versioned_problems(self, ctx: _Context, node: _Node) -> set[tuple[str, ...]]:
         """Missing version nodes and versioned symbols of one node (glibc only)."""
+        targets = {file: ctx.resolved.get((node.real, file), ctx.loaded.get(file))
+                   for file in node.facts.get("verneed") or {}}
+        key = (node.real, tuple(targets.items()))
+        found = self._versioned_memo.get(key)
+        if found is None:
+            found = self._versioned_memo[key] = frozenset(self._versioned_against(node, targets))
+        if not found:
+            return set()
+        scope = [n.real for n in ctx.nodes if "error" not in n.facts]
+        # ld.so binds a versioned reference to any object of the scope
+        return {p for p in found if p[0] != "symbol"
+                or not any((p[2], p[3]) in self.exports(real) for real in scope)}
+
+    def _versioned_against(self, node: _Node, targets: Mapping[str, str | None]
+                           ) -> set[tuple[str, ...]]:
         problems: set[tuple[str, ...]] = set()
-        targets: dict[str, str | None] = {}
         for file, nodes in (node.facts.get("verneed") or {}).items():
-            target = ctx.resolved.get((node.real, file), ctx.loaded.get(file))
-            targets[file] = target
+            target = targets[file]
             if target is None or "error" in self.objects[target]:
                 continue
             versions = set(self.objects[target].get("versions") or [])
@@ -379,9 +395,6 @@ class Linker:
                 continue
             if not self.objects[target].get("versions") and name in self.names(target):
                 continue
-            if any((name, version) in self.exports(n.real) for n in ctx.nodes
-                   if "error" not in n.facts):
-                continue  # ld.so binds a versioned reference to any object of the scope
             problems.add(("symbol", file, name, version))
         return problems
 
