@@ -14,7 +14,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from harness import baseline, ownership
+from harness import baseline, gcpause, ownership
 from harness.config import HarnessConfig, ImageSpec
 from harness.diff import abi
 from harness.diff.change import Change
@@ -64,6 +64,7 @@ class SnapshotStore:
         self._engine: Engine | None = None
         #: image id -> the source it was resolved through (to stream its filesystem later)
         self._sources: dict[str, ImageSource] = {}
+        self._resolved: dict[str, ImageInfo] = {}
         self._fingerprint = _code_fingerprint()
         #: snapshots this process already holds: the five aspect tests of an image share one
         self._memo: dict[str, Snapshot] = {}
@@ -76,10 +77,15 @@ class SnapshotStore:
         return self._engine
 
     def resolve(self, spec: ImageSpec) -> ImageInfo:
-        """Find the image: through the engine (local, else pulled), or read from an archive."""
-        source = open_source(spec.ref, lambda: self.engine, self.platform, self.read)
-        info = source.inspect()
-        self._sources.setdefault(info.image_id, source)
+        """Find the image: through the engine (local, else pulled), or read from an archive.
+
+        Resolved once per reference and process: every aspect of a run judges the same image
+        even if its tag moves meanwhile (and the engine is asked once, not once per test)."""
+        info = self._resolved.get(spec.ref)
+        if info is None:
+            source = open_source(spec.ref, lambda: self.engine, self.platform, self.read)
+            info = self._resolved[spec.ref] = source.inspect()
+            self._sources.setdefault(info.image_id, source)
         return info
 
     def snapshot(self, info: ImageInfo) -> Snapshot:
@@ -87,8 +93,10 @@ class SnapshotStore:
         held = self._memo.get(info.image_id)
         if held is not None:
             return held
-        snap = self._load_or_take(info)
+        with gcpause.paused():
+            snap = self._load_or_take(info)
         self._memo[info.image_id] = snap
+        gcpause.settle()
         return snap
 
     def _load_or_take(self, info: ImageInfo) -> Snapshot:
@@ -284,6 +292,13 @@ def check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
                  waiver_use: WaiverUse | None = None) -> AspectResult:
     """Judge (or, with `update`, store) one aspect of one image. Never raises a HarnessError:
     whatever stops the judgement becomes the result's `error`."""
+    with gcpause.paused():  # baselines and diffs are large acyclic structures
+        return _check_aspect(spec, aspect, store, root, config, update, waiver_use)
+
+
+def _check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
+                  config: HarnessConfig, update: bool, waiver_use: WaiverUse | None
+                  ) -> AspectResult:
     result = AspectResult(spec.name, spec.ref, aspect, None, None, None)
     try:
         info = store.resolve(spec)
