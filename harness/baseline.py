@@ -34,6 +34,12 @@ def render(aspect: str, image: dict[str, Any], records: dict[str, Any]) -> str:
     return head[:-1] + ', "records": {\n' + body + ("\n" if lines else "") + "}}\n"
 
 
+#: path -> (text, header, records) of the last load: the files baseline serves both the files
+#: and the security aspect, and reading a text is cheap next to parsing it (callers never
+#: mutate what they get)
+_LOADED: dict[Path, tuple[str, dict[str, Any], dict[str, Any]]] = {}
+
+
 def load(root: Path, name: str, arch: str, aspect: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(image header, records) of a stored aspect, or `BaselineMissing` / `BaselineCorrupt`."""
     path = aspect_path(root, name, arch, aspect)
@@ -43,6 +49,17 @@ def load(root: Path, name: str, arch: str, aspect: str) -> tuple[dict[str, Any],
         raise BaselineMissing(f"no baseline {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BaselineCorrupt(f"baseline {path} is unreadable: {exc}") from exc
+    held = _LOADED.get(path)
+    if held is not None and held[0] == text:
+        return held[1], held[2]
+    header, records = _parse(path, text, aspect)
+    if len(_LOADED) > 16:
+        _LOADED.clear()
+    _LOADED[path] = (text, header, records)
+    return header, records
+
+
+def _parse(path: Path, text: str, aspect: str) -> tuple[dict[str, Any], dict[str, Any]]:
     try:
         data = json.loads(text)
     except ValueError as exc:

@@ -6,7 +6,10 @@ and the command line both drive this module.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -116,6 +119,32 @@ class SnapshotStore:
             snap.dump(path)
             return snap
 
+    @property
+    def fingerprint(self) -> str:
+        """The harness code's fingerprint (part of every cache key)."""
+        return self._fingerprint
+
+    def recall_verdict(self, key: str) -> dict[str, Any] | None:
+        """A judgement an earlier run stored under `key`; None when absent or unreadable."""
+        try:
+            data = json.loads((self.cache_dir / "verdicts" / f"{key}.json").read_text("ascii"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or not {"result", "matched", "expired"} <= data.keys():
+            return None
+        return data
+
+    def keep_verdict(self, key: str, data: dict[str, Any]) -> None:
+        """Store a judgement for later runs (atomically; a failure only costs the reuse)."""
+        folder = self.cache_dir / "verdicts"
+        tmp = folder / f"{key}.{os.getpid()}.tmp"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(data, ensure_ascii=True), encoding="ascii")
+            tmp.replace(folder / f"{key}.json")
+        except OSError:
+            tmp.unlink(missing_ok=True)
+
     def cleanup(self) -> int:
         """Remove every container this run created (they are removed as they go; this is the
         safety net after a crash or Ctrl-C)."""
@@ -124,12 +153,25 @@ class SnapshotStore:
         return self._engine.remove_labelled(self.run_id)
 
 
+#: (id of a files dict, ignore globs) -> (that dict, its visible part): the files and security
+#: aspects of an image, and their baselines, filter the same 100,000-path dicts
+_VISIBLE: dict[tuple[int, tuple[str, ...]], tuple[dict[str, Any], dict[str, Any]]] = {}
+
+
 def visible_files(files: dict[str, dict[str, Any]], config: HarnessConfig) -> dict[str, dict[str, Any]]:
     """The files aspect without the volatile paths the config ignores."""
     ignore = glob_regex(config.ignore)
     if ignore is None:
         return files
-    return {p: r for p, r in files.items() if not ignore.match(p)}
+    key = (id(files), tuple(config.ignore))
+    held = _VISIBLE.get(key)
+    if held is not None and held[0] is files:  # the dict itself is kept: its id is its own
+        return held[1]
+    visible = {p: r for p, r in files.items() if not ignore.match(p)}
+    if len(_VISIBLE) > 8:
+        _VISIBLE.clear()
+    _VISIBLE[key] = (files, visible)
+    return visible
 
 
 def stored_records(snap: Snapshot, aspect: str, config: HarnessConfig) -> dict[str, Any]:
@@ -291,14 +333,58 @@ def check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
                  config: HarnessConfig, update: bool = False,
                  waiver_use: WaiverUse | None = None) -> AspectResult:
     """Judge (or, with `update`, store) one aspect of one image. Never raises a HarnessError:
-    whatever stops the judgement becomes the result's `error`."""
+    whatever stops the judgement becomes the result's `error`.
+
+    A judgement is a pure function of the image, the baseline file, the configuration, the
+    harness code and the date (waivers expire): when all of them equal an earlier run's, that
+    run's result is reused without loading the snapshot (a warm re-run of an unchanged image).
+    """
+    use = WaiverUse()
     with gcpause.paused():  # baselines and diffs are large acyclic structures
-        return _check_aspect(spec, aspect, store, root, config, update, waiver_use)
+        key = None if update else _verdict_key(spec, aspect, store, root, config)
+        known = store.recall_verdict(key) if key else None
+        if known is not None:
+            result = AspectResult.from_dict(known["result"])
+            result.ref = spec.ref
+            use.matched = {int(i): n for i, n in known["matched"].items()}
+            use.expired = set(known["expired"])
+        else:
+            result = _check_aspect(spec, aspect, store, root, config, update, use)
+            if key and result.error is None:
+                store.keep_verdict(key, {"result": result.to_dict(), "matched": use.matched,
+                                         "expired": sorted(use.expired)})
+    if waiver_use is not None:
+        for index, count in use.matched.items():
+            waiver_use.matched[index] = waiver_use.matched.get(index, 0) + count
+        waiver_use.expired |= use.expired
+    return result
+
+
+def _verdict_key(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
+                 config: HarnessConfig) -> str | None:
+    """What a judgement depends on, hashed; None when it cannot be known (engine errors are
+    left to the judgement itself to report)."""
+    try:
+        info = store.resolve(spec)
+    except HarnessError:
+        return None
+    path = baseline.aspect_path(root, spec.name, info.arch, STORED_AS[aspect])
+    try:
+        stored = path.read_bytes()
+    except FileNotFoundError:
+        stored = b"\0missing"
+    except OSError:
+        return None
+    digest = hashlib.sha256()
+    for part in (aspect, spec.name, info.image_id, info.arch, store.fingerprint, repr(config),
+                 dt.date.today().isoformat()):
+        digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
+    digest.update(stored)
+    return digest.hexdigest()[:40]
 
 
 def _check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
-                  config: HarnessConfig, update: bool, waiver_use: WaiverUse | None
-                  ) -> AspectResult:
+                  config: HarnessConfig, update: bool, waiver_use: WaiverUse) -> AspectResult:
     result = AspectResult(spec.name, spec.ref, aspect, None, None, None)
     try:
         info = store.resolve(spec)
