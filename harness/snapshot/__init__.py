@@ -20,6 +20,7 @@ from harness.snapshot.secrets import SecretsCollector
 from harness.snapshot.language import LanguageCollector
 from harness.snapshot.osrelease import OsReleaseCollector
 from harness.snapshot.packages import PackagesCollector, load_builtin_readers, package_key
+from harness.snapshot.tarstream import TarReader
 from harness.snapshot.walk import ContentCollector, Rootfs, walk
 
 #: Bumped whenever a record's shape changes; cached snapshots of another schema are retaken.
@@ -93,7 +94,8 @@ def take_snapshot(info: ImageInfo, rootfs: Rootfs) -> Snapshot:
     load_builtin_readers()
     packages = PackagesCollector()
     accounts = AccountsCollector()
-    elf = ElfCollector()
+    # files read in place leave a core free that an export stream would keep busy
+    elf = ElfCollector(in_place=hasattr(rootfs, "chunks") and not isinstance(rootfs, TarReader))
     secrets = SecretsCollector()
     language = LanguageCollector()
     os_release = OsReleaseCollector()

@@ -188,10 +188,10 @@ class ElfCollector:
     the facts that come back. Bytes in flight are bounded, so memory stays flat.
     """
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, in_place: bool = False) -> None:
         self._objects: dict[str, dict[str, Any]] = {}
         self._loader_config: dict[str, str] = {}
-        self._workers = workers if workers is not None else default_workers()
+        self._workers = workers if workers is not None else default_workers(in_place)
         self._pool: Any = None
         self._inflight: deque[tuple[str, Any, int]] = deque()
         self._inflight_bytes = 0
@@ -252,12 +252,14 @@ class ElfCollector:
         }
 
 
-def default_workers() -> int:
-    """Parser processes beside the walk: none on a machine of two cores or fewer, where the
-    engine's export and the walk already take both (measured: a worker made the snapshot of
-    Debian minbase slower there, 5.0 s against 3.2 s in-process)."""
+def default_workers(in_place: bool = False) -> int:
+    """Parser processes beside the walk. Reading an engine's export, the engine and the walk
+    take a core each: none on two cores (measured: a worker made the snapshot of Debian
+    minbase slower there, 5.0 s against 3.2 s in-process). Reading files in place, the walk
+    alone takes one: a worker on the second core imports LIEF and parses meanwhile."""
     cores = os.cpu_count() or 1
-    return 0 if cores <= 2 else min(4, cores - 2)
+    spare = cores - (1 if in_place else 2)
+    return 0 if spare < 1 else min(4, spare)
 
 
 def _start_pool(workers: int) -> Any:
