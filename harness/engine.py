@@ -2,15 +2,19 @@
 
 Every Docker error is translated into the `HarnessError` hierarchy here, so nothing above this
 module imports `docker`. Containers are created, never started (the static snapshot needs only
-the merged filesystem), carry the run's label, and are removed as soon as their stream ends.
+the merged filesystem), carry the run's label, and are removed as soon as their stream ends
+(or, when the snapshot reads the overlay2 layer folders in place, as soon as that read ends:
+the container pins the image's layers meanwhile).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -83,6 +87,9 @@ class Engine:
 
     def __init__(self, client: docker.DockerClient) -> None:
         self._client = client
+        self._remaps: bool | None = None  # the engine remaps user ids (asked once)
+        #: why the last `layer_dirs` call gave None
+        self.layer_dirs_reason = ""
 
     @classmethod
     def connect(cls, timeout: int = 120) -> Engine:
@@ -120,11 +127,10 @@ class Engine:
             raise ImageNotFound(f"image {ref!r} is not local and pulling it failed: {first}") from exc
 
     @contextlib.contextmanager
-    def export_rootfs(self, image_id: str, run_id: str) -> Iterator[io.BufferedReader]:
-        """Yield the merged filesystem of a created (never started) container as a tar stream.
-
-        The container is removed when the block exits, whatever happened inside it.
-        """
+    def created(self, image_id: str, run_id: str) -> Iterator[str]:
+        """Yield the id of a created (never started) container of the image, labelled with
+        the run; it is removed when the block exits, whatever happened inside it. While it
+        exists it pins the image: its layers stay on disk even if the image is removed."""
         try:
             container = self._client.api.create_container(
                 image_id, command=PLACEHOLDER_CMD, labels={RUN_LABEL: run_id},
@@ -133,13 +139,65 @@ class Engine:
             raise SourceError(f"could not create a container of {image_id}: {exc}") from exc
         cid = container["Id"]
         try:
-            try:
-                chunks = self._client.api.export(cid, chunk_size=EXPORT_CHUNK)
-            except (requests.exceptions.RequestException, docker.errors.APIError) as exc:
-                raise SourceError(f"could not export container {cid[:12]}: {exc}") from exc
-            yield io.BufferedReader(_ChunkReader(iter(chunks)), buffer_size=EXPORT_CHUNK)
+            yield cid
         finally:
             self.remove_container(cid)
+
+    def export(self, cid: str) -> io.BufferedReader:
+        """A created container's merged filesystem as a tar stream."""
+        try:
+            chunks = self._client.api.export(cid, chunk_size=EXPORT_CHUNK)
+        except (requests.exceptions.RequestException, docker.errors.APIError) as exc:
+            raise SourceError(f"could not export container {cid[:12]}: {exc}") from exc
+        return io.BufferedReader(_ChunkReader(iter(chunks)), buffer_size=EXPORT_CHUNK)
+
+    @contextlib.contextmanager
+    def export_rootfs(self, image_id: str, run_id: str) -> Iterator[io.BufferedReader]:
+        """Yield the merged filesystem of a created (never started) container as a tar stream.
+
+        The container is removed when the block exits, whatever happened inside it.
+        """
+        with self.created(image_id, run_id) as cid:
+            yield self.export(cid)
+
+    def layer_dirs(self, image_id: str, container: str | None = None) -> list[Path] | None:
+        """The image's overlay2 layer folders, top first, to read in place; given a created
+        container of the image, the folders of that container's mount (its writable layer,
+        which holds the WORKDIR the engine made at create, its init layer, then the image's):
+        exactly what `export` walks. None when they cannot be read here, the reason then in
+        `layer_dirs_reason`: a remote engine, another storage driver, user ids remapped by
+        the engine, or no permission (the folders, and the overlay's trusted xattrs, need
+        root)."""
+        dirs, self.layer_dirs_reason = self._layer_dirs(image_id, container)
+        return dirs
+
+    def _layer_dirs(self, image_id: str, container: str | None) -> tuple[list[Path] | None, str]:
+        if self._client.api.base_url != "http+docker://localhost":  # docker-py's unix socket
+            return None, f"the engine is not local ({self._client.api.base_url})"
+        if not _has_sys_admin():
+            return None, "reading the overlay's trusted xattrs needs root (CAP_SYS_ADMIN)"
+        try:
+            if self._remaps is None:
+                options = self._client.api.info().get("SecurityOptions") or []
+                self._remaps = any(o in ("name=userns", "name=rootless") for o in options)
+            image = self._client.api.inspect_image(image_id)
+            attrs = self._client.api.inspect_container(container) if container else image
+        except (requests.exceptions.RequestException, docker.errors.APIError) as exc:
+            return None, f"the engine failed to describe {container or image_id}: {exc}"
+        if self._remaps:
+            return None, "the engine remaps user ids (userns-remap or rootless)"
+        driver = (attrs.get("GraphDriver") or {}).get("Name")
+        if driver != "overlay2":
+            return None, f"the engine's storage driver is {driver!r}, not overlay2"
+        dirs, below = _folders(attrs), _folders(image)
+        if not dirs:
+            return None, f"the engine names no layer folder of {container or image_id}"
+        if container and below and dirs[-len(below):] != below:
+            return None, f"container {container[:12]} is not on the layers of {image_id}"
+        for folder in dirs:
+            if not os.path.isdir(folder) or not os.access(folder, os.R_OK | os.X_OK):
+                return None, f"no permission to read {folder} (or it is not on this machine)"
+        return dirs, ""
 
     def remove_container(self, cid: str) -> None:
         """Remove a container, ignoring one that is already gone."""
@@ -174,6 +232,25 @@ def _split_ref(ref: str) -> tuple[str, str | None]:
         repo, tag = ref.rsplit(":", 1)
         return repo, tag
     return ref, "latest"
+
+
+def _folders(attrs: dict[str, Any]) -> list[Path]:
+    """The overlay2 folders of an image or container inspect, top first."""
+    data = (attrs.get("GraphDriver") or {}).get("Data") or {}
+    lower = data.get("LowerDir") or ""
+    return [Path(p) for p in [data.get("UpperDir") or "", *lower.split(":")] if p]
+
+
+def _has_sys_admin() -> bool:
+    """Whether this process holds CAP_SYS_ADMIN (needed to read `trusted.*` xattrs)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> 21 & 1)
+    except (OSError, ValueError):
+        pass
+    return os.geteuid() == 0
 
 
 def _image_info(ref: str, attrs: dict[str, Any]) -> ImageInfo:

@@ -1,5 +1,6 @@
 """Sources: where an image comes from. The snapshot needs only two things of a source: what
-the image is (`ImageInfo`) and its merged filesystem as one tar stream.
+the image is (`ImageInfo`) and its merged filesystem: one tar stream, or a reader of its
+members in the engine's export order (the engine's overlay2 layer folders read in place).
 
     REF                        the local engine's image, else pulled through the engine
     docker-archive:PATH        a `docker save` tarball, read without any daemon
@@ -11,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import importlib
 from collections.abc import Callable, Iterator
-from typing import IO, Protocol
+from typing import Protocol
 
 from harness.engine import Engine, ImageInfo
-from harness.errors import ConfigError
+from harness.errors import ConfigError, SourceError
+from harness.layerdirs import LayerDirsReader
+from harness.snapshot.walk import Rootfs
 
 DAEMONLESS_PREFIXES = ("docker-archive:", "oci:", "oci-archive:")
 #: how an engine image's files are read: `export` (a created container's tar stream, any
@@ -28,8 +31,8 @@ class ImageSource(Protocol):
     def inspect(self) -> ImageInfo:
         """Identity and config of the image."""
 
-    def rootfs(self, run_id: str) -> contextlib.AbstractContextManager[IO[bytes]]:
-        """The merged filesystem as a tar stream (whiteouts applied)."""
+    def rootfs(self, run_id: str) -> contextlib.AbstractContextManager[Rootfs]:
+        """The merged filesystem (whiteouts applied): a tar stream or a member reader."""
 
 
 class EngineSource:
@@ -51,9 +54,24 @@ class EngineSource:
         return self._info
 
     @contextlib.contextmanager
-    def rootfs(self, run_id: str) -> Iterator[IO[bytes]]:
-        with self._engine.export_rootfs(self.inspect().image_id, run_id) as stream:
-            yield stream
+    def rootfs(self, run_id: str) -> Iterator[Rootfs]:
+        """`export`: a created container's tar stream; `layers`: its overlay2 layer folders
+        read in place (the container pins them), else a SourceError saying why they cannot
+        be; `auto`: the layer folders when they can be read, else the export."""
+        image_id = self.inspect().image_id
+        if self._read == "export":
+            with self._engine.export_rootfs(image_id, run_id) as stream:
+                yield stream
+            return
+        with self._engine.created(image_id, run_id) as cid:
+            dirs = self._engine.layer_dirs(image_id, cid)
+            if dirs is not None:
+                yield LayerDirsReader(dirs, self._ref)
+            elif self._read == "layers":
+                raise SourceError(f"{self._ref}: the engine's layer folders cannot be read here "
+                                  f"({self._engine.layer_dirs_reason}); use --compat-read=export")
+            else:
+                yield self._engine.export(cid)
 
 
 def open_source(ref: str, engine: Callable[[], Engine], platform: str | None = None,

@@ -1,0 +1,231 @@
+"""The engine's overlay2 layer folders, read in place and merged as its overlay mount shows them.
+
+`docker export` of a created container mounts the container's layers with overlayfs (its own
+writable layer, its init layer, then the image's layers, top first) and walks the mount with
+Go's `filepath.Walk`: depth first, each folder's names sorted as bytes, never following a
+symlink. This reader walks the same layer folders in the same order and applies the kernel's
+lookup rules, so the members it yields are those of the export, attribute for attribute:
+
+- the topmost layer holding a name wins; a folder merges the folders of the same path in the
+  layers below, down to the first copy that is opaque (xattr `trusted.overlay.opaque` = "y",
+  `user.overlay.opaque` on rootless engines) or a layer holding a non-folder or a whiteout there
+  (a merged folder has the attributes of its topmost copy); the root merges every layer;
+- a whiteout (a char device 0/0) hides its name in its layer and below; `.wh.NAME` and
+  `.wh..wh..opq` (a tar layer's markers: the engine's unpacker turns them into whiteouts and
+  the opaque xattr, so they appear only in hand-made folders) are read as `harness.archive`
+  reads them; sockets are skipped (the engine's tar writer refuses them);
+- the container init layer's rules (as `harness.archive`): its folders (/dev, /dev/pts,
+  /dev/shm, /proc, /sys, /etc) appear as 0755 root when the layers have none, and no non-folder
+  is shown at its paths. Given the container's own layers these rules change nothing;
+- non-folders with more than one link are grouped by (st_dev, st_ino), as the engine's tar
+  writer groups by inode: the first one visited carries the data, later ones are hard links to
+  it. Modes are the permission bits with setuid/setgid/sticky, owners and devices from lstat.
+
+Overlay redirects (`trusted.overlay.redirect`) are refused: the engine's layers never hold
+one unless a hostile tar set that xattr, and the kernel would follow it. File data is read
+with `os.readv` into one reusable 1 MiB buffer; a file that vanishes, is replaced or changes
+size while read raises `SourceError` naming the path and its layer, never a short record.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import SourceError
+from harness.snapshot.tarstream import Member
+
+BUFFER = 1 << 20
+WHITEOUT, OPAQUE = b".wh.", b".wh..wh..opq"
+#: the container init layer's folders, and every path where it leaves no non-folder of the
+#: image (equal to harness.archive's INIT_DIRS and INIT_PATHS, relative and as bytes)
+INIT_DIRS = (b"dev", b"dev/pts", b"dev/shm", b"proc", b"sys", b"etc")
+INIT_PATHS = frozenset({*INIT_DIRS, b".dockerenv", b"etc/resolv.conf", b"etc/hosts",
+                        b"etc/hostname", b"dev/console", b"etc/mtab"})
+_KINDS = {stat.S_IFREG: b"0", stat.S_IFDIR: b"5", stat.S_IFLNK: b"2", stat.S_IFCHR: b"3",
+          stat.S_IFBLK: b"4", stat.S_IFIFO: b"6"}
+_NO_XATTRS = (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP)
+
+
+@dataclass
+class _Entry:
+    """One name of a merged folder: its winning copy, and for a folder every copy it merges."""
+
+    layer: int
+    path: bytes                               # the winning copy; b"" for an init-layer folder
+    st: os.stat_result | None                 # None for an init-layer folder
+    copies: list[tuple[int, bytes]] | None    # (layer, folder) top first; None: not a folder
+    merging: bool = True                      # lower copies still merge into this folder
+
+
+class LayerDirsReader:
+    """A `MemberReader` (harness.snapshot.walk) of overlay2 layer folders, given top first."""
+
+    def __init__(self, layers: list[Path], what: str, xattr_ns: str = "trusted") -> None:
+        if not layers:
+            raise SourceError(f"{what}: no layer folders to read")
+        self._roots = [os.fsencode(layer) for layer in layers]
+        self._what = what
+        self._opaque, self._redirect = f"{xattr_ns}.overlay.opaque", f"{xattr_ns}.overlay.redirect"
+        self._view = memoryview(bytearray(BUFFER))
+        self._links: dict[tuple[int, int], str] = {}
+        self._pending: tuple[bytes, int, int, str] | None = None  # path, size, layer, name
+
+    def _error(self, action: str, name: bytes | str, layer: int, exc: OSError | None) -> SourceError:
+        shown = name if isinstance(name, str) else _decode(name)
+        why = f" ({exc.strerror or exc})" if exc is not None else ""
+        return SourceError(f"{self._what}: /{shown} {action} in layer "
+                           f"{os.fsdecode(self._roots[layer])}{why}")
+
+    def __iter__(self) -> Iterator[Member]:
+        self._links.clear()
+        stack = [iter(self._children(b"", list(enumerate(self._roots))))]
+        while stack:
+            item = next(stack[-1], None)
+            if item is None:
+                stack.pop()
+                continue
+            rel, entry = item
+            member = self._member(rel, entry)
+            if member is not None:
+                yield member
+            if entry.copies is not None:
+                stack.append(iter(self._children(rel, entry.copies)))
+
+    def _children(self, rel: bytes, copies: list[tuple[int, bytes]]) -> list[tuple[bytes, _Entry]]:
+        """A merged folder's entries, sorted by name, each with its path below the root."""
+        found: dict[bytes, _Entry] = {}
+        hidden: set[bytes] = set()  # whited out by an upper copy
+        for layer, folder in copies:
+            try:
+                with os.scandir(folder) as listing:
+                    items = list(listing)
+            except OSError as exc:
+                raise self._error("cannot be listed", rel, layer, exc) from None
+            opaque, whiteouts = False, set()
+            for item in items:
+                name = item.name
+                if name.startswith(WHITEOUT):
+                    if name == OPAQUE:
+                        opaque = True
+                    elif name != WHITEOUT:
+                        whiteouts.add(name[len(WHITEOUT):])
+                    continue
+                try:
+                    entry = found.get(name)
+                    is_dir = item.is_dir(follow_symlinks=False)
+                    if entry is None and name not in hidden:
+                        st = item.stat(follow_symlinks=False)
+                        if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                            hidden.add(name)  # a whiteout
+                        else:
+                            found[name] = _Entry(layer, item.path, st,
+                                                 [(layer, item.path)] if is_dir else None)
+                    elif entry is not None and entry.copies is not None and entry.merging:
+                        if is_dir:
+                            entry.copies.append((layer, item.path))
+                        else:  # a non-folder or a whiteout below a folder ends its merge
+                            entry.merging = False
+                except OSError as exc:
+                    raise self._error("cannot be read", _join(rel, name), layer, exc) from None
+            hidden |= whiteouts
+            for name in whiteouts:
+                if name in found:
+                    found[name].merging = False
+            # the kernel ignores the root's marks: the root merges every layer
+            if rel and (layer + 1 < len(self._roots) and self._is_opaque(folder, rel, layer)
+                        or opaque):
+                break
+        for path in INIT_DIRS:
+            parent, _, name = path.rpartition(b"/")
+            entry = found.get(name)
+            if parent == rel and (entry is None or entry.copies is None):
+                found[name] = _Entry(0, b"", None, [])  # 0755 root, as the init layer
+        return [(_join(rel, name), found[name]) for name in sorted(found)]
+
+    def _is_opaque(self, folder: bytes, rel: bytes, layer: int) -> bool:
+        """Whether a folder's copy hides the layers below it (a redirect is refused)."""
+        try:
+            names = os.listxattr(folder, follow_symlinks=False)
+            if self._redirect in names:
+                raise self._error("is an overlay redirect, which this reader does not follow "
+                                  "(use --compat-read=export)", rel, layer, None)
+            return self._opaque in names and os.getxattr(
+                folder, self._opaque, follow_symlinks=False) == b"y"
+        except OSError as exc:
+            if exc.errno in _NO_XATTRS:
+                return False
+            raise self._error("cannot be read", rel, layer, exc) from None
+
+    def _member(self, rel: bytes, e: _Entry) -> Member | None:
+        """The member of one merged entry; None when the export shows none."""
+        name, st = _decode(rel), e.st
+        if st is None:
+            return Member(name, b"5", 0o755, 0, 0, 0, "", 0, 0)
+        kind = _KINDS.get(stat.S_IFMT(st.st_mode))
+        if kind is None or (kind != b"5" and rel in INIT_PATHS):
+            return None  # a socket; a non-folder the init layer replaces
+        mode, link, size, major, minor = stat.S_IMODE(st.st_mode), "", 0, 0, 0
+        if kind == b"2":
+            mode = 0o777
+            try:
+                link = _decode(os.readlink(e.path))
+            except OSError as exc:
+                raise self._error("cannot be read", rel, e.layer, exc) from None
+        elif kind in (b"3", b"4"):
+            major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
+        if kind != b"5" and st.st_nlink > 1:
+            first = self._links.setdefault((st.st_dev, st.st_ino), name)
+            if first != name:
+                return Member(name, b"1", mode, st.st_uid, st.st_gid, 0, first, 0, 0)
+        if kind == b"0":
+            size = st.st_size
+            self._pending = (e.path, size, e.layer, name)
+        return Member(name, kind, mode, st.st_uid, st.st_gid, size, link, major, minor)
+
+    def chunks(self, head: int = 4096) -> Iterator[memoryview]:
+        """The current regular file's data, in views of one buffer valid until the next step;
+        the first view holds the whole file or at least min(`head`, 1 MiB) bytes."""
+        pending, self._pending = self._pending, None
+        if pending is None or not pending[1]:
+            return
+        path, size, layer, name = pending
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY)
+        except OSError as exc:
+            raise self._error("vanished or cannot be opened", name, layer, exc) from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_size != size:
+                raise self._error(f"changed while read (size {size}, now {st.st_size})", name,
+                                  layer, None)
+            left = size
+            while left:
+                want, filled = min(left, BUFFER), 0
+                while filled < want:
+                    got = os.readv(fd, [self._view[filled:want]])
+                    if not got:
+                        raise self._error(f"shrank while read (ends at {size - left + filled} "
+                                          f"of {size} bytes)", name, layer, None)
+                    filled += got
+                left -= want
+                yield self._view[:want]
+            if os.fstat(fd).st_size != size:
+                raise self._error("grew while read", name, layer, None)
+        except OSError as exc:
+            raise self._error("cannot be read", name, layer, exc) from None
+        finally:
+            os.close(fd)
+
+
+def _join(rel: bytes, name: bytes) -> bytes:
+    return rel + b"/" + name if rel else name
+
+
+def _decode(raw: bytes) -> str:
+    # as the tar reader decodes names: lossless for non-UTF-8 bytes (os.fsencode undoes it)
+    return raw.decode("utf-8", "surrogateescape")
