@@ -25,14 +25,17 @@ sys.path.insert(0, str(REPO / "bench"))
 import testimages  # noqa: E402
 from testimages import debian  # noqa: E402
 
-def _big() -> str:
-    from testimages import big
+def _big(name: str) -> Callable[[], str]:
+    def build() -> str:
+        from testimages import big
 
-    return testimages.build(big.SYNTHETIC_4G)
+        return testimages.build(getattr(big, name))
+    return build
 
 
 IMAGES: dict[str, Callable[[], str]] = {"minbase": lambda: testimages.build(debian.MINBASE),
-                                        "synthetic-4g": _big}
+                                        "jdk17-1g": _big("JDK17"),
+                                        "synthetic-4g": _big("SYNTHETIC_4G")}
 
 _MEASURE = (
     "import resource, subprocess, sys, time\n"
@@ -66,13 +69,19 @@ def export_floor(tag: str) -> float:
 
 
 PYTHON = sys.executable
+#: what is timed: the compat suite (the gate: snapshot, diff, verdict), or every suite (the
+#: runtime suites also start the image)
+SUITES = {"compat": REPO / "suites" / "compat", "all": REPO / "suites"}
+SUITE = SUITES["compat"]
+READ = "auto"
 
 
 def gate_cmd(tag: str, baselines: Path, cache: Path, report: Path, *extra: str) -> list[str]:
-    """The gate as a user runs it: pytest on the compat suite, one image."""
-    return [PYTHON, "-m", "pytest", str(REPO / "suites"), "-q", "-p", "no:cacheprovider",
+    """The gate as a user runs it: pytest on the suites, one image."""
+    return [PYTHON, "-m", "pytest", str(SUITE), "-q", "-p", "no:cacheprovider",
             "--rootdir", str(REPO), "--image", f"bench={tag}", f"--baselines={baselines}",
-            f"--compat-cache={cache}", f"--compat-report={report}", *extra]
+            f"--compat-cache={cache}", f"--compat-report={report}", f"--compat-read={READ}",
+            *extra]
 
 
 def main() -> int:
@@ -83,11 +92,15 @@ def main() -> int:
     parser.add_argument("--python", default=sys.executable,
                         help="interpreter of the gate (e.g. a venv with only the harness's "
                              "runtime dependencies, as a CI gate job installs them)")
+    parser.add_argument("--suite", choices=sorted(SUITES), default="compat",
+                        help="time the compat suite (the gate) or every suite (default: compat)")
+    parser.add_argument("--read", choices=("auto", "export", "layers"), default="auto",
+                        help="the gate's --compat-read (default: auto)")
     parser.add_argument("--peer", action="store_true",
                         help="also time the naive peer (testinfra + find/sha256sum + DeepDiff)")
     args = parser.parse_args()
-    global PYTHON
-    PYTHON = args.python
+    global PYTHON, SUITE, READ
+    PYTHON, SUITE, READ = args.python, SUITES[args.suite], args.read
     tag = IMAGES[args.image]()
     results: dict[str, list[float]] = {"floor": [], "cold": [], "warm": [], "rss_cold": [],
                                        "startup": []}
@@ -119,7 +132,8 @@ def main() -> int:
         results["peer"] = [naive_peer.gate(baseline, tag)[0] for _ in range(args.rounds)]
     med = {k: statistics.median(v) for k, v in results.items()}
     summary = {
-        "image": args.image, "tag": tag, "rounds": args.rounds,
+        "image": args.image, "tag": tag, "rounds": args.rounds, "suite": args.suite,
+        "read": args.read,
         "export_floor_s": round(med["floor"], 3), "gate_cold_s": round(med["cold"], 3),
         "gate_warm_s": round(med["warm"], 3), "pytest_startup_s": round(med["startup"], 3),
         "cold_to_floor": round(med["cold"] / med["floor"], 2),

@@ -31,3 +31,20 @@ def _big(root: Path) -> None:
 
 
 SYNTHETIC_4G = Recipe("synthetic-4g", _big, parent=MINBASE)
+
+
+def _jdk(root: Path) -> None:
+    from testimages.runtimes import mmdebstrap
+
+    # a full JDK with its sources and a build tool: the size of a real Java build image
+    mmdebstrap(root, ("openjdk-17-jdk-headless", "openjdk-17-source", "maven"))
+
+
+def _jdk_recipe() -> Recipe:
+    from testimages.runtimes import DEBIAN
+
+    return Recipe("bench-jdk17", _jdk, changes=('CMD ["jshell"]',), extra=DEBIAN)
+
+
+#: a ~1 GB runtime image for the benchmark (bookworm with openjdk-17's JDK and maven)
+JDK17 = _jdk_recipe()
