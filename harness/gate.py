@@ -26,7 +26,8 @@ from harness.diff.metadata import diff_metadata
 from harness.diff.packages import diff_packages
 from harness.diff.probes import diff_probes
 from harness.engine import Engine, ImageInfo
-from harness.source import ImageSource, open_source
+from harness.snapshot import elf
+from harness.source import EngineSource, ImageSource, open_source
 from harness.errors import BaselineCorrupt, BaselineMissing, HarnessError
 from harness.policy import WaiverUse, glob_regex, judge
 from harness.snapshot import SCHEMA, Snapshot, baseline_header, take_snapshot
@@ -114,8 +115,13 @@ class SnapshotStore:
                 return cached
             source = self._sources.get(info.image_id) or open_source(
                 info.ref, lambda: self.engine, self.platform, self.read)
-            with source.rootfs(self.run_id) as stream:
-                snap = take_snapshot(info, stream)
+            if self.read != "export" and isinstance(source, EngineSource):
+                elf.prestart_pool(in_place=True)  # a guess: `auto` may still fall back
+            try:
+                with source.rootfs(self.run_id) as stream:
+                    snap = take_snapshot(info, stream)
+            finally:
+                elf.discard_started_pool()
             snap.dump(path)
             return snap
 

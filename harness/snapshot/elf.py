@@ -210,7 +210,7 @@ class ElfCollector:
             self._objects[path] = _parse_here(data)
         else:
             if self._pool is None:
-                self._pool = _start_pool(self._workers)
+                self._pool = _take_started_pool() or _start_pool(self._workers)
             self._inflight.append((path, self._pool.apply_async(_parse_in_worker, (data,)), len(data)))
             self._inflight_bytes += len(data)
             while self._inflight_bytes > MAX_INFLIGHT and self._inflight:
@@ -260,6 +260,32 @@ def default_workers(in_place: bool = False) -> int:
     cores = os.cpu_count() or 1
     spare = cores - (1 if in_place else 2)
     return 0 if spare < 1 else min(4, spare)
+
+
+_started: Any = None
+
+
+def prestart_pool(in_place: bool) -> None:
+    """Start the parser workers now, ahead of the walk that will need them: they import LIEF
+    (most of a second) while the container is created and the first files are read."""
+    global _started
+    workers = default_workers(in_place)
+    if workers and _started is None:
+        _started = _start_pool(workers)
+
+
+def discard_started_pool() -> None:
+    """Stop workers started ahead that no walk took (the source fell back to an export)."""
+    pool = _take_started_pool()
+    if pool is not None:
+        pool.terminate()
+        pool.join()
+
+
+def _take_started_pool() -> Any:
+    global _started
+    pool, _started = _started, None
+    return pool
 
 
 def _start_pool(workers: int) -> Any:
