@@ -36,8 +36,9 @@ SYNTHETIC_4G = Recipe("synthetic-4g", _big, parent=MINBASE)
 def _jdk(root: Path) -> None:
     from testimages.runtimes import mmdebstrap
 
-    # a full JDK with its sources and a build tool: the size of a real Java build image
-    mmdebstrap(root, ("openjdk-17-jdk-headless", "openjdk-17-source", "maven"))
+    # a JDK with its sources, debug symbols and build tools: a real Java build image's size
+    mmdebstrap(root, ("openjdk-17-jdk-headless", "openjdk-17-source", "openjdk-17-dbg",
+                      "maven", "gradle"))
 
 
 def _jdk_recipe() -> Recipe:
