@@ -30,9 +30,10 @@ size while read raises `SourceError` naming the path and its layer, never a shor
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,13 +192,46 @@ class LayerDirsReader:
         """The current regular file's data, in views of one buffer valid until the next step;
         the first view holds the whole file or at least min(`head`, 1 MiB) bytes."""
         pending, self._pending = self._pending, None
-        if pending is None or not pending[1]:
-            return
-        path, size, layer, name = pending
+        if pending is not None and pending[1]:
+            yield from self._read(pending, self._view)
+
+    def peek(self, head: int) -> bytes:
+        """The current regular file's first `head` bytes, leaving it to `chunks` or `detach`."""
+        if self._pending is None or not self._pending[1]:
+            return b""
+        path, size, layer, name = self._pending
+        fd = self._open(path, layer, name)
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY)
+            return os.pread(fd, min(head, size), 0)
+        except OSError as exc:
+            raise self._error("cannot be read", name, layer, exc) from None
+        finally:
+            os.close(fd)
+
+    def detach(self) -> Callable[[], str]:
+        """Consume the current regular file: a function hashing it (sha256 hex) with its own
+        buffer, callable from another thread while the walk goes on."""
+        pending, self._pending = self._pending, None
+
+        def digest() -> str:
+            hashed = hashlib.sha256()
+            if pending is not None and pending[1]:
+                for view in self._read(pending, memoryview(bytearray(BUFFER))):
+                    hashed.update(view)
+            return hashed.hexdigest()
+        return digest
+
+    def _open(self, path: bytes, layer: int, name: str) -> int:
+        try:
+            return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY)
         except OSError as exc:
             raise self._error("vanished or cannot be opened", name, layer, exc) from None
+
+    def _read(self, pending: tuple[bytes, int, int, str], buffer: memoryview
+              ) -> Iterator[memoryview]:
+        """A file's data in views of `buffer`; SourceError when it changes while read."""
+        path, size, layer, name = pending
+        fd = self._open(path, layer, name)
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode) or st.st_size != size:
@@ -207,13 +241,13 @@ class LayerDirsReader:
             while left:
                 want, filled = min(left, BUFFER), 0
                 while filled < want:
-                    got = os.readv(fd, [self._view[filled:want]])
+                    got = os.readv(fd, [buffer[filled:want]])
                     if not got:
                         raise self._error(f"shrank while read (ends at {size - left + filled} "
                                           f"of {size} bytes)", name, layer, None)
                     filled += got
                 left -= want
-                yield self._view[:want]
+                yield buffer[:want]
             if os.fstat(fd).st_size != size:
                 raise self._error("grew while read", name, layer, None)
         except OSError as exc:

@@ -11,6 +11,7 @@ the order of the export's walk, and every failure as one SourceError naming the 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -32,7 +33,7 @@ from harness.engine import RUN_LABEL, Engine
 from harness.errors import SourceError
 from harness.gate import ASPECTS, SnapshotStore, check_aspect
 from harness.layerdirs import LayerDirsReader
-from harness.snapshot.walk import walk
+from harness.snapshot.walk import BACKGROUND_MIN, walk
 from harness.source import EngineSource
 from testimages import debian, hostile, layered, tiny
 
@@ -475,3 +476,56 @@ def test_memory_does_not_grow_with_file_size(tmp_path: Path) -> None:
     views = list(reader.chunks())
     assert [len(v) for v in views] == [1 << 20] * 5
     assert len({id(v.obj) for v in views}) == 1
+
+
+# -- large files hashed beside the walk --------------------------------------------------------
+
+class _Wants:
+    """A collector that wants files by name and keeps what it gets."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.got = name, {}  # type: ignore[var-annotated]
+
+    def wants(self, path: str, head: bytes, size: int) -> bool:
+        return path.endswith(self.name)
+
+    def take(self, path: str, data: bytes) -> None:
+        self.got[path] = data
+
+
+def test_large_files_hashed_beside_the_walk_equal_the_tar_walk(tmp_path: Path) -> None:
+    import hashlib
+
+    layer = tmp_path / "layer"
+    big, taken = os.urandom(BACKGROUND_MIN + 5), os.urandom(BACKGROUND_MIN)
+    _write(layer / "a/big", big)
+    _write(layer / "a/taken", taken)
+    os.link(layer / "a/big", layer / "a/link")
+    _write(layer / "small", b"x")
+    wanted = _Wants("/taken")
+    files = walk(LayerDirsReader([layer], "img:1"), [wanted])
+    assert files["/a/big"]["sha256"] == hashlib.sha256(big).hexdigest()
+    assert files["/a/link"] == {**files["/a/big"], "link": "/a/big"}
+    # a file a collector wants is read through `chunks` and handed over whole
+    assert wanted.got == {"/a/taken": taken}
+    assert files["/a/taken"]["sha256"] == hashlib.sha256(taken).hexdigest()
+    # as the same folder read as a tar (which lacks the init layer's folders)
+    assert {p: r for p, r in files.items() if p not in INIT_DIRS} == walk(
+        io.BytesIO(as_tar(layer)), [_Wants("/taken")])
+
+
+def test_a_large_file_changing_beside_the_walk_fails_the_walk(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    layer = tmp_path / "layer"
+    path = _write(layer / "big", os.urandom(BACKGROUND_MIN))
+    reader = LayerDirsReader([layer], "img:1")
+    detach = reader.detach
+
+    def truncating() -> Any:
+        digest = detach()
+        os.truncate(path, 10)  # after the walk handed it over, before the thread reads it
+        return digest
+
+    monkeypatch.setattr(reader, "detach", truncating)
+    with pytest.raises(SourceError, match=r"/big changed while read \(size 8388608, now 10\)"):
+        walk(reader, [])

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any, Protocol, Union
 
 from harness.errors import SourceError
@@ -51,6 +52,22 @@ class MemberReader(Protocol):
         """The current member's data; the first view holds at least `head` bytes."""
 
 
+class DetachableReader(MemberReader, Protocol):
+    """A reader whose files lie on disk: a large file's digest can be computed beside the
+    walk, in another thread (hashing and reading release the GIL)."""
+
+    def peek(self, head: int) -> bytes:
+        """The current file's first `head` bytes, without consuming it."""
+
+    def detach(self) -> Callable[[], str]:
+        """Consume the current file: a function computing its sha256 hex digest, callable
+        from any thread, raising SourceError as `chunks` would."""
+
+
+#: files at least this large are hashed beside the walk when the reader allows it (a few
+#: such files carry most of a large image's bytes; small ones cost more to hand over)
+BACKGROUND_MIN = 8 << 20
+
 #: what a snapshot reads: a filesystem tar stream, or a reader of its members
 Rootfs = Union[IO[bytes], MemberReader]
 
@@ -82,8 +99,11 @@ def walk(rootfs: Rootfs, collectors: Iterable[ContentCollector]) -> dict[str, di
     """
     collectors = list(collectors)
     files: dict[str, dict[str, Any]] = {}
+    background: ThreadPoolExecutor | None = None
+    pending: dict[str, Future[str]] = {}
     try:
         reader = member_reader(rootfs)
+        detachable = hasattr(reader, "detach")
         for member in reader:
             path = normalize_path(member.name)
             if path == "/" or path in ENGINE_INIT_PATHS:
@@ -102,23 +122,40 @@ def walk(rootfs: Rootfs, collectors: Iterable[ContentCollector]) -> dict[str, di
                     record["sha256"] = first["sha256"]
             elif kind == "file":
                 record["size"] = member.size
-                record["sha256"] = _hash_and_collect(reader.chunks(), path, member.size,
-                                                     collectors)
+                takers = None
+                if detachable and member.size >= BACKGROUND_MIN:
+                    on_disk: DetachableReader = reader  # type: ignore[assignment]
+                    head = on_disk.peek(4096)
+                    takers = [c for c in collectors if c.wants(path, head, member.size)]
+                    if not takers:
+                        if background is None:
+                            background = ThreadPoolExecutor(1, thread_name_prefix="hash")
+                        pending[path] = background.submit(on_disk.detach())
+                if path not in pending:
+                    record["sha256"] = _hash_and_collect(reader.chunks(), path, member.size,
+                                                         collectors, takers)
             elif kind in ("char", "block"):
                 record["dev"] = f"{member.devmajor},{member.devminor}"
             files[path] = record
+        for path, digest in pending.items():
+            files[path]["sha256"] = digest.result()
         _complete_hardlinks(files)
     except TarFormatError as exc:
         raise SourceError(f"filesystem stream is damaged: {exc}") from exc
     except OSError as exc:
         raise SourceError(f"filesystem stream broke off: {exc}") from exc
+    finally:
+        if background is not None:
+            background.shutdown(wait=True, cancel_futures=True)
     return files
 
 
 def _hash_and_collect(chunks: Iterator[memoryview], path: str, size: int,
-                      collectors: list[ContentCollector]) -> str:
+                      collectors: list[ContentCollector],
+                      takers: list[ContentCollector] | None = None) -> str:
+    """The file's sha256 while its content goes to the collectors that want it (`takers`
+    when already asked: asking twice would record a finding twice)."""
     digest = hashlib.sha256()
-    takers: list[ContentCollector] | None = None
     parts: list[bytes] = []
     for view in chunks:
         digest.update(view)
