@@ -39,6 +39,10 @@ class LanguageCollector:
         self.errors: list[str] = []
 
     def wants(self, path: str, head: bytes, size: int) -> bool:
+        # every pattern below needs one of these: most paths are turned away without a regex
+        if not ("-packages/" in path or "/node_modules/" in path or "/lib/php/" in path
+                or path.endswith(("/release", ".jar"))):
+            return False
         if _PHP_EXT.match(path) and head.startswith(b"\x7fELF"):
             m = _PHP_EXT.match(path)
             assert m is not None

@@ -16,6 +16,7 @@ _TOKEN_FILES = {
     ".git-credentials": rb"://[^:\s]+:[^@\s]+@",
     ".netrc": rb"password\s+\S",
 }
+_TOKEN_SUFFIXES = tuple("/" + name for name in _TOKEN_FILES)
 _TOKEN_PATTERNS = {
     "github-token": rb"\bgh[pousr]_[A-Za-z0-9]{36}\b",
     "aws-access-key": rb"\bAKIA[0-9A-Z]{16}\b",
@@ -35,9 +36,7 @@ class SecretsCollector:
         if _KEY_HEAD.search(head[:256]):
             self.found[path] = "private-key"
             return False
-        if any(path.endswith("/" + name) for name in _TOKEN_FILES):
-            return True
-        return False
+        return path.endswith(_TOKEN_SUFFIXES)
 
     def take(self, path: str, data: bytes) -> None:
         for name, pattern in _TOKEN_FILES.items():

@@ -104,8 +104,9 @@ def walk(rootfs: Rootfs, collectors: Iterable[ContentCollector]) -> dict[str, di
     try:
         reader = member_reader(rootfs)
         detachable = hasattr(reader, "detach")
+        clean = getattr(reader, "names_are_clean", False)
         for member in reader:
-            path = normalize_path(member.name)
+            path = "/" + member.name if clean else normalize_path(member.name)
             if path == "/" or path in ENGINE_INIT_PATHS:
                 continue
             kind = _TYPES.get(member.type, "other")
