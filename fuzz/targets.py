@@ -309,12 +309,14 @@ def layer_merge(data: bytes) -> None:
         def open(self, name: str) -> io.BufferedReader:
             return blobs[name].open(name)
 
-    merge = _Merge(Store(), [("lower", None), ("upper", None)], "fuzz")  # type: ignore[arg-type]
+    # a relative WorkingDir through the upper seed's symlink: the engine's create mirrored too
+    merge = _Merge(Store(), [("lower", None), ("upper", None)], "fuzz",  # type: ignore[arg-type]
+                   workdir="lnk/wd/x", volumes=["/usr/share", "/etc/hosts/.."])
     parts = merge.parts()
     try:
-        from harness.archive import _PartsReader
+        from harness.tarwrite import PartsReader
 
-        _json(walk(io.BufferedReader(_PartsReader(parts)), []))
+        _json(walk(io.BufferedReader(PartsReader(parts)), []))
     except SourceError:
         pass
     finally:
@@ -328,7 +330,8 @@ def layer_seeds() -> list[bytes]:
         ("usr/.wh..wh..opq", tarfile.REGTYPE, {"data": b""}),
         ("bin/busybox", tarfile.REGTYPE, {"data": b"new"}),
         ("bin/zz", tarfile.LNKTYPE, {"linkname": "bin/busybox"}),
-        ("../../etc/passwd", tarfile.REGTYPE, {"data": b"root"})])
+        ("../../etc/passwd", tarfile.REGTYPE, {"data": b"root"}),
+        ("lnk", tarfile.SYMTYPE, {"linkname": "../usr/share"})])
     return [upper + SPLIT + base, base + SPLIT + upper]
 
 

@@ -4,13 +4,28 @@
     oci:PATH[:REF]  oci-archive:PATH[:REF]   an OCI image layout, as a folder or as one tar
 
 The layers are merged into ONE tar stream, top layer first, as the engine's overlay2 driver
-shows them to `docker export`: entries shadowed by an upper layer or whited out (`.wh.NAME`,
-`.wh..wh..opq`, an overlay char device 0/0) are skipped; names are clamped at the root (layers
-are applied in a chroot); folders a layer lacks are made 0755 root; the container init layer's
-folders (/dev, /etc, /proc, /sys) appear when the image has none; symlinks are 0777; a hard link
-group is led by its first surviving member in walk order, with the owner and mode of its last
-entry. Nothing is unpacked: each layer is streamed twice (an index pass, which also checks the
-layer against its diff id, then the emitting pass); memory grows with paths, not file sizes.
+shows them to `docker export` of a container it created (each rule checked against the engine):
+
+- entries shadowed by an upper layer or whited out (`.wh.NAME`, an overlay char device 0/0) are
+  skipped; a folder is opaque (hides the lower layers' content of its path) when its layer holds
+  `.wh..wh..opq` in it, or when its tar entry carries the PAX record
+  `SCHILY.xattr.trusted.overlay.opaque=y` (the engine writes that xattr to disk, and the kernel
+  honours it; another value, `user.` or `LIBARCHIVE.xattr.` records do nothing). At a layer's
+  root either mark is ignored, as the kernel ignores an opaque root of a lower layer; a folder
+  carrying `trusted.overlay.redirect` above the lowest layer is refused (the kernel follows it);
+- names are clamped at the root (layers are applied in a chroot); folders a layer lacks are made
+  0755 root; PAX global headers are ignored (the engine's Go tar reader leaves them out);
+- the container init layer's folders (/dev, /etc, /proc, /sys) appear when the image has none;
+  symlinks are 0777; a hard link group is led by its first surviving member in walk order, with
+  the owner and mode of its last entry;
+- the config's WorkingDir, made absolute, its symlinks followed inside the root, is created with
+  its missing parents as 0755 root folders, as the engine does when it creates the container;
+  what makes the engine refuse to create one (WorkingDir or a config volume on a non-folder, a
+  non-folder inside the path, a component over 255 bytes, over 255 path steps) raises
+  SourceError, at the end of the stream (only the whole image shows it).
+
+Nothing is unpacked: each layer is streamed twice (an index pass, which also checks the layer
+against its diff id, then the emitting pass); memory grows with paths, not file sizes.
 """
 
 from __future__ import annotations
@@ -28,19 +43,24 @@ import posixpath
 import re
 import tarfile
 import zlib
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from harness.engine import ARCH_NAMES, ImageInfo, uname_arch
 from harness.errors import ConfigError, ImageNotFound, SourceError
-from harness.snapshot.tarstream import Member, TarFormatError, TarReader
+from harness.snapshot.tarstream import TarFormatError, TarReader
+from harness.tarwrite import PartsReader, header, link_header
 
 CHUNK = 1 << 20
 MAX_JSON = 16 << 20  # manifests and configs are small; a bigger one is not what it claims
 MAX_NESTING = 4      # OCI indexes pointing at indexes: deeper is a loop or an attack
 OPAQUE, WHITEOUT = ".wh..wh..opq", ".wh."
+#: xattrs of a layer's folder (PAX `SCHILY.xattr.` records) that the engine's overlay mount obeys
+OPAQUE_XATTR, REDIRECT_XATTR = "trusted.overlay.opaque", "trusted.overlay.redirect"
+NAME_MAX = 255   # a longer path component: ENAMETOOLONG
+MAX_STEPS = 255  # moby's evalSymlinksInScope gives up after this many path steps
 #: what the engine's init layer adds to every container (daemon/initlayer): folders when the
 #: image has none, files (dropped by the walk) that replace whatever non-folder is there
 INIT_DIRS = ("/dev", "/dev/pts", "/dev/shm", "/proc", "/sys", "/etc")
@@ -427,10 +447,11 @@ class ArchiveSource:
     @contextlib.contextmanager
     def rootfs(self, run_id: str) -> Iterator[IO[bytes]]:
         """The merged filesystem as one tar stream (`run_id` is unused: no container)."""
-        self.inspect()
-        parts = _Merge(self._blobs, self._layers, self.ref).parts()
+        config = self.inspect().config
+        parts = _Merge(self._blobs, self._layers, self.ref, config.get("WorkingDir") or "",
+                       list(config.get("Volumes") or ())).parts()
         try:
-            yield io.BufferedReader(_PartsReader(parts), CHUNK)
+            yield io.BufferedReader(PartsReader(parts), CHUNK)
         finally:
             parts.close()
 
@@ -497,12 +518,19 @@ class _LayerIndex:
 class _Merge:
     """Layers, top first, into one tar stream: a generator of byte parts."""
 
-    def __init__(self, blobs: _Blobs, layers: list[tuple[str, str | None]], ref: str) -> None:
+    def __init__(self, blobs: _Blobs, layers: list[tuple[str, str | None]], ref: str,
+                 workdir: str = "", volumes: Iterable[str] = ()) -> None:
         self._blobs, self._layers, self._ref = blobs, layers, ref
+        self._workdir, self._volumes = workdir, sorted(volumes)
         self._exact: set[str] = set()    # paths upper layers hold (or white out)
         self._subtree: set[str] = set()  # paths below which upper layers hide everything
         self._cache: dict[str, bool] = {}
-        self._init_dirs: set[str] = set()
+        self._dirs: set[str] = set()     # the folders shown
+        #: the non-folders shown (a symlink's target, else None), kept only when creating the
+        #: container looks paths up (a WorkingDir or a volume other than the root)
+        self._others: dict[str, str | None] | None = None
+        if any(clean_path(p) != "/" for p in [workdir, *self._volumes] if p):
+            self._others = {}
 
     def _stream(self, name: str) -> IO[bytes]:
         return _decompressed(self._blobs.open(name), f"{self._ref}: layer {name}")
@@ -529,7 +557,7 @@ class _Merge:
         # the init layer unlinks whatever is not a folder at its paths
         return not self._hidden(path) and not (nondir and path in INIT_PATHS)
 
-    def _index(self, name: str, diff_id: str | None) -> _LayerIndex:
+    def _index(self, name: str, diff_id: str | None, lowest: bool) -> _LayerIndex:
         idx, explicit = _LayerIndex(), set()
         algorithm, _, expected = (diff_id or "sha256:").partition(":")
         if algorithm not in ("sha256", "sha512"):
@@ -544,7 +572,8 @@ class _Merge:
                 idx.implied.add(parent)
                 if base.startswith(WHITEOUT) or (m.type == b"3" and not m.devmajor | m.devminor):
                     if base == OPAQUE:
-                        idx.opaque.add(parent)
+                        if parent != "/":  # the kernel ignores an opaque root
+                            idx.opaque.add(parent)
                     elif not base.startswith(WHITEOUT):
                         idx.whiteouts.add(path)  # an overlay whiteout: char device 0/0
                     elif base != WHITEOUT:
@@ -556,6 +585,8 @@ class _Merge:
                 idx.paths.add(path)
                 if m.type == b"5":
                     explicit.add(path)
+                    if m.xattrs:
+                        self._overlay_xattrs(name, path, m.xattrs, idx, lowest)
                     continue
                 idx.nondirs.add(path)
                 if m.type != b"1":
@@ -586,11 +617,21 @@ class _Merge:
         idx.paths |= idx.implied
         return idx
 
+    def _overlay_xattrs(self, name: str, path: str, xattrs: dict[str, str], idx: _LayerIndex,
+                        lowest: bool) -> None:
+        """A folder's xattr records as the engine's overlay mount obeys them."""
+        if xattrs.get(OPAQUE_XATTR) == "y":  # exactly "y": the kernel's test
+            idx.opaque.add(path)
+        if REDIRECT_XATTR in xattrs and not lowest:
+            raise SourceError(f"{self._ref}: layer {name}: {path} carries the xattr "
+                              f"{REDIRECT_XATTR}, which the kernel follows and this reader "
+                              "does not (load the image into the engine to read it)")
+
     def parts(self) -> Generator[bytes | memoryview, None, None]:
         """The merged tar stream, in parts."""
         for number, (name, diff_id) in enumerate(reversed(self._layers)):
             try:
-                idx = self._index(name, diff_id)
+                idx = self._index(name, diff_id, number == len(self._layers) - 1)
                 yield from self._emit(name, idx)
             except (TarFormatError, OSError, EOFError, ValueError, lzma.LZMAError) as exc:
                 raise SourceError(f"{self._ref}: layer {name} is unreadable ({exc})") from None
@@ -600,16 +641,31 @@ class _Merge:
                 raise SourceError(f"{self._ref}: layer {name}: damaged zstd ({exc})") from None
             for path in idx.implied:
                 if self._visible(path, False):
-                    self._init_dirs.add(path)
-                    yield _header(path, b"5", 0o755, 0, 0)
+                    self._dirs.add(path)
+                    yield header(path, b"5", 0o755, 0, 0)
             if number < len(self._layers) - 1:  # what it holds and hides covers lower layers
                 self._exact |= idx.paths | idx.whiteouts
                 self._subtree |= idx.nondirs | idx.whiteouts | idx.opaque
                 self._cache.clear()
         for path in INIT_DIRS:
-            if path not in self._init_dirs:
-                yield _header(path, b"5", 0o755, 0, 0)
+            if path not in self._dirs:
+                self._dirs.add(path)
+                yield header(path, b"5", 0o755, 0, 0)
+        if self._others is not None:
+            for path in sorted(INIT_PATHS.difference(INIT_DIRS, self._dirs)):
+                self._others[path] = "/proc/mounts" if path == "/etc/mtab" else None
+            view = _RootView(self._dirs, self._others, self._ref)
+            for path in view.create(self._workdir, self._volumes):
+                yield header(path, b"5", 0o755, 0, 0)
         yield bytes(1024)
+
+    def _shown(self, paths: Iterable[str], kind: bytes, link: str) -> None:
+        """Note what `_RootView` needs of members shown."""
+        if kind == b"5":
+            self._dirs.update(paths)
+        elif self._others is not None:
+            for path in paths:
+                self._others[path] = link if kind == b"2" else None
 
     def _emit(self, name: str, idx: _LayerIndex) -> Iterator[bytes | memoryview]:
         with self._stream(name) as stream:
@@ -623,7 +679,8 @@ class _Merge:
                 if path in idx.links:  # a later member of a hard link group
                     first = idx.groups[idx.links[path]]
                     if first.primary not in (None, path) and self._visible(path, True):
-                        yield _link_header(path, first)
+                        yield link_header(path, first.primary or "", first.mode, first.uid,
+                                          first.gid)
                     continue
                 size = 0 if m.type in _NONDATA else m.size
                 group = idx.groups.get(path)
@@ -632,15 +689,15 @@ class _Merge:
                     if not alive:
                         continue
                     group.primary = min(alive, key=walk_key)
-                    yield _header(group.primary, m.type, group.mode, group.uid, group.gid, size,
-                                  m.linkname, m.devmajor, m.devminor)
+                    self._shown(alive, group.kind, m.linkname)
+                    yield header(group.primary, m.type, group.mode, group.uid, group.gid, size,
+                                 m.linkname, m.devmajor, m.devminor)
                 elif self._visible(path, m.type != b"5"):
-                    if m.type == b"5":
-                        self._init_dirs.add(path)
-                    yield _header(path, m.type, 0o777 if m.type == b"2" else m.mode,
-                                  _owner(m.uid), _owner(m.gid), size,
-                                  clean_path(m.linkname) if m.type == b"1" else m.linkname,
-                                  m.devmajor, m.devminor)
+                    self._shown((path,), m.type, m.linkname)
+                    yield header(path, m.type, 0o777 if m.type == b"2" else m.mode,
+                                 _owner(m.uid), _owner(m.gid), size,
+                                 clean_path(m.linkname) if m.type == b"1" else m.linkname,
+                                 m.devmajor, m.devminor)
                 else:
                     continue
                 if size:
@@ -648,77 +705,90 @@ class _Merge:
                     if size % 512:
                         yield bytes(512 - size % 512)
                 if group is not None and group.primary != path and self._visible(path, True):
-                    yield _link_header(path, group)
+                    yield link_header(path, group.primary or "", group.mode, group.uid,
+                                      group.gid)
 
 
-# -- writing the merged stream ------------------------------------------------------------------
+# -- what the engine does to the merged view when it creates the container ----------------------
 
-def _number(value: int, width: int) -> bytes:
-    """An octal tar field, or GNU base-256 when the value does not fit."""
-    if 0 <= value < 1 << (3 * (width - 1)):
-        return ("%0*o" % (width - 1, value)).encode() + b"\0"
-    return bytes([0x80 if value >= 0 else 0xFF]) + (value % (1 << (8 * (width - 1)))).to_bytes(
-        width - 1, "big")
+class _RootView:
+    """The merged view, as the engine's create looks paths up in it (moby's
+    `container.SetupWorkingDirectory` through `symlink.FollowSymlinkInScope` and
+    `idtools.MkdirAllAndChownNew`, then its check of the config's volumes)."""
 
+    def __init__(self, dirs: set[str], others: dict[str, str | None], ref: str) -> None:
+        self._dirs, self._others, self._ref = dirs, others, ref
 
-def _pax_record(key: bytes, value: bytes) -> bytes:
-    body = b" " + key + b"=" + value + b"\n"
-    n = len(body)
-    while len(str(n)) + len(body) != n:
-        n = len(str(n)) + len(body)
-    return str(n).encode() + body
+    def _refused(self, what: str, why: str) -> SourceError:
+        return SourceError(f"{self._ref}: the engine refuses to create a container of this "
+                           f"image: {what}: {why}")
 
+    def lstat(self, path: str, what: str) -> tuple[str, str | None] | None:
+        """("dir"|"other", None) or ("symlink", target) of a clean absolute path; None when it
+        is missing; the lookup's errors (a non-folder inside the path, a name too long)."""
+        if path == "/":
+            return "dir", None
+        prefix, parts = "", path[1:].split("/")
+        found: tuple[str, str | None] | None = None
+        for part in parts:
+            if found is not None and found[0] != "dir":
+                raise self._refused(what, f"lstat {path}: not a directory")
+            if len(part.encode("utf-8", "surrogateescape")) > NAME_MAX:
+                raise self._refused(what, f"lstat {path}: file name too long")
+            prefix += "/" + part
+            if prefix in self._dirs:
+                found = "dir", None
+            elif prefix in self._others:
+                target = self._others[prefix]
+                found = ("other", None) if target is None else ("symlink", target)
+            else:
+                return None
+        return found
 
-def _block(name: bytes, kind: bytes, mode: int, uid: int, gid: int, size: int, link: bytes,
-           major: int, minor: int) -> bytes:
-    head = bytearray(512)
-    head[0:min(len(name), 100)] = name[:100]
-    for start, width, value in ((100, 8, mode & 0o7777), (108, 8, uid), (116, 8, gid),
-                                (124, 12, size), (136, 12, 0), (329, 8, major), (337, 8, minor)):
-        head[start:start + width] = _number(value, width)
-    head[148:156] = b" " * 8
-    head[156:157] = kind
-    head[157:157 + min(len(link), 100)] = link[:100]
-    head[257:265] = b"ustar\x0000"
-    head[148:156] = b"%06o\0 " % sum(head)
-    return bytes(head)
+    def resolve(self, name: str, what: str) -> str:
+        """A config path as the engine resolves it in the root: made absolute and cleaned,
+        each symlink met replaced by its target, never leaving the root."""
+        rest, built, steps = clean_path(name), "", 0
+        while rest:
+            if steps > MAX_STEPS:  # each step counts, a symlink or not
+                raise self._refused(what, "evalSymlinksInScope: too many links")
+            steps += 1
+            part, _, rest = rest.partition("/")
+            if not part:
+                continue
+            here = clean_path("/" + built + part)  # `..` is lexical, as in the engine
+            if here == "/":
+                built = ""
+                continue
+            found = self.lstat(here, what)
+            if found is None or found[1] is None:
+                built += part + "/"
+                continue
+            if found[1].startswith("/"):
+                built = ""
+            rest = found[1] + "/" + rest
+        return clean_path("/" + built)
 
-
-def _header(path: str, kind: bytes, mode: int, uid: int, gid: int, size: int = 0,
-            link: str = "", major: int = 0, minor: int = 0) -> bytes:
-    """A member's header; names over 100 bytes go in a PAX record before it."""
-    name = path.lstrip("/").encode("utf-8", "surrogateescape")
-    target = link.encode("utf-8", "surrogateescape")
-    target = target.lstrip(b"/") if kind == b"1" else target
-    pax = (_pax_record(b"path", name) if len(name) > 100 else b"") + (
-        _pax_record(b"linkpath", target) if len(target) > 100 else b"")
-    out = b""
-    if pax:
-        out = (_block(b"././@PaxHeader", b"x", 0o644, 0, 0, len(pax), b"", 0, 0) + pax
-               + bytes(-len(pax) % 512))
-    return out + _block(name, kind, mode, uid, gid, size, target, major, minor)
-
-
-def _link_header(path: str, group: _Group) -> bytes:
-    return _header(path, b"1", group.mode, group.uid, group.gid, link=group.primary or "")
-
-
-class _PartsReader(_Raw):
-    """A readable stream over a generator of byte parts; each read fills the buffer."""
-
-    def __init__(self, parts: Iterator[bytes | memoryview]) -> None:
-        self._parts, self._pending = parts, memoryview(b"")
-
-    def readinto(self, buffer: Any) -> int:
-        view, filled = memoryview(buffer).cast("B"), 0
-        while filled < len(view):
-            if not self._pending:
-                part = next(self._parts, None)
-                if part is None:
-                    break
-                self._pending = memoryview(part).cast("B")
-            n = min(len(view) - filled, len(self._pending))
-            view[filled:filled + n] = self._pending[:n]
-            self._pending = self._pending[n:]
-            filled += n
-        return filled
+    def create(self, workdir: str, volumes: list[str]) -> list[str]:
+        """The folders the engine makes for the WorkingDir (0755 root), top first."""
+        made: list[str] = []
+        if workdir:
+            what = f"its WorkingDir {workdir!r}"
+            path = self.resolve(workdir, what)
+            found = self.lstat(path, what)
+            if found is not None and found[0] != "dir":
+                raise self._refused(what, f"Cannot mkdir: {workdir} is not a directory")
+            while found is None:  # MkdirAll: the missing folders, bottom up
+                if len(path[path.rfind("/") + 1:].encode("utf-8", "surrogateescape")) > NAME_MAX:
+                    raise self._refused(what, f"mkdir {path}: file name too long")
+                made.append(path)
+                path = _parent(path)
+                found = self.lstat(path, what)
+            made.reverse()
+            self._dirs.update(made)
+        for volume in volumes:
+            what = f"its volume {volume!r}"
+            found = self.lstat(self.resolve(volume, what), what)
+            if found is not None and found[0] != "dir":
+                raise self._refused(what, "cannot mount volume over existing file")
+        return made

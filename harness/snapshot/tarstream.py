@@ -4,6 +4,9 @@ Python's `tarfile` in stream mode re-slices its whole buffer on every 512-byte r
 more per member than the engine's export does; this reader parses headers with slices of one
 reusable buffer and hands file data out as memoryviews that are hashed without copying.
 Malformed input raises `TarFormatError`, never an IndexError or a silent truncation.
+As the engine's Go reader, a PAX global header applies to no member; a member's own
+`SCHILY.xattr.NAME` records are its `xattrs` (what the engine writes to disk when it applies
+a layer).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ BLOCK = 512
 BUFFER = 1 << 20
 #: GNU/PAX long names and PAX records larger than this are not names: refuse them.
 MAX_META = 1 << 20
+_XATTR = "SCHILY.xattr."
 
 
 class TarFormatError(ValueError):
@@ -35,6 +39,8 @@ class Member:
     linkname: str
     devmajor: int
     devminor: int
+    #: the member's `SCHILY.xattr.` PAX records, by xattr name; None when it has none
+    xattrs: dict[str, str] | None = None
 
 
 def _decode(raw: bytes) -> str:
@@ -154,7 +160,6 @@ class TarReader:
         self._padding = 0
 
     def __iter__(self) -> Iterator[Member]:
-        pax_global: dict[str, str] = {}
         while True:
             if self._remaining or self._padding:
                 self._skip(self._remaining + self._padding)
@@ -182,10 +187,10 @@ class TarReader:
                 elif kind == b"x":
                     pax.update(_parse_pax(self._read_meta(size)))
                 elif kind == b"g":
-                    pax_global.update(_parse_pax(self._read_meta(size)))
+                    _parse_pax(self._read_meta(size))  # checked, then ignored as Go does
                 else:
                     break
-            member = self._member(header, kind, size, long_name, long_link, {**pax_global, **pax})
+            member = self._member(header, kind, size, long_name, long_link, pax)
             data_size = member.size if kind not in (b"1", b"2", b"3", b"4", b"5", b"6") else 0
             self._remaining = data_size
             self._padding = -data_size % BLOCK
@@ -219,9 +224,11 @@ class TarReader:
                     raise TarFormatError(f"bad PAX {key} {pax[key]!r}") from None
             return _number(field, what)
 
+        xattrs = {key[len(_XATTR):]: value for key, value in pax.items()
+                  if key.startswith(_XATTR)} if pax else None
         return Member(
             name=name, type=kind, mode=_number(header[100:108], "mode"),
             uid=num("uid", header[108:116], "uid"), gid=num("gid", header[116:124], "gid"),
             size=num("size", header[124:136], "size") if "size" in pax else size,
             linkname=linkname, devmajor=_number(header[329:337], "devmajor"),
-            devminor=_number(header[337:345], "devminor"))
+            devminor=_number(header[337:345], "devminor"), xattrs=xattrs or None)
