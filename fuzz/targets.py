@@ -287,7 +287,7 @@ def tar_seeds() -> list[bytes]:
 # -- the daemonless layer merge ---------------------------------------------------------------
 
 class _OneLayer:
-    """A blob store holding one layer (what `_Merge` reads)."""
+    """A blob store holding one layer (what `LayerMerge` reads)."""
 
     def __init__(self, data: bytes) -> None:
         self.data = data
@@ -299,7 +299,7 @@ class _OneLayer:
 def layer_merge(data: bytes) -> None:
     """A hostile layer (two, stacked: the input and a mutation of its upper half) merged and
     walked: SourceError only."""
-    from harness.archive import _Merge
+    from harness.layermerge import LayerMerge
     from harness.snapshot.walk import walk
 
     upper, _, lower = data.partition(SPLIT)
@@ -310,8 +310,8 @@ def layer_merge(data: bytes) -> None:
             return blobs[name].open(name)
 
     # a relative WorkingDir through the upper seed's symlink: the engine's create mirrored too
-    merge = _Merge(Store(), [("lower", None), ("upper", None)], "fuzz",  # type: ignore[arg-type]
-                   workdir="lnk/wd/x", volumes=["/usr/share", "/etc/hosts/.."])
+    merge = LayerMerge(Store(), [("lower", None), ("upper", None)], "fuzz",
+                       workdir="lnk/wd/x", volumes=["/usr/share", "/etc/hosts/.."])
     parts = merge.parts()
     try:
         from harness.tarwrite import PartsReader

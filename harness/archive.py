@@ -3,93 +3,60 @@
     docker-archive:PATH[:REPO:TAG|:@N]   `docker save` output (layers plain tar or compressed)
     oci:PATH[:REF]  oci-archive:PATH[:REF]   an OCI image layout, as a folder or as one tar
 
-The layers are merged into ONE tar stream, top layer first, as the engine's overlay2 driver
-shows them to `docker export` of a container it created (each rule checked against the engine):
+This module finds the image and reads what describes it: the blobs of a folder or of an
+uncompressed tar (its members indexed once, then read in place by offset), the `docker save`
+manifest or the OCI index (nested indexes expanded, attestation manifests skipped), the choice
+by tag, index or platform, and the config as the engine decodes it (typed fields, the image id
+being the digest of the config blob).
 
-- entries shadowed by an upper layer or whited out (`.wh.NAME`, an overlay char device 0/0) are
-  skipped; a folder is opaque (hides the lower layers' content of its path) when its layer holds
-  `.wh..wh..opq` in it, or when its tar entry carries the PAX record
-  `SCHILY.xattr.trusted.overlay.opaque=y` (the engine writes that xattr to disk, and the kernel
-  honours it; another value, `user.` or `LIBARCHIVE.xattr.` records do nothing). At a layer's
-  root either mark is ignored, as the kernel ignores an opaque root of a lower layer; a folder
-  carrying `trusted.overlay.redirect` above the lowest layer is refused (the kernel follows it);
-- names are clamped at the root (layers are applied in a chroot); folders a layer lacks are made
-  0755 root; PAX global headers are ignored (the engine's Go tar reader leaves them out);
-- the container init layer's folders (/dev, /etc, /proc, /sys) appear when the image has none;
-  symlinks are 0777; a hard link group is led by its first surviving member in walk order, with
-  the owner and mode of its last entry;
-- the config's WorkingDir, made absolute, its symlinks followed inside the root, is created with
-  its missing parents as 0755 root folders, as the engine does when it creates the container;
-  what makes the engine refuse to create one (WorkingDir or a config volume on a non-folder, a
-  non-folder inside the path, a component over 255 bytes, over 255 path steps) raises
-  SourceError, at the end of the stream (only the whole image shows it).
-
-Nothing is unpacked: each layer is streamed twice (an index pass, which also checks the layer
-against its diff id, then the emitting pass); memory grows with paths, not file sizes.
+The filesystem is built by the next two steps, each in its own module: `harness.layermerge`
+streams the layers merged into ONE tar stream, as the engine's `docker export` shows a
+container it created, and `harness.createview` does to that view what the engine's create
+does (the WorkingDir made, the volumes checked). Nothing is unpacked.
 """
 
 from __future__ import annotations
 
-import bz2
 import contextlib
 import hashlib
-import importlib
 import io
 import json
-import lzma
 import os
 import platform as host
 import posixpath
 import re
 import tarfile
-import zlib
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from harness.engine import ARCH_NAMES, ImageInfo, uname_arch
 from harness.errors import ConfigError, ImageNotFound, SourceError
-from harness.snapshot.tarstream import TarFormatError, TarReader
-from harness.tarwrite import PartsReader, header, link_header
+from harness.layermerge import CHUNK, LayerMerge
+from harness.tarwrite import PartsReader
 
-CHUNK = 1 << 20
 MAX_JSON = 16 << 20  # manifests and configs are small; a bigger one is not what it claims
 MAX_NESTING = 4      # OCI indexes pointing at indexes: deeper is a loop or an attack
-OPAQUE, WHITEOUT = ".wh..wh..opq", ".wh."
-#: xattrs of a layer's folder (PAX `SCHILY.xattr.` records) that the engine's overlay mount obeys
-OPAQUE_XATTR, REDIRECT_XATTR = "trusted.overlay.opaque", "trusted.overlay.redirect"
-NAME_MAX = 255   # a longer path component: ENAMETOOLONG
-MAX_STEPS = 255  # moby's evalSymlinksInScope gives up after this many path steps
-#: what the engine's init layer adds to every container (daemon/initlayer): folders when the
-#: image has none, files (dropped by the walk) that replace whatever non-folder is there
-INIT_DIRS = ("/dev", "/dev/pts", "/dev/shm", "/proc", "/sys", "/etc")
-INIT_PATHS = frozenset({*INIT_DIRS, "/.dockerenv", "/etc/resolv.conf", "/etc/hosts",
-                        "/etc/hostname", "/dev/console", "/etc/mtab"})
 _DIGEST = re.compile(r"^(sha256|sha512):([0-9a-f]{64}|[0-9a-f]{128})$")
 _INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
                 "application/vnd.docker.distribution.manifest.list.v2+json")
 _REF_NAME = "org.opencontainers.image.ref.name"
-_NONDATA = (b"1", b"2", b"3", b"4", b"5", b"6")
 Platform = tuple[str, str, "str | None"]
 
 
 # -- blobs of a folder or of an uncompressed tar, as bounded streams ---------------------------
 
-class _Raw(io.RawIOBase):
-    """A readable raw stream; subclasses fill `readinto`."""
-
-    def readable(self) -> bool:
-        return True
-
-
-class _Slice(_Raw):
+class _Slice(io.RawIOBase):
     """`size` bytes of a file from `offset` (a member of the archive tar)."""
 
     def __init__(self, path: Path, offset: int, size: int) -> None:
         self._file = open(path, "rb")  # noqa: SIM115 - closed by close()
         self._file.seek(offset)
         self._left = size
+
+    def readable(self) -> bool:
+        return True
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")[:self._left]
@@ -186,72 +153,6 @@ def _parse_json(data: bytes, what: str) -> Any:
         return json.loads(data)
     except (ValueError, RecursionError) as exc:
         raise SourceError(f"{what} is not valid JSON ({exc})") from None
-
-
-class _Inflate(_Raw):
-    """gzip (one or more members) through zlib, the output bounded by the caller's buffer."""
-
-    def __init__(self, raw: IO[bytes], what: str) -> None:
-        self._raw, self._what = raw, what
-        self._z, self._input = zlib.decompressobj(31), b""
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        try:
-            while True:
-                if self._z.eof:
-                    rest = self._z.unused_data or self._raw.read(CHUNK)
-                    if not rest.strip(b"\0"):
-                        return 0  # the end of the last member (zero padding tolerated)
-                    self._z, self._input = zlib.decompressobj(31), rest
-                elif not self._input:
-                    self._input = self._raw.read(CHUNK)
-                    if not self._input:
-                        raise SourceError(f"{self._what}: gzip stream is truncated")
-                data = self._z.decompress(self._input, len(view))
-                self._input = self._z.unconsumed_tail
-                if data:
-                    view[:len(data)] = data
-                    return len(data)
-        except zlib.error as exc:
-            raise SourceError(f"{self._what}: damaged gzip stream ({exc})") from None
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
-
-
-def _decompressed(raw: IO[bytes], what: str) -> IO[bytes]:
-    """A layer's tar stream, whatever its compression (known by its magic bytes)."""
-    magic = raw.peek(6)[:6] if isinstance(raw, io.BufferedReader) else b""
-    reader: Any = raw
-    if magic.startswith(b"\x1f\x8b"):
-        reader = _Inflate(raw, what)
-    elif magic.startswith(b"\x28\xb5\x2f\xfd"):
-        try:
-            zstd: Any = importlib.import_module("zstandard")
-        except ImportError:
-            raise SourceError(f"{what} is zstd-compressed; install the 'zstandard' Python "
-                              "module to read it") from None
-        reader = zstd.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-    elif magic.startswith(b"BZh"):
-        reader = bz2.BZ2File(raw)
-    elif magic.startswith(b"\xfd7zXZ\x00"):
-        reader = lzma.LZMAFile(raw)
-    return raw if reader is raw else io.BufferedReader(reader, CHUNK)
-
-
-class _Hashing(_Raw):
-    """A stream passed through and hashed (a layer checked against its diff id)."""
-
-    def __init__(self, raw: IO[bytes], algorithm: str) -> None:
-        self._raw, self.digest = raw, hashlib.new(algorithm)
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        got = int(self._raw.readinto(view))  # type: ignore[attr-defined]
-        self.digest.update(view[:got])
-        return got
 
 
 # -- choosing the image -------------------------------------------------------------------------
@@ -448,7 +349,7 @@ class ArchiveSource:
     def rootfs(self, run_id: str) -> Iterator[IO[bytes]]:
         """The merged filesystem as one tar stream (`run_id` is unused: no container)."""
         config = self.inspect().config
-        parts = _Merge(self._blobs, self._layers, self.ref, config.get("WorkingDir") or "",
+        parts = LayerMerge(self._blobs, self._layers, self.ref, config.get("WorkingDir") or "",
                        list(config.get("Volumes") or ())).parts()
         try:
             yield io.BufferedReader(PartsReader(parts), CHUNK)
@@ -461,334 +362,3 @@ def open_archive(ref: str, platform: str | None = None) -> ArchiveSource:
     if ref.partition(":")[0] not in ("docker-archive", "oci", "oci-archive"):
         raise ConfigError(f"{ref}: not a daemonless reference")
     return ArchiveSource(ref, platform)
-
-
-# -- the merge ----------------------------------------------------------------------------------
-
-def clean_path(name: str) -> str:
-    """A member name as the engine applies it, in a chroot: `..` stops at the root."""
-    parts: list[str] = []
-    for part in name.split("/"):
-        if part == "..":
-            if parts:
-                parts.pop()
-        elif part and part != ".":
-            parts.append(part)
-    return "/" + "/".join(parts)
-
-
-def _parent(path: str) -> str:
-    return path[:path.rfind("/")] or "/"
-
-
-def walk_key(path: str) -> list[bytes]:
-    """The order of the engine's export walk: by path component, as bytes."""
-    return path.encode("utf-8", "surrogateescape").split(b"/")
-
-
-def _owner(value: int, before: int = 0) -> int:
-    return value if value >= 0 else before  # lchown(-1) leaves the owner as it was
-
-
-@dataclass
-class _Group:
-    """A hard link group of one layer; its first entry carries the content."""
-
-    members: list[str]
-    kind: bytes
-    mode: int
-    uid: int
-    gid: int
-    primary: str | None = None
-
-
-@dataclass
-class _LayerIndex:
-    """What the first pass learns of a layer."""
-
-    paths: set[str] = field(default_factory=set)
-    nondirs: set[str] = field(default_factory=set)
-    implied: set[str] = field(default_factory=set)
-    whiteouts: set[str] = field(default_factory=set)
-    opaque: set[str] = field(default_factory=set)
-    groups: dict[str, _Group] = field(default_factory=dict)
-    links: dict[str, str] = field(default_factory=dict)  # link entry -> its group's first
-
-
-class _Merge:
-    """Layers, top first, into one tar stream: a generator of byte parts."""
-
-    def __init__(self, blobs: _Blobs, layers: list[tuple[str, str | None]], ref: str,
-                 workdir: str = "", volumes: Iterable[str] = ()) -> None:
-        self._blobs, self._layers, self._ref = blobs, layers, ref
-        self._workdir, self._volumes = workdir, sorted(volumes)
-        self._exact: set[str] = set()    # paths upper layers hold (or white out)
-        self._subtree: set[str] = set()  # paths below which upper layers hide everything
-        self._cache: dict[str, bool] = {}
-        self._dirs: set[str] = set()     # the folders shown
-        #: the non-folders shown (a symlink's target, else None), kept only when creating the
-        #: container looks paths up (a WorkingDir or a volume other than the root)
-        self._others: dict[str, str | None] | None = None
-        if any(clean_path(p) != "/" for p in [workdir, *self._volumes] if p):
-            self._others = {}
-
-    def _stream(self, name: str) -> IO[bytes]:
-        return _decompressed(self._blobs.open(name), f"{self._ref}: layer {name}")
-
-    def _hidden(self, path: str) -> bool:
-        """Whether upper layers hide a path: shadowed, whited out, under an opaque folder."""
-        if path in self._exact or path in self._subtree:
-            return True
-        if not self._subtree:
-            return False
-        chain, probe = [], _parent(path)
-        while probe not in self._cache:
-            chain.append(probe)
-            if probe == "/":
-                break
-            probe = _parent(probe)
-        hidden = self._cache.get(probe, False)
-        for folder in reversed(chain):  # cached per folder: a walk-ordered layer costs O(1)
-            hidden = hidden or folder in self._subtree
-            self._cache[folder] = hidden
-        return hidden
-
-    def _visible(self, path: str, nondir: bool) -> bool:
-        # the init layer unlinks whatever is not a folder at its paths
-        return not self._hidden(path) and not (nondir and path in INIT_PATHS)
-
-    def _index(self, name: str, diff_id: str | None, lowest: bool) -> _LayerIndex:
-        idx, explicit = _LayerIndex(), set()
-        algorithm, _, expected = (diff_id or "sha256:").partition(":")
-        if algorithm not in ("sha256", "sha512"):
-            algorithm, expected = "sha256", ""
-        with self._stream(name) as stream:
-            hashing = _Hashing(stream, algorithm)
-            for m in TarReader(io.BufferedReader(hashing, CHUNK)):
-                path = clean_path(m.name)
-                if path == "/":
-                    continue
-                parent, base = _parent(path), path[path.rfind("/") + 1:]
-                idx.implied.add(parent)
-                if base.startswith(WHITEOUT) or (m.type == b"3" and not m.devmajor | m.devminor):
-                    if base == OPAQUE:
-                        if parent != "/":  # the kernel ignores an opaque root
-                            idx.opaque.add(parent)
-                    elif not base.startswith(WHITEOUT):
-                        idx.whiteouts.add(path)  # an overlay whiteout: char device 0/0
-                    elif base != WHITEOUT:
-                        idx.whiteouts.add(parent.rstrip("/") + "/" + base[len(WHITEOUT):])
-                    continue
-                if path in idx.paths:
-                    raise SourceError(f"{self._ref}: layer {name} holds {path!r} twice "
-                                      "(the engine refuses such a layer)")
-                idx.paths.add(path)
-                if m.type == b"5":
-                    explicit.add(path)
-                    if m.xattrs:
-                        self._overlay_xattrs(name, path, m.xattrs, idx, lowest)
-                    continue
-                idx.nondirs.add(path)
-                if m.type != b"1":
-                    idx.groups[path] = _Group([path], m.type, 0o777 if m.type == b"2" else m.mode,
-                                              _owner(m.uid), _owner(m.gid))
-                    continue
-                root = clean_path(m.linkname)
-                root = idx.links.get(root, root)
-                group = idx.groups.get(root)
-                if group is not None:  # else a link to nothing before it: kept as written
-                    idx.links[path] = root
-                    group.members.append(path)
-                    group.uid, group.gid = _owner(m.uid, group.uid), _owner(m.gid, group.gid)
-                    if group.kind != b"2":  # chmod through a link reaches the inode
-                        group.mode = m.mode
-            while hashing.read(CHUNK):
-                pass  # the end-of-archive padding is part of the digest
-        if expected and hashing.digest.hexdigest() != expected:
-            raise SourceError(f"{self._ref}: layer {name} does not match its diff id {diff_id} "
-                              "(damaged or truncated)")
-        idx.groups = {k: g for k, g in idx.groups.items() if len(g.members) > 1}
-        implied: set[str] = set()
-        for folder in idx.implied:
-            while folder != "/" and folder not in explicit and folder not in implied:
-                implied.add(folder)
-                folder = _parent(folder)
-        idx.implied = implied - idx.paths
-        idx.paths |= idx.implied
-        return idx
-
-    def _overlay_xattrs(self, name: str, path: str, xattrs: dict[str, str], idx: _LayerIndex,
-                        lowest: bool) -> None:
-        """A folder's xattr records as the engine's overlay mount obeys them."""
-        if xattrs.get(OPAQUE_XATTR) == "y":  # exactly "y": the kernel's test
-            idx.opaque.add(path)
-        if REDIRECT_XATTR in xattrs and not lowest:
-            raise SourceError(f"{self._ref}: layer {name}: {path} carries the xattr "
-                              f"{REDIRECT_XATTR}, which the kernel follows and this reader "
-                              "does not (load the image into the engine to read it)")
-
-    def parts(self) -> Generator[bytes | memoryview, None, None]:
-        """The merged tar stream, in parts."""
-        for number, (name, diff_id) in enumerate(reversed(self._layers)):
-            try:
-                idx = self._index(name, diff_id, number == len(self._layers) - 1)
-                yield from self._emit(name, idx)
-            except (TarFormatError, OSError, EOFError, ValueError, lzma.LZMAError) as exc:
-                raise SourceError(f"{self._ref}: layer {name} is unreadable ({exc})") from None
-            except Exception as exc:
-                if type(exc).__name__ != "ZstdError":
-                    raise
-                raise SourceError(f"{self._ref}: layer {name}: damaged zstd ({exc})") from None
-            for path in idx.implied:
-                if self._visible(path, False):
-                    self._dirs.add(path)
-                    yield header(path, b"5", 0o755, 0, 0)
-            if number < len(self._layers) - 1:  # what it holds and hides covers lower layers
-                self._exact |= idx.paths | idx.whiteouts
-                self._subtree |= idx.nondirs | idx.whiteouts | idx.opaque
-                self._cache.clear()
-        for path in INIT_DIRS:
-            if path not in self._dirs:
-                self._dirs.add(path)
-                yield header(path, b"5", 0o755, 0, 0)
-        if self._others is not None:
-            for path in sorted(INIT_PATHS.difference(INIT_DIRS, self._dirs)):
-                self._others[path] = "/proc/mounts" if path == "/etc/mtab" else None
-            view = _RootView(self._dirs, self._others, self._ref)
-            for path in view.create(self._workdir, self._volumes):
-                yield header(path, b"5", 0o755, 0, 0)
-        yield bytes(1024)
-
-    def _shown(self, paths: Iterable[str], kind: bytes, link: str) -> None:
-        """Note what `_RootView` needs of members shown."""
-        if kind == b"5":
-            self._dirs.update(paths)
-        elif self._others is not None:
-            for path in paths:
-                self._others[path] = link if kind == b"2" else None
-
-    def _emit(self, name: str, idx: _LayerIndex) -> Iterator[bytes | memoryview]:
-        with self._stream(name) as stream:
-            reader = TarReader(stream)
-            for m in reader:
-                path = clean_path(m.name)
-                base = path[path.rfind("/") + 1:]
-                if path == "/" or base.startswith(WHITEOUT) or (
-                        m.type == b"3" and not m.devmajor | m.devminor):
-                    continue
-                if path in idx.links:  # a later member of a hard link group
-                    first = idx.groups[idx.links[path]]
-                    if first.primary not in (None, path) and self._visible(path, True):
-                        yield link_header(path, first.primary or "", first.mode, first.uid,
-                                          first.gid)
-                    continue
-                size = 0 if m.type in _NONDATA else m.size
-                group = idx.groups.get(path)
-                if group is not None:  # a group's first entry: its content, under the primary
-                    alive = [p for p in group.members if self._visible(p, True)]
-                    if not alive:
-                        continue
-                    group.primary = min(alive, key=walk_key)
-                    self._shown(alive, group.kind, m.linkname)
-                    yield header(group.primary, m.type, group.mode, group.uid, group.gid, size,
-                                 m.linkname, m.devmajor, m.devminor)
-                elif self._visible(path, m.type != b"5"):
-                    self._shown((path,), m.type, m.linkname)
-                    yield header(path, m.type, 0o777 if m.type == b"2" else m.mode,
-                                 _owner(m.uid), _owner(m.gid), size,
-                                 clean_path(m.linkname) if m.type == b"1" else m.linkname,
-                                 m.devmajor, m.devminor)
-                else:
-                    continue
-                if size:
-                    yield from reader.chunks()
-                    if size % 512:
-                        yield bytes(512 - size % 512)
-                if group is not None and group.primary != path and self._visible(path, True):
-                    yield link_header(path, group.primary or "", group.mode, group.uid,
-                                      group.gid)
-
-
-# -- what the engine does to the merged view when it creates the container ----------------------
-
-class _RootView:
-    """The merged view, as the engine's create looks paths up in it (moby's
-    `container.SetupWorkingDirectory` through `symlink.FollowSymlinkInScope` and
-    `idtools.MkdirAllAndChownNew`, then its check of the config's volumes)."""
-
-    def __init__(self, dirs: set[str], others: dict[str, str | None], ref: str) -> None:
-        self._dirs, self._others, self._ref = dirs, others, ref
-
-    def _refused(self, what: str, why: str) -> SourceError:
-        return SourceError(f"{self._ref}: the engine refuses to create a container of this "
-                           f"image: {what}: {why}")
-
-    def lstat(self, path: str, what: str) -> tuple[str, str | None] | None:
-        """("dir"|"other", None) or ("symlink", target) of a clean absolute path; None when it
-        is missing; the lookup's errors (a non-folder inside the path, a name too long)."""
-        if path == "/":
-            return "dir", None
-        prefix, parts = "", path[1:].split("/")
-        found: tuple[str, str | None] | None = None
-        for part in parts:
-            if found is not None and found[0] != "dir":
-                raise self._refused(what, f"lstat {path}: not a directory")
-            if len(part.encode("utf-8", "surrogateescape")) > NAME_MAX:
-                raise self._refused(what, f"lstat {path}: file name too long")
-            prefix += "/" + part
-            if prefix in self._dirs:
-                found = "dir", None
-            elif prefix in self._others:
-                target = self._others[prefix]
-                found = ("other", None) if target is None else ("symlink", target)
-            else:
-                return None
-        return found
-
-    def resolve(self, name: str, what: str) -> str:
-        """A config path as the engine resolves it in the root: made absolute and cleaned,
-        each symlink met replaced by its target, never leaving the root."""
-        rest, built, steps = clean_path(name), "", 0
-        while rest:
-            if steps > MAX_STEPS:  # each step counts, a symlink or not
-                raise self._refused(what, "evalSymlinksInScope: too many links")
-            steps += 1
-            part, _, rest = rest.partition("/")
-            if not part:
-                continue
-            here = clean_path("/" + built + part)  # `..` is lexical, as in the engine
-            if here == "/":
-                built = ""
-                continue
-            found = self.lstat(here, what)
-            if found is None or found[1] is None:
-                built += part + "/"
-                continue
-            if found[1].startswith("/"):
-                built = ""
-            rest = found[1] + "/" + rest
-        return clean_path("/" + built)
-
-    def create(self, workdir: str, volumes: list[str]) -> list[str]:
-        """The folders the engine makes for the WorkingDir (0755 root), top first."""
-        made: list[str] = []
-        if workdir:
-            what = f"its WorkingDir {workdir!r}"
-            path = self.resolve(workdir, what)
-            found = self.lstat(path, what)
-            if found is not None and found[0] != "dir":
-                raise self._refused(what, f"Cannot mkdir: {workdir} is not a directory")
-            while found is None:  # MkdirAll: the missing folders, bottom up
-                if len(path[path.rfind("/") + 1:].encode("utf-8", "surrogateescape")) > NAME_MAX:
-                    raise self._refused(what, f"mkdir {path}: file name too long")
-                made.append(path)
-                path = _parent(path)
-                found = self.lstat(path, what)
-            made.reverse()
-            self._dirs.update(made)
-        for volume in volumes:
-            what = f"its volume {volume!r}"
-            found = self.lstat(self.resolve(volume, what), what)
-            if found is not None and found[0] != "dir":
-                raise self._refused(what, "cannot mount volume over existing file")
-        return made

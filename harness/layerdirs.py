@@ -12,9 +12,9 @@ lookup rules, so the members it yields are those of the export, attribute for at
   (a merged folder has the attributes of its topmost copy); the root merges every layer;
 - a whiteout (a char device 0/0) hides its name in its layer and below; `.wh.NAME` and
   `.wh..wh..opq` (a tar layer's markers: the engine's unpacker turns them into whiteouts and
-  the opaque xattr, so they appear only in hand-made folders) are read as `harness.archive`
-  reads them; sockets are skipped (the engine's tar writer refuses them);
-- the container init layer's rules (as `harness.archive`): its folders (/dev, /dev/pts,
+  the opaque xattr, so they appear only in hand-made folders) are read as
+  `harness.layermerge` reads them; sockets are skipped (the engine's tar writer refuses them);
+- the container init layer's rules (as `harness.layermerge`): its folders (/dev, /dev/pts,
   /dev/shm, /proc, /sys, /etc) appear as 0755 root when the layers have none, and no non-folder
   is shown at its paths. Given the container's own layers these rules change nothing;
 - non-folders with more than one link are grouped by (st_dev, st_ino), as the engine's tar
@@ -43,7 +43,7 @@ from harness.snapshot.tarstream import Member
 BUFFER = 1 << 20
 WHITEOUT, OPAQUE = b".wh.", b".wh..wh..opq"
 #: the container init layer's folders, and every path where it leaves no non-folder of the
-#: image (equal to harness.archive's INIT_DIRS and INIT_PATHS, relative and as bytes)
+#: image (equal to harness.layermerge's INIT_DIRS and INIT_PATHS, relative and as bytes)
 INIT_DIRS = (b"dev", b"dev/pts", b"dev/shm", b"proc", b"sys", b"etc")
 INIT_PATHS = frozenset({*INIT_DIRS, b".dockerenv", b"etc/resolv.conf", b"etc/hosts",
                         b"etc/hostname", b"dev/console", b"etc/mtab"})

@@ -1,8 +1,8 @@
 """Writing a tar stream in parts: member headers (ustar, PAX records for long names, GNU
 base-256 for numbers that do not fit) and a readable stream over a generator of byte parts.
 
-`harness.archive` writes the merged layers of an image this way; `harness.snapshot.tarstream`
-reads them back.
+`harness.layermerge` writes the merged layers of an image this way;
+`harness.snapshot.tarstream` reads them back.
 """
 
 from __future__ import annotations

@@ -23,8 +23,9 @@ from typing import Any
 import pytest
 
 import testimages
-from harness.archive import clean_path, open_archive, parse_platform
+from harness.archive import open_archive, parse_platform
 from harness.config import HarnessConfig, ImageSpec
+from harness.createview import clean_path
 from harness.engine import Engine
 from harness.errors import ConfigError, HarnessError, ImageNotFound, SourceError
 from harness.gate import ASPECTS, SnapshotStore, check_aspect

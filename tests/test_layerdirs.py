@@ -27,12 +27,13 @@ import pytest
 
 import testimages
 from harness import layerdirs
-from harness.archive import INIT_DIRS, INIT_PATHS, open_archive
+from harness.archive import open_archive
 from harness.config import HarnessConfig, ImageSpec
 from harness.engine import RUN_LABEL, Engine
 from harness.errors import SourceError
 from harness.gate import ASPECTS, SnapshotStore, check_aspect
 from harness.layerdirs import LayerDirsReader
+from harness.layermerge import INIT_DIRS, INIT_PATHS
 from harness.snapshot.walk import BACKGROUND_MIN, walk
 from harness.source import EngineSource
 from testimages import debian, hostile, layered, tiny

@@ -1,0 +1,366 @@
+"""The layers of an image merged into ONE tar stream, top layer first, as the engine's overlay2
+driver shows them to `docker export` of a container it created (each rule checked against the
+engine):
+
+- entries shadowed by an upper layer or whited out (`.wh.NAME`, an overlay char device 0/0) are
+  skipped; a folder is opaque (hides the lower layers' content of its path) when its layer holds
+  `.wh..wh..opq` in it, or when its tar entry carries the PAX record
+  `SCHILY.xattr.trusted.overlay.opaque=y` (the engine writes that xattr to disk, and the kernel
+  honours it; another value, `user.` or `LIBARCHIVE.xattr.` records do nothing). At a layer's
+  root either mark is ignored, as the kernel ignores an opaque root of a lower layer; a folder
+  carrying `trusted.overlay.redirect` above the lowest layer is refused (the kernel follows it);
+- names are clamped at the root (layers are applied in a chroot); folders a layer lacks are made
+  0755 root; PAX global headers are ignored (the engine's Go tar reader leaves them out);
+- the container init layer's folders (/dev, /etc, /proc, /sys) appear when the image has none;
+  symlinks are 0777; a hard link group is led by its first surviving member in walk order, with
+  the owner and mode of its last entry;
+- last, what the engine's create adds (the config's WorkingDir made, its volumes checked) comes
+  from `harness.createview`, fed the folders and non-folders shown; its refusals are raised at
+  the end of the stream (only the whole image shows them).
+
+Each layer is read here as a stream: its compression told by its magic bytes (gzip, zstd,
+bzip2, xz or none), its bytes checked against its diff id. Nothing is unpacked: each layer is
+streamed twice (an index pass, which also checks the digest, then the emitting pass); memory
+grows with paths, not file sizes. The blobs come from `harness.archive`, which knows nothing
+of layer contents; this module knows nothing of manifests.
+"""
+
+from __future__ import annotations
+
+import bz2
+import hashlib
+import importlib
+import io
+import lzma
+import zlib
+from collections.abc import Generator, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any, Protocol
+
+from harness.createview import RootView, clean_path, parent_path
+from harness.errors import SourceError
+from harness.snapshot.tarstream import TarFormatError, TarReader
+from harness.tarwrite import header, link_header
+
+CHUNK = 1 << 20
+OPAQUE, WHITEOUT = ".wh..wh..opq", ".wh."
+#: xattrs of a layer's folder (PAX `SCHILY.xattr.` records) that the engine's overlay mount obeys
+OPAQUE_XATTR, REDIRECT_XATTR = "trusted.overlay.opaque", "trusted.overlay.redirect"
+#: what the engine's init layer adds to every container (daemon/initlayer): folders when the
+#: image has none, files (dropped by the walk) that replace whatever non-folder is there
+INIT_DIRS = ("/dev", "/dev/pts", "/dev/shm", "/proc", "/sys", "/etc")
+INIT_PATHS = frozenset({*INIT_DIRS, "/.dockerenv", "/etc/resolv.conf", "/etc/hosts",
+                        "/etc/hostname", "/dev/console", "/etc/mtab"})
+_NONDATA = (b"1", b"2", b"3", b"4", b"5", b"6")
+
+
+class LayerStore(Protocol):
+    """Where the layers are read from (`harness.archive`'s blobs)."""
+
+    def open(self, name: str) -> IO[bytes]:
+        """A stream of one blob, as stored (compressed or not)."""
+
+
+# -- a layer as a stream: decompressed, and hashed against its diff id --------------------------
+
+class _Raw(io.RawIOBase):
+    """A readable raw stream; subclasses fill `readinto`."""
+
+    def readable(self) -> bool:
+        return True
+
+
+class _Inflate(_Raw):
+    """gzip (one or more members) through zlib, the output bounded by the caller's buffer."""
+
+    def __init__(self, raw: IO[bytes], what: str) -> None:
+        self._raw, self._what = raw, what
+        self._z, self._input = zlib.decompressobj(31), b""
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        try:
+            while True:
+                if self._z.eof:
+                    rest = self._z.unused_data or self._raw.read(CHUNK)
+                    if not rest.strip(b"\0"):
+                        return 0  # the end of the last member (zero padding tolerated)
+                    self._z, self._input = zlib.decompressobj(31), rest
+                elif not self._input:
+                    self._input = self._raw.read(CHUNK)
+                    if not self._input:
+                        raise SourceError(f"{self._what}: gzip stream is truncated")
+                data = self._z.decompress(self._input, len(view))
+                self._input = self._z.unconsumed_tail
+                if data:
+                    view[:len(data)] = data
+                    return len(data)
+        except zlib.error as exc:
+            raise SourceError(f"{self._what}: damaged gzip stream ({exc})") from None
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def _decompressed(raw: IO[bytes], what: str) -> IO[bytes]:
+    """A layer's tar stream, whatever its compression (known by its magic bytes)."""
+    magic = raw.peek(6)[:6] if isinstance(raw, io.BufferedReader) else b""
+    reader: Any = raw
+    if magic.startswith(b"\x1f\x8b"):
+        reader = _Inflate(raw, what)
+    elif magic.startswith(b"\x28\xb5\x2f\xfd"):
+        try:
+            zstd: Any = importlib.import_module("zstandard")
+        except ImportError:
+            raise SourceError(f"{what} is zstd-compressed; install the 'zstandard' Python "
+                              "module to read it") from None
+        reader = zstd.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+    elif magic.startswith(b"BZh"):
+        reader = bz2.BZ2File(raw)
+    elif magic.startswith(b"\xfd7zXZ\x00"):
+        reader = lzma.LZMAFile(raw)
+    return raw if reader is raw else io.BufferedReader(reader, CHUNK)
+
+
+class _Hashing(_Raw):
+    """A stream passed through and hashed (a layer checked against its diff id)."""
+
+    def __init__(self, raw: IO[bytes], algorithm: str) -> None:
+        self._raw, self.digest = raw, hashlib.new(algorithm)
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        got = int(self._raw.readinto(view))  # type: ignore[attr-defined]
+        self.digest.update(view[:got])
+        return got
+
+
+# -- the merge ----------------------------------------------------------------------------------
+
+def walk_key(path: str) -> list[bytes]:
+    """The order of the engine's export walk: by path component, as bytes."""
+    return path.encode("utf-8", "surrogateescape").split(b"/")
+
+
+def _owner(value: int, before: int = 0) -> int:
+    return value if value >= 0 else before  # lchown(-1) leaves the owner as it was
+
+
+@dataclass
+class _Group:
+    """A hard link group of one layer; its first entry carries the content."""
+
+    members: list[str]
+    kind: bytes
+    mode: int
+    uid: int
+    gid: int
+    primary: str | None = None
+
+
+@dataclass
+class _LayerIndex:
+    """What the first pass learns of a layer."""
+
+    paths: set[str] = field(default_factory=set)
+    nondirs: set[str] = field(default_factory=set)
+    implied: set[str] = field(default_factory=set)
+    whiteouts: set[str] = field(default_factory=set)
+    opaque: set[str] = field(default_factory=set)
+    groups: dict[str, _Group] = field(default_factory=dict)
+    links: dict[str, str] = field(default_factory=dict)  # link entry -> its group's first
+
+
+class LayerMerge:
+    """Layers, top first, into one tar stream: a generator of byte parts."""
+
+    def __init__(self, blobs: LayerStore, layers: list[tuple[str, str | None]], ref: str,
+                 workdir: str = "", volumes: Iterable[str] = ()) -> None:
+        self._blobs, self._layers, self._ref = blobs, layers, ref
+        self._workdir, self._volumes = workdir, sorted(volumes)
+        self._exact: set[str] = set()    # paths upper layers hold (or white out)
+        self._subtree: set[str] = set()  # paths below which upper layers hide everything
+        self._cache: dict[str, bool] = {}
+        self._dirs: set[str] = set()     # the folders shown
+        #: the non-folders shown (a symlink's target, else None), kept only when creating the
+        #: container looks paths up (a WorkingDir or a volume other than the root)
+        self._others: dict[str, str | None] | None = None
+        if any(clean_path(p) != "/" for p in [workdir, *self._volumes] if p):
+            self._others = {}
+
+    def _stream(self, name: str) -> IO[bytes]:
+        return _decompressed(self._blobs.open(name), f"{self._ref}: layer {name}")
+
+    def _hidden(self, path: str) -> bool:
+        """Whether upper layers hide a path: shadowed, whited out, under an opaque folder."""
+        if path in self._exact or path in self._subtree:
+            return True
+        if not self._subtree:
+            return False
+        chain, probe = [], parent_path(path)
+        while probe not in self._cache:
+            chain.append(probe)
+            if probe == "/":
+                break
+            probe = parent_path(probe)
+        hidden = self._cache.get(probe, False)
+        for folder in reversed(chain):  # cached per folder: a walk-ordered layer costs O(1)
+            hidden = hidden or folder in self._subtree
+            self._cache[folder] = hidden
+        return hidden
+
+    def _visible(self, path: str, nondir: bool) -> bool:
+        # the init layer unlinks whatever is not a folder at its paths
+        return not self._hidden(path) and not (nondir and path in INIT_PATHS)
+
+    def _index(self, name: str, diff_id: str | None, lowest: bool) -> _LayerIndex:
+        idx, explicit = _LayerIndex(), set()
+        algorithm, _, expected = (diff_id or "sha256:").partition(":")
+        if algorithm not in ("sha256", "sha512"):
+            algorithm, expected = "sha256", ""
+        with self._stream(name) as stream:
+            hashing = _Hashing(stream, algorithm)
+            for m in TarReader(io.BufferedReader(hashing, CHUNK)):
+                path = clean_path(m.name)
+                if path == "/":
+                    continue
+                parent, base = parent_path(path), path[path.rfind("/") + 1:]
+                idx.implied.add(parent)
+                if base.startswith(WHITEOUT) or (m.type == b"3" and not m.devmajor | m.devminor):
+                    if base == OPAQUE:
+                        if parent != "/":  # the kernel ignores an opaque root
+                            idx.opaque.add(parent)
+                    elif not base.startswith(WHITEOUT):
+                        idx.whiteouts.add(path)  # an overlay whiteout: char device 0/0
+                    elif base != WHITEOUT:
+                        idx.whiteouts.add(parent.rstrip("/") + "/" + base[len(WHITEOUT):])
+                    continue
+                if path in idx.paths:
+                    raise SourceError(f"{self._ref}: layer {name} holds {path!r} twice "
+                                      "(the engine refuses such a layer)")
+                idx.paths.add(path)
+                if m.type == b"5":
+                    explicit.add(path)
+                    if m.xattrs:
+                        self._overlay_xattrs(name, path, m.xattrs, idx, lowest)
+                    continue
+                idx.nondirs.add(path)
+                if m.type != b"1":
+                    idx.groups[path] = _Group([path], m.type, 0o777 if m.type == b"2" else m.mode,
+                                              _owner(m.uid), _owner(m.gid))
+                    continue
+                root = clean_path(m.linkname)
+                root = idx.links.get(root, root)
+                group = idx.groups.get(root)
+                if group is not None:  # else a link to nothing before it: kept as written
+                    idx.links[path] = root
+                    group.members.append(path)
+                    group.uid, group.gid = _owner(m.uid, group.uid), _owner(m.gid, group.gid)
+                    if group.kind != b"2":  # chmod through a link reaches the inode
+                        group.mode = m.mode
+            while hashing.read(CHUNK):
+                pass  # the end-of-archive padding is part of the digest
+        if expected and hashing.digest.hexdigest() != expected:
+            raise SourceError(f"{self._ref}: layer {name} does not match its diff id {diff_id} "
+                              "(damaged or truncated)")
+        idx.groups = {k: g for k, g in idx.groups.items() if len(g.members) > 1}
+        implied: set[str] = set()
+        for folder in idx.implied:
+            while folder != "/" and folder not in explicit and folder not in implied:
+                implied.add(folder)
+                folder = parent_path(folder)
+        idx.implied = implied - idx.paths
+        idx.paths |= idx.implied
+        return idx
+
+    def _overlay_xattrs(self, name: str, path: str, xattrs: dict[str, str], idx: _LayerIndex,
+                        lowest: bool) -> None:
+        """A folder's xattr records as the engine's overlay mount obeys them."""
+        if xattrs.get(OPAQUE_XATTR) == "y":  # exactly "y": the kernel's test
+            idx.opaque.add(path)
+        if REDIRECT_XATTR in xattrs and not lowest:
+            raise SourceError(f"{self._ref}: layer {name}: {path} carries the xattr "
+                              f"{REDIRECT_XATTR}, which the kernel follows and this reader "
+                              "does not (load the image into the engine to read it)")
+
+    def parts(self) -> Generator[bytes | memoryview, None, None]:
+        """The merged tar stream, in parts."""
+        for number, (name, diff_id) in enumerate(reversed(self._layers)):
+            try:
+                idx = self._index(name, diff_id, number == len(self._layers) - 1)
+                yield from self._emit(name, idx)
+            except (TarFormatError, OSError, EOFError, ValueError, lzma.LZMAError) as exc:
+                raise SourceError(f"{self._ref}: layer {name} is unreadable ({exc})") from None
+            except Exception as exc:
+                if type(exc).__name__ != "ZstdError":
+                    raise
+                raise SourceError(f"{self._ref}: layer {name}: damaged zstd ({exc})") from None
+            for path in idx.implied:
+                if self._visible(path, False):
+                    self._dirs.add(path)
+                    yield header(path, b"5", 0o755, 0, 0)
+            if number < len(self._layers) - 1:  # what it holds and hides covers lower layers
+                self._exact |= idx.paths | idx.whiteouts
+                self._subtree |= idx.nondirs | idx.whiteouts | idx.opaque
+                self._cache.clear()
+        for path in INIT_DIRS:
+            if path not in self._dirs:
+                self._dirs.add(path)
+                yield header(path, b"5", 0o755, 0, 0)
+        if self._others is not None:
+            for path in sorted(INIT_PATHS.difference(INIT_DIRS, self._dirs)):
+                self._others[path] = "/proc/mounts" if path == "/etc/mtab" else None
+            view = RootView(self._dirs, self._others, self._ref)
+            for path in view.create(self._workdir, self._volumes):
+                yield header(path, b"5", 0o755, 0, 0)
+        yield bytes(1024)
+
+    def _shown(self, paths: Iterable[str], kind: bytes, link: str) -> None:
+        """Note what `RootView` needs of members shown."""
+        if kind == b"5":
+            self._dirs.update(paths)
+        elif self._others is not None:
+            for path in paths:
+                self._others[path] = link if kind == b"2" else None
+
+    def _emit(self, name: str, idx: _LayerIndex) -> Iterator[bytes | memoryview]:
+        with self._stream(name) as stream:
+            reader = TarReader(stream)
+            for m in reader:
+                path = clean_path(m.name)
+                base = path[path.rfind("/") + 1:]
+                if path == "/" or base.startswith(WHITEOUT) or (
+                        m.type == b"3" and not m.devmajor | m.devminor):
+                    continue
+                if path in idx.links:  # a later member of a hard link group
+                    first = idx.groups[idx.links[path]]
+                    if first.primary not in (None, path) and self._visible(path, True):
+                        yield link_header(path, first.primary or "", first.mode, first.uid,
+                                          first.gid)
+                    continue
+                size = 0 if m.type in _NONDATA else m.size
+                group = idx.groups.get(path)
+                if group is not None:  # a group's first entry: its content, under the primary
+                    alive = [p for p in group.members if self._visible(p, True)]
+                    if not alive:
+                        continue
+                    group.primary = min(alive, key=walk_key)
+                    self._shown(alive, group.kind, m.linkname)
+                    yield header(group.primary, m.type, group.mode, group.uid, group.gid, size,
+                                 m.linkname, m.devmajor, m.devminor)
+                elif self._visible(path, m.type != b"5"):
+                    self._shown((path,), m.type, m.linkname)
+                    yield header(path, m.type, 0o777 if m.type == b"2" else m.mode,
+                                 _owner(m.uid), _owner(m.gid), size,
+                                 clean_path(m.linkname) if m.type == b"1" else m.linkname,
+                                 m.devmajor, m.devminor)
+                else:
+                    continue
+                if size:
+                    yield from reader.chunks()
+                    if size % 512:
+                        yield bytes(512 - size % 512)
+                if group is not None and group.primary != path and self._visible(path, True):
+                    yield link_header(path, group.primary or "", group.mode, group.uid,
+                                      group.gid)
