@@ -28,6 +28,8 @@ DEBUG_DIR = "/usr/lib/debug/"
 DYNAMIC_TYPES = frozenset({"DYN", "EXEC"})
 #: ELF bytes handed to the parser and not yet parsed, at most
 MAX_INFLIGHT = 256 << 20
+#: objects go to the parser workers in batches of this many, or of this many bytes
+BATCH_OBJECTS, BATCH_BYTES = 32, 8 << 20
 #: symlink hops before a path is declared a loop (the kernel's limit)
 MAX_HOPS = 40
 
@@ -193,8 +195,11 @@ class ElfCollector:
         self._loader_config: dict[str, str] = {}
         self._workers = workers if workers is not None else default_workers(in_place)
         self._pool: Any = None
-        self._inflight: deque[tuple[str, Any, int]] = deque()
+        #: batches handed to the workers: (paths, pending result, bytes)
+        self._inflight: deque[tuple[list[str], Any, int]] = deque()
         self._inflight_bytes = 0
+        self._batch: list[tuple[str, bytes]] = []
+        self._batch_bytes = 0
 
     def wants(self, path: str, head: bytes, size: int) -> bool:
         """ELF objects by content, loader configuration by path."""
@@ -209,22 +214,38 @@ class ElfCollector:
         elif self._workers == 0:
             self._objects[path] = _parse_here(data)
         else:
-            if self._pool is None:
-                self._pool = _take_started_pool() or _start_pool(self._workers)
-            self._inflight.append((path, self._pool.apply_async(_parse_in_worker, (data,)), len(data)))
-            self._inflight_bytes += len(data)
-            while self._inflight_bytes > MAX_INFLIGHT and self._inflight:
-                self._collect_one()
+            self._batch.append((path, data))
+            self._batch_bytes += len(data)
+            if len(self._batch) >= BATCH_OBJECTS or self._batch_bytes >= BATCH_BYTES:
+                self._send_batch()
+
+    def _send_batch(self) -> None:
+        """One task per batch: a task per object cost the pool more than the parsing (695
+        objects of Debian minbase: 2.25 s through the pool against 1.42 s in-process)."""
+        if not self._batch:
+            return
+        if self._pool is None:
+            self._pool = _take_started_pool() or _start_pool(self._workers)
+        paths = [p for p, _ in self._batch]
+        pending = self._pool.apply_async(_parse_batch, ([d for _, d in self._batch],))
+        self._inflight.append((paths, pending, self._batch_bytes))
+        self._inflight_bytes += self._batch_bytes
+        self._batch, self._batch_bytes = [], 0
+        while self._inflight_bytes > MAX_INFLIGHT and self._inflight:
+            self._collect_one()
 
     def _collect_one(self) -> None:
-        path, pending, size = self._inflight.popleft()
+        paths, pending, size = self._inflight.popleft()
         self._inflight_bytes -= size
         try:
-            self._objects[path] = pending.get()
+            for path, facts in zip(paths, pending.get()):
+                self._objects[path] = facts
         except Exception as exc:  # a worker that died is recorded, never raised
-            self._objects[path] = {"error": f"parser failed: {type(exc).__name__}: {exc}"}
+            for path in paths:
+                self._objects[path] = {"error": f"parser failed: {type(exc).__name__}: {exc}"}
 
     def _finish(self) -> None:
+        self._send_batch()
         while self._inflight:
             self._collect_one()
         if self._pool is not None:
@@ -299,10 +320,10 @@ def _worker_init() -> None:
     elfparse.quiet()
 
 
-def _parse_in_worker(data: bytes) -> dict[str, Any]:
+def _parse_batch(datas: list[bytes]) -> list[dict[str, Any]]:
     from harness.snapshot import elfparse
 
-    return elfparse.read_object(data)
+    return [elfparse.read_object(data) for data in datas]
 
 
 def _parse_here(data: bytes) -> dict[str, Any]:
