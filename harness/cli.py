@@ -21,13 +21,14 @@ from harness.gate import ASPECTS, STORED_AS, AspectResult, diff_aspect, stored_r
 from harness.policy import judge
 from harness.report import build_reports, summary_lines, write_report
 from harness.snapshot import Snapshot, take_snapshot
+from harness.source import EngineSource
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
     """Snapshot one image through the engine into a JSON file."""
-    engine = Engine.connect()
-    info = engine.resolve(args.image)
-    with engine.export_rootfs(info.image_id, f"cli-{uuid.uuid4().hex[:12]}") as stream:
+    source = EngineSource(Engine.connect(), args.image, read="export")  # any engine
+    info = source.inspect()
+    with source.rootfs(f"cli-{uuid.uuid4().hex[:12]}") as stream:
         snap = take_snapshot(info, stream)
     snap.dump(Path(args.output))
     print(f"{args.image}: {len(snap.files)} files, {len(snap.packages)} packages -> {args.output}")

@@ -88,6 +88,7 @@ class Engine:
     def __init__(self, client: docker.DockerClient) -> None:
         self._client = client
         self._remaps: bool | None = None  # the engine remaps user ids (asked once)
+        self._product: str | None = None  # "docker" or "podman" (asked once)
         #: why the last `layer_dirs` call gave None
         self.layer_dirs_reason = ""
 
@@ -99,10 +100,28 @@ class Engine:
             client.ping()
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise EngineUnavailable(
-                f"no Docker Engine answers ({reason}); start dockerd or set DOCKER_HOST"
-            ) from exc
+            hint = "start dockerd or set DOCKER_HOST"
+            if "paramiko" in reason:  # the SDK's ssh:// transport, its shell-out too, needs it
+                hint = "DOCKER_HOST is an ssh:// URL: install paramiko (the `ssh` extra)"
+            raise EngineUnavailable(f"no Docker Engine answers ({reason}); {hint}") from exc
         return cls(client)
+
+    @property
+    def product(self) -> str:
+        """`podman` when the API is Podman's Docker-compatible service, else `docker` (asked
+        once). Podman's create makes neither Docker's init layer (/dev, /proc, /sys, /etc) nor
+        the config's WorkingDir (its mount points and the WorkingDir appear at start), so its
+        export of a created container shows the image's layers alone; `harness.source`
+        completes that view."""
+        if self._product is None:
+            try:
+                version = self._client.api.version()
+            except (requests.exceptions.RequestException, docker.errors.DockerException):
+                return "docker"  # asked again next time: an engine that failed once may answer
+            names = [str(c.get("Name") or "") for c in version.get("Components") or []
+                     if isinstance(c, dict)]
+            self._product = "podman" if any(n.startswith("Podman") for n in names) else "docker"
+        return self._product
 
     def resolve(self, ref: str, platform: str | None = None) -> ImageInfo:
         """Find `ref` among local images, else pull it through the engine."""
@@ -188,7 +207,8 @@ class Engine:
             return None, "the engine remaps user ids (userns-remap or rootless)"
         driver = (attrs.get("GraphDriver") or {}).get("Name")
         if driver != "overlay2":
-            return None, f"the engine's storage driver is {driver!r}, not overlay2"
+            podman = " (Podman's containers-storage)" if self.product == "podman" else ""
+            return None, f"the engine's storage driver is {driver!r}{podman}, not overlay2"
         dirs, below = _folders(attrs), _folders(image)
         if not dirs:
             return None, f"the engine names no layer folder of {container or image_id}"

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import Callable, Iterator
-from typing import Protocol
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Protocol
 
+from harness.createview import RootView, clean_path
 from harness.engine import Engine, ImageInfo
 from harness.errors import ConfigError, SourceError
-from harness.layerdirs import LayerDirsReader
+from harness.layerdirs import INIT_DIRS, INIT_PATHS, LayerDirsReader
+from harness.snapshot.tarstream import Member, TarReader
 from harness.snapshot.walk import Rootfs
 
 DAEMONLESS_PREFIXES = ("docker-archive:", "oci:", "oci-archive:")
@@ -60,8 +62,8 @@ class EngineSource:
         be; `auto`: the layer folders when they can be read, else the export."""
         image_id = self.inspect().image_id
         if self._read == "export":
-            with self._engine.export_rootfs(image_id, run_id) as stream:
-                yield stream
+            with self._engine.created(image_id, run_id) as cid:
+                yield self._export(cid)
             return
         with self._engine.created(image_id, run_id) as cid:
             dirs = self._engine.layer_dirs(image_id, cid)
@@ -71,7 +73,61 @@ class EngineSource:
                 raise SourceError(f"{self._ref}: the engine's layer folders cannot be read here "
                                   f"({self._engine.layer_dirs_reason}); use --compat-read=export")
             else:
-                yield self._engine.export(cid)
+                yield self._export(cid)
+
+    def _export(self, cid: str) -> Rootfs:
+        """The created container's export: Docker's as it is; Podman's completed with what
+        Docker's create adds (`CreateViewReader`), so that one image gives one snapshot
+        whichever engine holds it."""
+        stream = self._engine.export(cid)
+        if self._engine.product == "docker":
+            return stream
+        config = self.inspect().config
+        return CreateViewReader(stream, self._ref, config.get("WorkingDir") or "",
+                                config.get("Volumes") or ())
+
+
+def _folder(path: str) -> Member:
+    return Member(name=path.lstrip("/"), type=b"5", mode=0o755, uid=0, gid=0, size=0,
+                  linkname="", devmajor=0, devminor=0)
+
+
+class CreateViewReader(TarReader):
+    """The export of a container whose engine's create left the image's merged layers as
+    they are (Podman: its mount points and the WorkingDir appear at start), shown as Docker's
+    export of a created container shows it, by the rules `harness.layermerge` applies to a
+    daemonless merge: a non-folder at a path of Docker's init layer is hidden, the init
+    layer's folders (/dev, /dev/pts, /dev/shm, /proc, /sys, /etc) are added when the image
+    has none, then the config's WorkingDir is made and its volumes checked
+    (`harness.createview`, which raises what Docker's create would refuse). The added
+    folders come last, as in the daemonless merge; the walk does not depend on order."""
+
+    def __init__(self, stream: IO[bytes], ref: str, workdir: str, volumes: Iterable[str]) -> None:
+        super().__init__(stream)
+        self._ref, self._workdir, self._volumes = ref, workdir, sorted(volumes)
+
+    def __iter__(self) -> Iterator[Member]:
+        init_dirs = ["/" + p.decode() for p in INIT_DIRS]
+        init_paths = {"/" + p.decode() for p in INIT_PATHS}
+        dirs: set[str] = set()
+        others: dict[str, str | None] = {}  # non-folders shown: a symlink's target, else None
+        for member in super().__iter__():
+            path = clean_path(member.name)
+            if member.type == b"5":
+                dirs.add(path)
+            elif path in init_paths:
+                continue  # Docker's init layer puts its own entry there
+            else:
+                others[path] = member.linkname if member.type == b"2" else None
+            yield member
+        for path in init_dirs:
+            if path not in dirs:
+                dirs.add(path)
+                yield _folder(path)
+        for path in sorted(init_paths.difference(init_dirs, dirs)):
+            others[path] = "/proc/mounts" if path == "/etc/mtab" else None
+        for path in RootView(dirs, others, self._ref).create(self._workdir, self._volumes):
+            yield _folder(path)
 
 
 def open_source(ref: str, engine: Callable[[], Engine], platform: str | None = None,
