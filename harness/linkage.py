@@ -147,6 +147,7 @@ class Linker:
         #: (object, its verneed targets) -> problems before the scope fallback: an object is
         #: checked in every program's context that loads it, mostly with the same targets
         self._versioned_memo: dict[tuple[Any, ...], frozenset[tuple[str, ...]]] = {}
+        self._sonames: set[tuple[Any, Any]] | None = None
         self._interps = self._find_interpreters()
 
     # -- files -------------------------------------------------------------------------
@@ -441,6 +442,20 @@ class Linker:
                         fails[(node.real, (*problem, "unversioned"))] += 1
         return self._report(needed_ok, checks, fails, searched)
 
+    def _loaded_by_host(self, consumer: str, name: str) -> bool:
+        """A library (no interpreter: never a process's root) whose NEEDED names an object
+        of the image off every search path: its host program loads that object first and
+        ld.so then matches the NEEDED by soname. The JDK's libjava.so needs libjvm.so, which
+        the `java` launcher dlopens from lib/server/; the reference resolves to a file of
+        the image, which is all compat-rules.md asks, and breaks when that file goes."""
+        facts = self.objects[consumer]
+        if facts.get("interp") or "/" in name:
+            return False
+        if self._sonames is None:
+            self._sonames = {(o.get("soname"), o.get("arch")) for o in self.objects.values()
+                             if o.get("soname") and "error" not in o}
+        return (name, facts.get("arch")) in self._sonames
+
     def _searched(self, ctx: _Context, name: str) -> tuple[str, ...]:
         node = next((n for n in ctx.nodes if n.real == ctx.root), None)
         if node is None or "/" in name:
@@ -456,7 +471,8 @@ class Linker:
                 searched: Mapping[tuple[str, str], tuple[str, ...]]) -> list[Finding]:
         out = [Finding("needed-unresolved", name, consumer,
                        {"searched": list(dict.fromkeys(searched.get((consumer, name), ())))})
-               for (consumer, name), ok in sorted(needed_ok.items()) if not ok]
+               for (consumer, name), ok in sorted(needed_ok.items())
+               if not ok and not self._loaded_by_host(consumer, name)]
         for (consumer, problem), count in sorted(fails.items()):
             *what, cls = problem
             if count < checks[(consumer, cls)]:

@@ -65,19 +65,37 @@ def test_runpath_origin(root: Path, tmp_path: Path) -> None:
     assert f"/usr/lib/{triplet()}" in changes[0].after["searched"]
 
 
-@pytest.mark.parametrize("dtags, reported", [("--disable-new-dtags", False), ("--enable-new-dtags", True)],
+@pytest.mark.parametrize("dtags", ["--disable-new-dtags", "--enable-new-dtags"],
                          ids=["rpath-inherited", "runpath-not-inherited"])
-def test_rpath_of_the_program_serves_its_libraries(root: Path, dtags: str, reported: bool) -> None:
+def test_rpath_of_the_program_serves_its_libraries(root: Path, dtags: str) -> None:
     """glibc searches the RPATH of every object up the loading chain; RUNPATH only serves
-    the object that carries it. A plugin served by its program's RPATH is not broken."""
+    the object that carries it. Either way the plugin's dependency is a file of the image,
+    loaded before the plugin by its program: not broken. Gone from the image, it is."""
     app = root / "opt/app"
     dep = compile_library(Lib("int dep(void) { return 1; }\n", None, "libdep.so.1"), app / "lib")
     plug = compile_library(Lib("int dep(void);\nint plug(void) { return dep(); }\n", None,
                                "libplug.so.1"), app / "plugins", libs=(dep,))
     compile_program("int plug(void);\nint main(void) { return plug(); }\n", app / "bin/app", [plug, dep],
                     extra=(f"-Wl,{dtags}", "-Wl,-rpath,$ORIGIN/../lib:$ORIGIN/../plugins"))
-    expected = {("needed-unresolved", "libdep.so.1", "/opt/app/plugins/libplug.so.1")} if reported else set()
-    assert found(collect_abi(root)) == expected
+    assert found(collect_abi(root)) == set()
+    dep.unlink()
+    assert found(collect_abi(root)) == {
+        ("needed-unresolved", "libdep.so.1", "/opt/app/plugins/libplug.so.1")}
+
+
+def test_a_library_needing_what_its_host_loads_first(root: Path) -> None:
+    """The JDK's libjava.so needs libjvm.so, which no search path reaches: the `java`
+    launcher dlopens lib/server/libjvm.so first, and ld.so matches the NEEDED by soname.
+    A program needing the same off-path library is broken, a library is not."""
+    jdk = root / "usr/lib/jvm/jdk/lib"
+    jvm = compile_library(Lib("int jvm(void) { return 1; }\n", None, "libjvm.so"), jdk / "server")
+    compile_library(Lib("int jvm(void);\nint java(void) { return jvm(); }\n", None,
+                        "libjava.so"), jdk, libs=(jvm,))
+    compile_program("int jvm(void);\nint main(void) { return jvm(); }\n", root / "usr/bin/tool", [jvm])
+    assert found(collect_abi(root)) == {("needed-unresolved", "libjvm.so", "/usr/bin/tool")}
+    jvm.unlink()
+    assert found(collect_abi(root)) == {("needed-unresolved", "libjvm.so", "/usr/bin/tool"),
+                                        ("needed-unresolved", "libjvm.so", "/usr/lib/jvm/jdk/lib/libjava.so")}
 
 
 def test_ld_so_conf_include_relative_glob(root: Path) -> None:
