@@ -26,8 +26,8 @@ MAX_CONFIG = 1 << 20
 DEBUG_DIR = "/usr/lib/debug/"
 #: object kinds with dynamic linkage; relocatable objects (.o, .ko) and cores have none
 DYNAMIC_TYPES = frozenset({"DYN", "EXEC"})
-#: ELF bytes handed to the parser and not yet parsed, at most
-MAX_INFLIGHT = 256 << 20
+#: ELF bytes handed to the parser and not yet parsed, at most (the walk waits beyond)
+MAX_INFLIGHT = 64 << 20
 #: objects go to the parser workers in batches of this many, or of this many bytes
 BATCH_OBJECTS, BATCH_BYTES = 32, 8 << 20
 #: symlink hops before a path is declared a loop (the kernel's limit)
@@ -202,15 +202,20 @@ class ElfCollector:
         self._batch_bytes = 0
 
     def wants(self, path: str, head: bytes, size: int) -> bool:
-        """ELF objects by content, loader configuration by path."""
-        return head.startswith(ELF_MAGIC) or (size <= MAX_CONFIG and is_loader_config(path))
+        """ELF objects by content, loader configuration by path. Separate debug info is
+        recorded from its header alone: such files run to hundreds of MB (the JDK's
+        libjvm.so.debug: 156 MB) and nothing else of them is read."""
+        if head.startswith(ELF_MAGIC):
+            if path.startswith(DEBUG_DIR):
+                self._objects[path] = {"arch": elf_arch(head), "type": "DEBUG"}
+                return False
+            return True
+        return size <= MAX_CONFIG and is_loader_config(path)
 
     def take(self, path: str, data: bytes) -> None:
         """Hand the object to the parser; keep only the facts."""
         if not data.startswith(ELF_MAGIC):
             self._loader_config[path] = data.decode("utf-8", errors="replace")
-        elif path.startswith(DEBUG_DIR):
-            self._objects[path] = {"arch": elf_arch(data), "type": "DEBUG"}
         elif self._workers == 0:
             self._objects[path] = _parse_here(data)
         else:
