@@ -8,6 +8,7 @@ the same folder, fsynced, renamed over the old one; a reader never sees half a f
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -34,10 +35,10 @@ def render(aspect: str, image: dict[str, Any], records: dict[str, Any]) -> str:
     return head[:-1] + ', "records": {\n' + body + ("\n" if lines else "") + "}}\n"
 
 
-#: path -> (text, header, records) of the last load: the files baseline serves both the files
-#: and the security aspect, and reading a text is cheap next to parsing it (callers never
-#: mutate what they get)
-_LOADED: dict[Path, tuple[str, dict[str, Any], dict[str, Any]]] = {}
+#: path -> (digest of the text, header, records) of the last load: the files baseline serves
+#: both the files and the security aspect, and reading and hashing a text is cheap next to
+#: parsing it (callers never mutate what they get)
+_LOADED: dict[Path, tuple[bytes, dict[str, Any], dict[str, Any]]] = {}
 
 
 def load(root: Path, name: str, arch: str, aspect: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -49,13 +50,14 @@ def load(root: Path, name: str, arch: str, aspect: str) -> tuple[dict[str, Any],
         raise BaselineMissing(f"no baseline {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BaselineCorrupt(f"baseline {path} is unreadable: {exc}") from exc
+    digest = hashlib.sha256(text.encode("ascii")).digest()
     held = _LOADED.get(path)
-    if held is not None and held[0] == text:
+    if held is not None and held[0] == digest:
         return held[1], held[2]
     header, records = _parse(path, text, aspect)
     if len(_LOADED) > 16:
         _LOADED.clear()
-    _LOADED[path] = (text, header, records)
+    _LOADED[path] = (digest, header, records)
     return header, records
 
 
