@@ -211,6 +211,15 @@ class LayerDirsReader:
         finally:
             os.close(fd)
 
+    def host_path(self) -> str | None:
+        """The current regular file's path on the host, when it is UTF-8; else None."""
+        if self._pending is None:
+            return None
+        try:
+            return self._pending[0].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
     def detach(self) -> Callable[[], str]:
         """Consume the current regular file: a function hashing it (sha256 hex) with its own
         buffer, callable from another thread while the walk goes on."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+from typing import Any
 
 from harness.snapshot.elf import ElfCollector
 from harness.snapshot.walk import walk
@@ -35,3 +36,57 @@ def test_debug_info_is_recorded_from_its_header_and_not_taken() -> None:
     result = collector.result(files, {})
     assert result["objects"] == {"/usr/lib/debug/.build-id/ab/cdef.debug": {"arch": "x86_64",
                                                                             "type": "DEBUG"}}
+
+
+def test_objects_read_by_host_path_give_the_same_facts() -> None:
+    """Large objects of layer folders are parsed from their host path: same facts as bytes."""
+    import os
+
+    import testimages
+    from harness.snapshot import elfparse
+    from harness.snapshot.elf import ELF_MAGIC
+    from testimages.debian import MINBASE
+
+    root = testimages.rootfs(MINBASE)
+    compared = 0
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(folder, name)
+            if os.path.islink(path) or not os.path.isfile(path):
+                continue
+            with open(path, "rb") as f:
+                data = f.read()
+            if data.startswith(ELF_MAGIC):
+                assert elfparse.read_object_at(path) == elfparse.read_object(data), path
+                compared += 1
+    assert compared > 100
+
+
+def test_the_walk_hands_large_objects_over_by_host_path(tmp_path: Any) -> None:
+    """A layer folder's ELF objects of 1 MiB and more reach the collector as host paths
+    (never as bytes in memory); smaller ones as bytes."""
+    import shutil
+
+    import testimages
+    from harness.layerdirs import LayerDirsReader
+    from harness.snapshot.walk import PATH_MIN
+    from testimages.debian import MINBASE
+
+    root = testimages.rootfs(MINBASE)
+    libc = next(root.glob("usr/lib/*/libc.so.6"))
+    layer = tmp_path / "layer"
+    (layer / "lib").mkdir(parents=True)
+    shutil.copy(libc, layer / "lib/libc.so.6")
+    shutil.copy(next(root.glob("usr/lib/*/libpthread.so.0")), layer / "lib/libpthread.so.0")
+    assert (layer / "lib/libc.so.6").stat().st_size >= PATH_MIN > (layer / "lib/libpthread.so.0").stat().st_size
+    collector = ElfCollector(workers=0)
+    by_path: list[str] = []
+    by_bytes: list[str] = []
+    take, take_path = collector.take, collector.take_path
+    collector.take = lambda p, d: (by_bytes.append(p), take(p, d))  # type: ignore[method-assign]
+    collector.take_path = lambda p, h: (by_path.append(p), take_path(p, h))  # type: ignore[method-assign]
+    files = walk(LayerDirsReader([layer], "img"), [collector])
+    assert by_path == ["/lib/libc.so.6"] and by_bytes == ["/lib/libpthread.so.0"]
+    objects = collector.result(files, {})["objects"]
+    assert objects["/lib/libc.so.6"]["soname"] == "libc.so.6"
+    assert objects["/lib/libc.so.6"]["exports"]

@@ -198,7 +198,8 @@ class ElfCollector:
         #: batches handed to the workers: (paths, pending result, bytes)
         self._inflight: deque[tuple[list[str], Any, int]] = deque()
         self._inflight_bytes = 0
-        self._batch: list[tuple[str, bytes]] = []
+        #: (image path, the object's bytes, or the path of a file on the host holding it)
+        self._batch: list[tuple[str, bytes | str]] = []
         self._batch_bytes = 0
 
     def wants(self, path: str, head: bytes, size: int) -> bool:
@@ -223,6 +224,16 @@ class ElfCollector:
             self._batch_bytes += len(data)
             if len(self._batch) >= BATCH_OBJECTS or self._batch_bytes >= BATCH_BYTES:
                 self._send_batch()
+
+    def take_path(self, path: str, host_path: str) -> None:
+        """Take an object the walk found as a regular file on the host (a layer folder read
+        in place): the parser reads it there, and no copy of it is held here."""
+        if self._workers == 0:
+            self._objects[path] = _parse_here(host_path)
+            return
+        self._batch.append((path, host_path))
+        if len(self._batch) >= BATCH_OBJECTS:
+            self._send_batch()
 
     def _send_batch(self) -> None:
         """One task per batch: a task per object cost the pool more than the parsing (695
@@ -325,14 +336,14 @@ def _worker_init() -> None:
     elfparse.quiet()
 
 
-def _parse_batch(datas: list[bytes]) -> list[dict[str, Any]]:
-    from harness.snapshot import elfparse
-
-    return [elfparse.read_object(data) for data in datas]
+def _parse_batch(datas: list[bytes | str]) -> list[dict[str, Any]]:
+    return [_parse_here(data) for data in datas]
 
 
-def _parse_here(data: bytes) -> dict[str, Any]:
+def _parse_here(data: bytes | str) -> dict[str, Any]:
     from harness.snapshot import elfparse
 
     elfparse.quiet()
+    if isinstance(data, str):
+        return elfparse.read_object_at(data)
     return elfparse.read_object(data)

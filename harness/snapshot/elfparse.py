@@ -4,6 +4,8 @@ importing LIEF costs most of a second, which the walk does not wait for)."""
 from __future__ import annotations
 
 import io
+import os
+from collections.abc import Callable
 from typing import Any
 
 import lief
@@ -125,17 +127,47 @@ def read_object(data: bytes, config: lief.ELF.ParserConfig | None = None) -> dic
     exports: [name, version, default, type, bind, size]; `default` is False for a hidden
     (`name@V`) version; size only for data. imports: [name, version, file, weak].
     """
-    facts: dict[str, Any] = {"arch": elf_arch(data), "type": elf_type(data)}
-    problem = header_problem(data)
+    facts, readable = _header_facts(data)
+    if not readable:
+        return facts
+    # a file object, never the bytes: LIEF takes a `bytes` argument that could be a path
+    # for one (a short hostile file would make it open a file of the host)
+    return _parsed(lambda: lief.ELF.parse(io.BytesIO(data), config or _shared_config()), facts)
+
+
+def read_object_at(path: str, config: lief.ELF.ParserConfig | None = None) -> dict[str, Any]:
+    """`read_object` of a file on the host (an image file read in place, found by the walk
+    as a regular file): LIEF reads it itself, so no copy of a large object (LLVM's 117 MB
+    library) travels between processes or sits in two buffers."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        try:
+            head = os.pread(fd, 64, 0)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        return {"arch": "unknown", "type": "unknown",
+                "error": f"unreadable: {exc.strerror or exc}"}
+    facts, readable = _header_facts(head)
+    if not readable:
+        return facts
+    return _parsed(lambda: lief.ELF.parse(path, config or _shared_config()), facts)
+
+
+def _header_facts(head: bytes) -> tuple[dict[str, Any], bool]:
+    """Architecture and type from the ELF header, and whether LIEF should parse the rest."""
+    facts: dict[str, Any] = {"arch": elf_arch(head), "type": elf_type(head)}
+    problem = header_problem(head)
     if problem is not None:
         facts["error"] = problem
-        return facts
-    if facts["type"] not in DYNAMIC_TYPES:
-        return facts  # nothing a loader reads; and kernel modules are large to parse
+        return facts, False
+    # nothing a loader reads in other types; and kernel modules are large to parse
+    return facts, facts["type"] in DYNAMIC_TYPES
+
+
+def _parsed(parse: Callable[[], Any], facts: dict[str, Any]) -> dict[str, Any]:
     try:
-        # a file object, never the bytes: LIEF takes a `bytes` argument that could be a
-        # path for one (a short hostile file would make it open a file of the host)
-        binary = lief.ELF.parse(io.BytesIO(data), config or _shared_config())
+        binary = parse()
     except Exception as exc:  # a hostile object must not stop the snapshot
         facts["error"] = f"LIEF failed: {type(exc).__name__}: {exc}"
         return facts

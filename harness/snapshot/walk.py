@@ -63,10 +63,17 @@ class DetachableReader(MemberReader, Protocol):
         """Consume the current file: a function computing its sha256 hex digest, callable
         from any thread, raising SourceError as `chunks` would."""
 
+    def host_path(self) -> str | None:
+        """Where the current file lies on the host, when its name is UTF-8 (a parser that
+        opens files by name needs one); else None."""
+
 
 #: files at least this large are hashed beside the walk when the reader allows it (a few
 #: such files carry most of a large image's bytes; small ones cost more to hand over)
 BACKGROUND_MIN = 8 << 20
+#: files at least this large that lie on the host are offered to collectors by their host
+#: path (`take_path`) rather than as bytes held in memory
+PATH_MIN = 1 << 20
 
 #: what a snapshot reads: a filesystem tar stream, or a reader of its members
 Rootfs = Union[IO[bytes], MemberReader]
@@ -124,11 +131,12 @@ def walk(rootfs: Rootfs, collectors: Iterable[ContentCollector]) -> dict[str, di
             elif kind == "file":
                 record["size"] = member.size
                 takers = None
-                if detachable and member.size >= BACKGROUND_MIN:
+                if detachable and member.size >= PATH_MIN:
                     on_disk: DetachableReader = reader  # type: ignore[assignment]
                     head = on_disk.peek(4096)
                     takers = [c for c in collectors if c.wants(path, head, member.size)]
-                    if not takers:
+                    takers = _take_by_path(takers, path, on_disk)
+                    if not takers and member.size >= BACKGROUND_MIN:
                         if background is None:
                             background = ThreadPoolExecutor(1, thread_name_prefix="hash")
                         pending[path] = background.submit(on_disk.detach())
@@ -149,6 +157,24 @@ def walk(rootfs: Rootfs, collectors: Iterable[ContentCollector]) -> dict[str, di
         if background is not None:
             background.shutdown(wait=True, cancel_futures=True)
     return files
+
+
+def _take_by_path(takers: list[ContentCollector], path: str, reader: DetachableReader
+                  ) -> list[ContentCollector]:
+    """Hand the file to the takers that read files by host path; those left need bytes."""
+    if not takers:
+        return takers
+    host_path = reader.host_path()
+    if host_path is None:
+        return takers
+    left = []
+    for collector in takers:
+        take_path = getattr(collector, "take_path", None)
+        if take_path is None:
+            left.append(collector)
+        else:
+            take_path(path, host_path)
+    return left
 
 
 def _hash_and_collect(chunks: Iterator[memoryview], path: str, size: int,
