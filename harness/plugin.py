@@ -11,7 +11,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import pytest
 
 from harness.config import HarnessConfig, ImageSpec, load_config, parse_image_option
 from harness.errors import ConfigError
-from harness import families, runtime
+from harness import emulation, families, runtime
 from harness.diff.probes import probe_records
 from harness.engine import Engine
 from harness.errors import HarnessError
@@ -264,12 +264,44 @@ def _runtime_pool(request: pytest.FixtureRequest, compat_store: SnapshotStore) -
                 container.stop()
 
 
+@pytest.fixture(scope="session")
+def _runnable_memo() -> dict[str, emulation.Runnable]:
+    return {}
+
+
+@pytest.fixture
+def runtime_emulation(compat_store: SnapshotStore, _harness_image: ImageSpec,
+                      _runnable_memo: dict[str, emulation.Runnable]) -> emulation.Runnable:
+    """Whether the engine can run the image under test: natively, or emulated through a
+    binfmt_misc handler (then with the image's platform and stretched time bounds). When it
+    cannot, the test is skipped naming the image, both architectures and what is missing: an
+    image of another architecture never fails a runtime suite with `exec format error`."""
+    name = _harness_image.name
+    try:
+        info = compat_store.resolve(_harness_image)
+        verdict = _runnable_memo.get(info.image_id)
+        if verdict is None:
+            # asked once per image and process: every test of the image sees one verdict
+            verdict = emulation.can_run(info.arch, emulation.engine_arch(compat_store.engine))
+            if verdict.emulated:
+                verdict = replace(
+                    verdict, platform=emulation.platform_of(info.arch, info.os, info.variant))
+            _runnable_memo[info.image_id] = verdict
+    except HarnessError as exc:
+        pytest.fail(f"{name}: cannot be judged: {exc}", pytrace=False)
+    if not verdict.ok:
+        pytest.skip(f"{name} ({info.arch}): runtime suites skipped: {verdict.reason}")
+    return verdict
+
+
 @pytest.fixture
 def runtime_container(request: pytest.FixtureRequest, compat_store: SnapshotStore,
-                      _harness_image: ImageSpec, image_families: tuple[str, ...],
+                      _harness_image: ImageSpec, runtime_emulation: emulation.Runnable,
+                      image_families: tuple[str, ...],
                       _runtime_pool: dict[str, Any]) -> runtime.RuntimeContainer:
     """The candidate, started hardened (no network, no capabilities, read-only root where it
-    can): one container per image and process, removed at the end of the session."""
+    can): one container per image and process, removed at the end of the session. An image of
+    another architecture runs emulated (`runtime_emulation`), else its tests are skipped."""
     _require_family(request, image_families, _harness_image.name)
     try:
         info = compat_store.resolve(_harness_image)
@@ -283,7 +315,21 @@ def runtime_container(request: pytest.FixtureRequest, compat_store: SnapshotStor
                 _runtime_pool[info.image_id] = (f"{_harness_image.name} has no shell "
                                                 "(/bin/sh): runtime probes cannot run in it")
                 pytest.skip(_runtime_pool[info.image_id])
-            held = runtime.start(compat_store.engine, info.image_id, compat_store.run_id, shell)
+            try:
+                held = runtime.start(compat_store.engine, info.image_id, compat_store.run_id,
+                                     shell, platform=runtime_emulation.platform,
+                                     time_scale=runtime_emulation.time_scale)
+            except HarnessError as exc:
+                if not (runtime_emulation.emulated and "exec format error" in str(exc)):
+                    raise
+                # the handler this machine has is not the engine's (an engine elsewhere)
+                _runtime_pool[info.image_id] = (
+                    f"{_harness_image.name} ({info.arch}): runtime suites skipped: the engine "
+                    f"cannot run its binaries (exec format error), although on this machine "
+                    f"they are {runtime_emulation.reason}; an engine on another machine needs "
+                    f"qemu-user-static with F-flag handlers there ({emulation.BINFMT_ENV} can "
+                    f"name a copy of its binfmt_misc folder)")
+                pytest.skip(_runtime_pool[info.image_id])
             _runtime_pool[info.image_id] = held
     except HarnessError as exc:
         pytest.fail(f"{_harness_image.name}: cannot be started: {exc}", pytrace=False)

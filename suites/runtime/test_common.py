@@ -13,8 +13,7 @@ def test_default_command_runs(runtime_container: runtime.RuntimeContainer,
     if "init" in image_families:
         pytest.skip("systemd as PID 1 needs CAP_SYS_ADMIN to mount the API filesystems; the "
                     "hardened start drops it (test_init checks the init entrypoint instead)")
-    image = runtime_container.attrs()["Image"]
-    code, logs = runtime.run_default(runtime_container.engine, image, runtime_container.run_id)
+    code, logs = runtime_container.run_default()
     if code not in (0, None):
         pytest.fail(f"the image's entrypoint/cmd exits with code {code}:\n{logs}", pytrace=False)
 

@@ -7,12 +7,14 @@ import docker.errors
 import pytest
 
 from harness import runtime
+from harness.emulation import Runnable
 from harness.gate import SnapshotStore
 
 pytestmark = pytest.mark.family("rt-static")
 
 
-def test_static_image(image_families: Any, _harness_image: Any, compat_store: SnapshotStore) -> None:
+def test_static_image(image_families: Any, _harness_image: Any, compat_store: SnapshotStore,
+                      runtime_emulation: Runnable) -> None:
     """`docker run IMAGE` (no shell needed) must not fail; the probes are skipped with why."""
     name = _harness_image.name
     info = compat_store.resolve(_harness_image)
@@ -25,7 +27,9 @@ def test_static_image(image_families: Any, _harness_image: Any, compat_store: Sn
     hint = ("\n(`no such file or directory` for a file that is there: its ELF interpreter or a "
             "library it needs is missing from the image)")
     try:
-        code, logs = runtime.run_default(compat_store.engine, info.image_id, compat_store.run_id)
+        code, logs = runtime.run_default(compat_store.engine, info.image_id, compat_store.run_id,
+                                         20 * runtime_emulation.time_scale,
+                                         platform=runtime_emulation.platform)
     except docker.errors.APIError as exc:
         code, logs = -1, str(exc.explanation or exc)
     if code not in (0, None):
