@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
-MAX_LINKS = 16
+#: symlinks followed in one lookup before it is declared a loop (the kernel's limit)
+MAX_LINKS = 40
 
 
 def normal(path: str) -> str:
@@ -22,34 +25,58 @@ def normal(path: str) -> str:
     return "/" + "/".join(out)
 
 
+def follow(path: str, target_of: Callable[[str], str | None],
+           present: Callable[[str], bool] | None = None, follow_last: bool = True) -> str | None:
+    """Resolve an absolute image path through the image's symlinks, as the kernel does: each
+    component in turn, a symlink's target spliced in where it stands (relative to its
+    folder, or from the root), and `..` applied to the path resolved so far, never above /.
+
+    `target_of` gives a path's symlink target (None: not a symlink); `present`, when given,
+    says whether a path exists (None is returned for a missing component, so a dangling link
+    resolves to None). The last component is followed only with `follow_last`. More than
+    `MAX_LINKS` links (a loop) give None.
+    """
+    parts = deque(path.split("/"))
+    resolved: list[str] = []
+    links = 0
+    while parts:
+        part = parts.popleft()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        resolved.append(part)
+        current = "/" + "/".join(resolved)
+        if present is not None and not present(current):
+            return None
+        target = target_of(current)
+        if target is None:
+            continue
+        if not follow_last and all(p in ("", ".") for p in parts):
+            continue  # the last component, asked for as it is
+        links += 1
+        if links > MAX_LINKS:
+            return None
+        resolved.pop()
+        if target.startswith("/"):
+            resolved = []
+        parts.extendleft(reversed(target.split("/")))
+    return "/" + "/".join(resolved)
+
+
 def resolve(files: dict[str, dict[str, Any]], path: str, follow_last: bool = True) -> str | None:
     """The path a lookup of `path` lands on in the image, or None when nothing is there.
 
     Symlinks in parent directories are always followed; the last component only with
     `follow_last`. Loops and dangling links give None.
     """
-    parts = [p for p in normal(path).split("/") if p]
-    current = ""
-    links = 0
-    i = 0
-    while i < len(parts):
-        candidate = current + "/" + parts[i]
-        record = files.get(candidate)
-        if record is None:
-            return None
-        last = i == len(parts) - 1
-        if record.get("type") == "symlink" and (not last or follow_last):
-            links += 1
-            if links > MAX_LINKS:
-                return None
-            target = str(record.get("target", ""))
-            base = "" if target.startswith("/") else current
-            parts = [p for p in normal(base + "/" + target).split("/") if p] + parts[i + 1:]
-            current, i = "", 0
-            continue
-        current = candidate
-        i += 1
-    return current or "/"
+    def target_of(p: str) -> str | None:
+        record = files[p]
+        return str(record.get("target", "")) if record.get("type") == "symlink" else None
+
+    return follow(path, target_of, files.__contains__, follow_last)
 
 
 class Resolver:

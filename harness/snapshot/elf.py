@@ -19,6 +19,8 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from harness.paths import follow
+
 ELF_MAGIC = b"\x7fELF"
 #: loader configuration larger than this is not a configuration file
 MAX_CONFIG = 1 << 20
@@ -30,8 +32,6 @@ DYNAMIC_TYPES = frozenset({"DYN", "EXEC"})
 MAX_INFLIGHT = 64 << 20
 #: objects go to the parser workers in batches of this many, or of this many bytes
 BATCH_OBJECTS, BATCH_BYTES = 32, 8 << 20
-#: symlink hops before a path is declared a loop (the kernel's limit)
-MAX_HOPS = 40
 
 # st_info / st_other values (elf.h); LIEF's enums are slower to compare than the raw ints
 _LOCAL, _GLOBAL, _WEAK, _UNIQUE = 0, 1, 2, 10
@@ -97,33 +97,9 @@ def header_problem(data: bytes) -> str | None:
 
 
 def image_realpath(path: str, symlinks: Mapping[str, str]) -> str | None:
-    """Resolve an absolute image path through the image's symlinks (at every component).
-
-    None for a symlink loop. `..` is applied to the resolved prefix, as the kernel does.
-    """
-    parts = deque(path.split("/"))
-    resolved: list[str] = []
-    hops = 0
-    while parts:
-        part = parts.popleft()
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        resolved.append(part)
-        target = symlinks.get("/" + "/".join(resolved))
-        if target is None:
-            continue
-        hops += 1
-        if hops > MAX_HOPS:
-            return None
-        resolved.pop()
-        if target.startswith("/"):
-            resolved = []
-        parts.extendleft(reversed(target.split("/")))
-    return "/" + "/".join(resolved)
+    """Resolve an absolute image path through the image's symlinks (at every component);
+    None for a symlink loop. Existence is not asked: the loader's search probes paths."""
+    return follow(path, symlinks.get)
 
 
 def _missing_search_dirs(path: str, facts: dict[str, Any], symlinks: Mapping[str, str],
