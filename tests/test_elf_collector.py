@@ -8,18 +8,13 @@ import tarfile
 from typing import Any
 
 from harness.snapshot.elf import ElfCollector
+from testimages.hostile import tar_of
 from harness.snapshot.walk import walk
 
 
 def _tar(entries: dict[str, bytes]) -> io.BytesIO:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as tar:
-        for name, data in entries.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    out.seek(0)
-    return out
+    return io.BytesIO(tar_of([(name, tarfile.REGTYPE, {"data": data})
+                              for name, data in entries.items()]))
 
 
 def test_debug_info_is_recorded_from_its_header_and_not_taken() -> None:
