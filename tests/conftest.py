@@ -92,3 +92,23 @@ def copy_tree() -> Callable[[Path, Path], Path]:
         shutil.copytree(src, dst)
         return dst
     return copy
+
+
+@pytest.fixture
+def runtime_suite(pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory,
+                  monkeypatch: pytest.MonkeyPatch) -> Callable[..., pytest.RunResult]:
+    """Run the runtime suites (copied into a pytester folder) against one image, in a
+    subprocess with its own run id and snapshot cache: run(image, baselines, *args)."""
+    import os
+
+    for path in (REPO / "suites" / "runtime").glob("*.py"):
+        (pytester.path / path.name).write_text(path.read_text())
+    pytester.makefile(".toml", pyproject='[tool.pytest.ini_options]\nminversion = "8.0"\n')
+    cache = tmp_path_factory.mktemp("rt-cache")
+    monkeypatch.setenv("HARNESS_RUN_ID", f"rt-{cache.name}-{os.getpid()}")
+
+    def run(image: str, baselines: Path, *args: str) -> pytest.RunResult:
+        return pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--compat-cache={cache}",
+                                             "-rs", "--image", f"img={image}",
+                                             f"--baselines={baselines}", *args, timeout=600)
+    return run

@@ -9,7 +9,7 @@ import os
 import struct
 import tarfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -18,7 +18,6 @@ from harness.emulation import can_run, platform_of
 from harness.engine import RUN_LABEL
 from testimages import layered
 
-from conftest import REPO
 
 #: what the kernel shows for Debian's qemu-user-static handler once registered
 HANDLER = """enabled
@@ -123,22 +122,6 @@ def host_arch(docker_engine: Any) -> str:
     if arch == "aarch64":
         pytest.skip("the engine runs arm64 natively: nothing to emulate")
     return arch
-
-
-@pytest.fixture
-def runtime_suite(pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory,
-                  monkeypatch: pytest.MonkeyPatch) -> Callable[..., pytest.RunResult]:
-    for path in (REPO / "suites" / "runtime").glob("*.py"):
-        (pytester.path / path.name).write_text(path.read_text())
-    pytester.makefile(".toml", pyproject='[tool.pytest.ini_options]\nminversion = "8.0"\n')
-    cache = tmp_path_factory.mktemp("emu-cache")
-    monkeypatch.setenv("HARNESS_RUN_ID", f"emu-{cache.name}-{os.getpid()}")
-
-    def run(image: str, baselines: Path, *args: str) -> pytest.RunResult:
-        return pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--compat-cache={cache}",
-                                             "-rs", "--image", f"img={image}",
-                                             f"--baselines={baselines}", *args, timeout=300)
-    return run
 
 
 def _no_container_left(docker_engine: Any) -> None:

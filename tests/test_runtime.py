@@ -4,16 +4,13 @@ no container outlives the run."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-import pytest
 
 import testimages
 from harness import runtime
 from harness.engine import RUN_LABEL
 from testimages import tiny
 
-from conftest import REPO
 
 
 def test_started_candidate_has_no_network_and_no_capabilities(docker_engine, tiny_images) -> None:
@@ -37,22 +34,6 @@ def test_started_candidate_has_no_network_and_no_capabilities(docker_engine, tin
     finally:
         container.stop()
     assert not docker_engine.client.api.containers(all=True, filters={"id": container.id})
-
-
-@pytest.fixture
-def runtime_suite(pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory,
-                  monkeypatch: pytest.MonkeyPatch):
-    for path in (REPO / "suites" / "runtime").glob("*.py"):
-        (pytester.path / path.name).write_text(path.read_text())
-    pytester.makefile(".toml", pyproject='[tool.pytest.ini_options]\nminversion = "8.0"\n')
-    cache = tmp_path_factory.mktemp("rt-cache")
-    monkeypatch.setenv("HARNESS_RUN_ID", f"rt-{cache.name}-{id(cache)}")
-
-    def run(image: str, baselines: Path, *args: str) -> pytest.RunResult:
-        return pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--compat-cache={cache}",
-                                             "-rs", "--image", f"img={image}",
-                                             f"--baselines={baselines}", *args, timeout=600)
-    return run
 
 
 def test_busybox_applet_removed_fails_runtime_suite(runtime_suite, tiny_images, docker_engine, tmp_path) -> None:
