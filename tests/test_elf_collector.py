@@ -85,3 +85,44 @@ def test_the_walk_hands_large_objects_over_by_host_path(tmp_path: Any) -> None:
     objects = collector.result(files, {})["objects"]
     assert objects["/lib/libc.so.6"]["soname"] == "libc.so.6"
     assert objects["/lib/libc.so.6"]["exports"]
+
+
+def _crash_on_marker(datas: list[bytes | str]) -> list[dict[str, Any]]:
+    """The parser, except that it dies (as LIEF would on a segfault) on a marked object."""
+    import os
+
+    if any(isinstance(d, bytes) and b"CRASH" in d for d in datas):
+        os._exit(139)
+    return [{"size": len(d)} for d in datas]
+
+
+def test_a_parser_crash_names_its_object_and_the_rest_are_parsed(monkeypatch: Any) -> None:
+    """A worker that dies fails every batch its pool held: each object of those is parsed
+    again alone, so only the object that kills the parser is recorded as such (a
+    multiprocessing.Pool would have waited for the dead worker forever)."""
+    from harness.snapshot import elf
+
+    monkeypatch.setattr(elf, "_parse_batch", _crash_on_marker)
+    monkeypatch.setattr(elf, "BATCH_OBJECTS", 4)
+    collector = ElfCollector(workers=1)
+    names = [f"/lib/lib{i}.so" for i in range(12)]
+    for i, name in enumerate(names):
+        collector.take(name, elf.ELF_MAGIC + (b"CRASH" if i == 5 else b"fine") + bytes(i))
+    objects = collector.result({}, {})["objects"]
+    assert objects.pop("/lib/lib5.so") == {"error": "the parser crashed on this object"}
+    assert objects == {name: {"size": 8 + i} for i, name in enumerate(names) if i != 5}
+    assert collector._pool is None  # shut down, no worker left behind
+
+
+def test_parsing_stops_after_repeated_crashes(monkeypatch: Any) -> None:
+    """Each crash costs a new worker: past MAX_CRASHES the rest are recorded unparsed."""
+    from harness.snapshot import elf
+
+    monkeypatch.setattr(elf, "_parse_batch", _crash_on_marker)
+    monkeypatch.setattr(elf, "MAX_CRASHES", 2)
+    collector = ElfCollector(workers=1)
+    for i in range(4):
+        collector.take(f"/lib/bad{i}.so", elf.ELF_MAGIC + b"CRASH")
+    errors = [facts["error"] for facts in collector.result({}, {})["objects"].values()]
+    assert errors == ["the parser crashed on this object"] * 2 + [
+        "not parsed: the parser crashed 2 times on this image"] * 2

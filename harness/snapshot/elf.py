@@ -16,6 +16,8 @@ import os
 import posixpath
 import struct
 from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +32,9 @@ DEBUG_DIR = "/usr/lib/debug/"
 DYNAMIC_TYPES = frozenset({"DYN", "EXEC"})
 #: ELF bytes handed to the parser and not yet parsed, at most (the walk waits beyond)
 MAX_INFLIGHT = 64 << 20
+#: parser crashes after which the objects left are recorded unparsed: each crash costs a
+#: new worker that imports LIEF again
+MAX_CRASHES = 8
 #: objects go to the parser workers in batches of this many, or of this many bytes
 BATCH_OBJECTS, BATCH_BYTES = 32, 8 << 20
 
@@ -170,9 +175,13 @@ class ElfCollector:
         self._objects: dict[str, dict[str, Any]] = {}
         self._loader_config: dict[str, str] = {}
         self._workers = workers if workers is not None else default_workers(in_place)
-        self._pool: Any = None
-        #: batches handed to the workers: (paths, pending result, bytes)
-        self._inflight: deque[tuple[list[str], Any, int]] = deque()
+        self._pool: ProcessPoolExecutor | None = None
+        #: batches handed to the workers: (paths, their bytes or host paths, the pending
+        #: result, bytes, the pool it went to)
+        self._inflight: deque[tuple[list[str], list[bytes | str], Future[list[dict[str, Any]]],
+                                    int, ProcessPoolExecutor]] = deque()
+        #: objects the parser crashed on, each in a worker of its own
+        self._crashes = 0
         self._inflight_bytes = 0
         #: (image path, the object's bytes, or the path of a file on the host holding it)
         self._batch: list[tuple[str, bytes | str]] = []
@@ -216,33 +225,68 @@ class ElfCollector:
         objects of Debian minbase: 2.25 s through the pool against 1.42 s in-process)."""
         if not self._batch:
             return
-        if self._pool is None:
-            self._pool = _take_started_pool() or _start_pool(self._workers)
         paths = [p for p, _ in self._batch]
-        pending = self._pool.apply_async(_parse_batch, ([d for _, d in self._batch],))
-        self._inflight.append((paths, pending, self._batch_bytes))
+        datas = [d for _, d in self._batch]
+        pool = self._running_pool()
+        try:
+            pending = pool.submit(_parse_batch, datas)
+        except BrokenProcessPool:  # broken by a crash whose batch is not collected yet
+            self._drop_pool(pool)
+            pool = self._running_pool()
+            pending = pool.submit(_parse_batch, datas)
+        # the executor holds a batch's arguments until its result is in anyway: keeping
+        # them here too costs nothing, and lets a batch lost in a crash be parsed again
+        self._inflight.append((paths, datas, pending, self._batch_bytes, pool))
         self._inflight_bytes += self._batch_bytes
         self._batch, self._batch_bytes = [], 0
         while self._inflight_bytes > MAX_INFLIGHT and self._inflight:
             self._collect_one()
 
+    def _running_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = _take_started_pool() or _start_pool(self._workers)
+        return self._pool
+
+    def _drop_pool(self, pool: ProcessPoolExecutor | None) -> None:
+        """Let go of a broken pool (a newer one started since stays)."""
+        if pool is not None:
+            pool.shutdown(wait=False)
+        if self._pool is pool:
+            self._pool = None
+
     def _collect_one(self) -> None:
-        paths, pending, size = self._inflight.popleft()
+        paths, datas, pending, size, pool = self._inflight.popleft()
         self._inflight_bytes -= size
         try:
-            for path, facts in zip(paths, pending.get()):
-                self._objects[path] = facts
-        except Exception as exc:  # a worker that died is recorded, never raised
-            for path in paths:
-                self._objects[path] = {"error": f"parser failed: {type(exc).__name__}: {exc}"}
+            results = pending.result()
+        except BrokenProcessPool:
+            # a worker died (LIEF crashed on a hostile object, or was killed): every batch
+            # in its pool fails with it, so each object of them is parsed again on its own
+            self._drop_pool(pool)
+            results = [self._parse_alone(data) for data in datas]
+        except Exception as exc:  # recorded, never raised
+            results = [{"error": f"parser failed: {type(exc).__name__}: {exc}"} for _ in paths]
+        for path, facts in zip(paths, results):
+            self._objects[path] = facts
+
+    def _parse_alone(self, data: bytes | str) -> dict[str, Any]:
+        """One object in a pool of its own making: a crash names exactly that object."""
+        if self._crashes >= MAX_CRASHES:
+            return {"error": f"not parsed: the parser crashed {self._crashes} times on this image"}
+        pool = self._running_pool()
+        try:
+            return pool.submit(_parse_batch, [data]).result()[0]
+        except BrokenProcessPool:
+            self._crashes += 1
+            self._drop_pool(pool)
+            return {"error": "the parser crashed on this object"}
 
     def _finish(self) -> None:
         self._send_batch()
         while self._inflight:
             self._collect_one()
         if self._pool is not None:
-            self._pool.close()
-            self._pool.join()
+            self._pool.shutdown(wait=True)
             self._pool = None
 
     def result(self, files: dict[str, dict[str, Any]], packages: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -291,8 +335,7 @@ def discard_started_pool() -> None:
     """Stop workers started ahead that no walk took (the source fell back to an export)."""
     pool = _take_started_pool()
     if pool is not None:
-        pool.terminate()
-        pool.join()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _take_started_pool() -> Any:
@@ -301,9 +344,14 @@ def _take_started_pool() -> Any:
     return pool
 
 
-def _start_pool(workers: int) -> Any:
-    # fork: the worker starts in milliseconds and imports LIEF itself, while the walk goes on
-    return multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init)
+def _start_pool(workers: int) -> ProcessPoolExecutor:
+    """Workers that import LIEF now. fork: a worker starts in milliseconds and imports LIEF
+    itself while the walk goes on. An executor, not a `multiprocessing.Pool`: when a worker
+    dies, the executor fails what it had in hand, where a Pool would wait for it forever."""
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                               initializer=_worker_init)
+    pool.submit(int)  # an executor starts its workers on the first task
+    return pool
 
 
 def _worker_init() -> None:
