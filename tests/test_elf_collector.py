@@ -126,3 +126,21 @@ def test_parsing_stops_after_repeated_crashes(monkeypatch: Any) -> None:
     errors = [facts["error"] for facts in collector.result({}, {})["objects"].values()]
     assert errors == ["the parser crashed on this object"] * 2 + [
         "not parsed: the parser crashed 2 times on this image"] * 2
+
+
+def test_program_headers_say_whether_an_object_is_dynamic() -> None:
+    """Read from the raw table, whatever LIEF keeps of a truncated file's segments."""
+    import glob
+
+    from harness.snapshot.elf import declares_dynamic
+
+    libc = open(glob.glob("/usr/lib/*-linux-gnu/libc.so.6")[0], "rb").read()
+    whole = lambda offset, size: libc[offset:offset + size]  # noqa: E731
+    assert declares_dynamic(libc, whole)
+    cut = libc[:3000]  # the table itself is at the start: a truncated file still lists it
+    assert declares_dynamic(cut, lambda offset, size: cut[offset:offset + size])
+    no_table = libc[:64]
+    assert not declares_dynamic(no_table, lambda offset, size: no_table[offset:offset + size])
+    far = bytearray(libc[:64])
+    far[32:40] = (1 << 63).to_bytes(8, "little")  # e_phoff past any file
+    assert not declares_dynamic(bytes(far), whole)

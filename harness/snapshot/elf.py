@@ -18,7 +18,7 @@ import struct
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from harness.paths import follow
@@ -99,6 +99,30 @@ def header_problem(data: bytes) -> str | None:
     if data[4] == 2 and len(data) < 64:
         return f"truncated ELF64 header ({len(data)} bytes)"
     return None
+
+
+_PT_DYNAMIC = 2
+#: program headers read at most (PN_XNUM and beyond mean a damaged header anyway)
+_MAX_PHNUM = 4096
+
+
+def declares_dynamic(head: bytes, read_at: Callable[[int, int], bytes]) -> bool:
+    """Whether the program header table lists a PT_DYNAMIC segment, read from the raw table
+    (`read_at(offset, size)`; `head` is a sound ELF header). LIEF versions differ in what
+    they keep of a segment lying past the end of a truncated file: this does not depend on
+    them."""
+    order = "<" if head[5] == 1 else ">"
+    if head[4] == 2:
+        (phoff,) = struct.unpack_from(order + "Q", head, 32)
+        phentsize, phnum = struct.unpack_from(order + "HH", head, 54)
+    else:
+        (phoff,) = struct.unpack_from(order + "I", head, 28)
+        phentsize, phnum = struct.unpack_from(order + "HH", head, 42)
+    if phentsize < 4 or not phnum or phoff >= 1 << 62:
+        return False
+    table = read_at(phoff, phentsize * min(phnum, _MAX_PHNUM))
+    return any(struct.unpack_from(order + "I", table, at)[0] == _PT_DYNAMIC
+               for at in range(0, len(table) - 3, phentsize))
 
 
 def image_realpath(path: str, symlinks: Mapping[str, str]) -> str | None:

@@ -12,8 +12,8 @@ import lief
 
 from harness.snapshot.elf import (
     _EXPORTED_BINDS, _LOCAL, _SHN_UNDEF, _TYPES, _VER_FLG_BASE, _VER_FLG_WEAK, _VERSYM_HIDDEN,
-    _VIS_DEFAULT, _VIS_PROTECTED, _WEAK, DATA_TYPES, DYNAMIC_TYPES, elf_arch, elf_type,
-    header_problem,
+    _VIS_DEFAULT, _VIS_PROTECTED, _WEAK, DATA_TYPES, DYNAMIC_TYPES, declares_dynamic, elf_arch,
+    elf_type, header_problem,
 )
 
 _CONFIG: lief.ELF.ParserConfig | None = None
@@ -130,9 +130,11 @@ def read_object(data: bytes, config: lief.ELF.ParserConfig | None = None) -> dic
     facts, readable = _header_facts(data)
     if not readable:
         return facts
+    dynamic = declares_dynamic(data, lambda offset, size: data[offset:offset + size])
     # a file object, never the bytes: LIEF takes a `bytes` argument that could be a path
     # for one (a short hostile file would make it open a file of the host)
-    return _parsed(lambda: lief.ELF.parse(io.BytesIO(data), config or _shared_config()), facts)
+    return _parsed(lambda: lief.ELF.parse(io.BytesIO(data), config or _shared_config()), facts,
+                   dynamic)
 
 
 def read_object_at(path: str, config: lief.ELF.ParserConfig | None = None) -> dict[str, Any]:
@@ -143,15 +145,16 @@ def read_object_at(path: str, config: lief.ELF.ParserConfig | None = None) -> di
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
         try:
             head = os.pread(fd, 64, 0)
+            facts, readable = _header_facts(head)
+            if not readable:
+                return facts
+            dynamic = declares_dynamic(head, lambda offset, size: os.pread(fd, size, offset))
         finally:
             os.close(fd)
     except OSError as exc:
         return {"arch": "unknown", "type": "unknown",
                 "error": f"unreadable: {exc.strerror or exc}"}
-    facts, readable = _header_facts(head)
-    if not readable:
-        return facts
-    return _parsed(lambda: lief.ELF.parse(path, config or _shared_config()), facts)
+    return _parsed(lambda: lief.ELF.parse(path, config or _shared_config()), facts, dynamic)
 
 
 def _header_facts(head: bytes) -> tuple[dict[str, Any], bool]:
@@ -165,7 +168,8 @@ def _header_facts(head: bytes) -> tuple[dict[str, Any], bool]:
     return facts, facts["type"] in DYNAMIC_TYPES
 
 
-def _parsed(parse: Callable[[], Any], facts: dict[str, Any]) -> dict[str, Any]:
+def _parsed(parse: Callable[[], Any], facts: dict[str, Any], dynamic: bool) -> dict[str, Any]:
+    """LIEF's reading of the object; `dynamic`: its program headers list PT_DYNAMIC."""
     try:
         binary = parse()
     except Exception as exc:  # a hostile object must not stop the snapshot
@@ -177,8 +181,7 @@ def _parsed(parse: Callable[[], Any], facts: dict[str, Any]) -> dict[str, Any]:
     facts.update(soname=None, needed=[], rpath=None, runpath=None,
                  interp=_interpreter(binary),
                  versions=[], verneed={}, exports=[], imports=[])
-    if not binary.dynamic_entries and any(
-            seg.type == lief.ELF.Segment.TYPE.DYNAMIC for seg in binary.segments):
+    if not binary.dynamic_entries and dynamic:
         # e.g. a truncated file: reporting "needs nothing" would hide it
         facts["error"] = "dynamic segment unreadable (truncated or damaged object)"
         return facts
