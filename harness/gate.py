@@ -103,27 +103,36 @@ class SnapshotStore:
         gcpause.settle()
         return snap
 
+    def _cache_path(self, info: ImageInfo) -> Path:
+        key = f"{info.image_id.replace('sha256:', '')[:32]}-{self._fingerprint}-{CACHE_FORMAT}"
+        return self.cache_dir / f"{key}.snapshot"
+
     def _load_or_take(self, info: ImageInfo) -> Snapshot:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        key = f"{info.image_id.replace('sha256:', '')[:32]}-{self._fingerprint}-{CACHE_FORMAT}"
-        path = self.cache_dir / f"{key}.snapshot"
-        with FileLock(str(path) + ".lock"):
+        path = self._cache_path(info)
+        # another xdist worker may be taking it: ask the lock often, as the snapshot is
+        # wanted the moment it is kept (filelock's default: every 50 ms)
+        with FileLock(str(path) + ".lock").acquire(poll_interval=0.01):
             cached = Snapshot.recall(path)
             if cached is not None:
                 # identity fields may differ (another tag of the same image)
                 cached.image["ref"] = info.ref
                 return cached
-            source = self._sources.get(info.image_id) or open_source(
-                info.ref, lambda: self.engine, self.platform, self.read)
-            if self.read != "export" and isinstance(source, EngineSource):
-                elf.prestart_pool(in_place=True)  # a guess: `auto` may still fall back
-            try:
-                with source.rootfs(self.run_id) as stream:
-                    snap = take_snapshot(info, stream)
-            finally:
-                elf.discard_started_pool()
-            snap.keep(path)
-            return snap
+            return self._take(info, path)
+
+    def _take(self, info: ImageInfo, path: Path) -> Snapshot:
+        """Read the image now and keep its snapshot at `path` (the caller holds its lock)."""
+        source = self._sources.get(info.image_id) or open_source(
+            info.ref, lambda: self.engine, self.platform, self.read)
+        if self.read != "export" and isinstance(source, EngineSource):
+            elf.prestart_pool(in_place=True)  # a guess: `auto` may still fall back
+        try:
+            with source.rootfs(self.run_id) as stream:
+                snap = take_snapshot(info, stream)
+        finally:
+            elf.discard_started_pool()
+        snap.keep(path)
+        return snap
 
     @property
     def fingerprint(self) -> str:
