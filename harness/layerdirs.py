@@ -78,6 +78,8 @@ class LayerDirsReader:
         self._view = memoryview(bytearray(BUFFER))
         self._links: dict[tuple[int, int], str] = {}
         self._pending: tuple[bytes, int, int, str] | None = None  # path, size, layer, name
+        #: the host path of the last regular file met (still known once its data is read)
+        self._current: bytes | None = None
 
     def _error(self, action: str, name: bytes | str, layer: int, exc: OSError | None) -> SourceError:
         shown = name if isinstance(name, str) else _decode(name)
@@ -167,6 +169,7 @@ class LayerDirsReader:
 
     def _member(self, rel: bytes, e: _Entry) -> Member | None:
         """The member of one merged entry; None when the export shows none."""
+        self._current = None
         name, st = _decode(rel), e.st
         if st is None:
             return Member(name, b"5", 0o755, 0, 0, 0, "", 0, 0)
@@ -189,6 +192,7 @@ class LayerDirsReader:
         if kind == b"0":
             size = st.st_size
             self._pending = (e.path, size, e.layer, name)
+            self._current = e.path
         return Member(name, kind, mode, st.st_uid, st.st_gid, size, link, major, minor)
 
     def chunks(self, head: int = 4096) -> Iterator[memoryview]:
@@ -212,11 +216,12 @@ class LayerDirsReader:
             os.close(fd)
 
     def host_path(self) -> str | None:
-        """The current regular file's path on the host, when it is UTF-8; else None."""
-        if self._pending is None:
+        """The current regular file's path on the host (also while or after its data is
+        read), when it is UTF-8; else None."""
+        if self._current is None:
             return None
         try:
-            return self._pending[0].decode("utf-8")
+            return self._current.decode("utf-8")
         except UnicodeDecodeError:
             return None
 

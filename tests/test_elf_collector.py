@@ -57,9 +57,11 @@ def test_objects_read_by_host_path_give_the_same_facts() -> None:
     assert compared > 100
 
 
-def test_the_walk_hands_large_objects_over_by_host_path(tmp_path: Any) -> None:
-    """A layer folder's ELF objects of 1 MiB and more reach the collector as host paths
-    (never as bytes in memory); smaller ones as bytes."""
+def test_the_walk_hands_objects_on_the_host_over_by_path(tmp_path: Any) -> None:
+    """A layer folder's ELF objects reach the collector as host paths, large (never held in
+    memory) and small (no copy to send to the parser) alike; an object whose host name is
+    not UTF-8, and every object of a tar stream, as bytes."""
+    import os
     import shutil
 
     import testimages
@@ -69,22 +71,36 @@ def test_the_walk_hands_large_objects_over_by_host_path(tmp_path: Any) -> None:
 
     root = testimages.rootfs(MINBASE)
     libc = next(root.glob("usr/lib/*/libc.so.6"))
+    pthread = next(root.glob("usr/lib/*/libpthread.so.0"))
     layer = tmp_path / "layer"
     (layer / "lib").mkdir(parents=True)
     shutil.copy(libc, layer / "lib/libc.so.6")
-    shutil.copy(next(root.glob("usr/lib/*/libpthread.so.0")), layer / "lib/libpthread.so.0")
+    shutil.copy(pthread, layer / "lib/libpthread.so.0")
+    shutil.copy(pthread, os.path.join(os.fsencode(layer / "lib"), b"lib\xff.so"))
     assert (layer / "lib/libc.so.6").stat().st_size >= PATH_MIN > (layer / "lib/libpthread.so.0").stat().st_size
-    collector = ElfCollector(workers=0)
-    by_path: list[str] = []
-    by_bytes: list[str] = []
-    take, take_path = collector.take, collector.take_path
-    collector.take = lambda p, d: (by_bytes.append(p), take(p, d))  # type: ignore[method-assign]
-    collector.take_path = lambda p, h: (by_path.append(p), take_path(p, h))  # type: ignore[method-assign]
+
+    def spy() -> tuple[ElfCollector, list[str], list[str]]:
+        collector = ElfCollector(workers=0)
+        by_path: list[str] = []
+        by_bytes: list[str] = []
+        take, take_path = collector.take, collector.take_path
+        collector.take = lambda p, d: (by_bytes.append(p), take(p, d))  # type: ignore[method-assign]
+        collector.take_path = lambda p, h: (by_path.append(p), take_path(p, h))  # type: ignore[method-assign]
+        return collector, by_path, by_bytes
+
+    collector, by_path, by_bytes = spy()
     files = walk(LayerDirsReader([layer], "img"), [collector])
-    assert by_path == ["/lib/libc.so.6"] and by_bytes == ["/lib/libpthread.so.0"]
+    assert sorted(by_path) == ["/lib/libc.so.6", "/lib/libpthread.so.0"]
+    assert by_bytes == ["/lib/lib\udcff.so"]
     objects = collector.result(files, {})["objects"]
     assert objects["/lib/libc.so.6"]["soname"] == "libc.so.6"
     assert objects["/lib/libc.so.6"]["exports"]
+    assert objects["/lib/libpthread.so.0"] == objects["/lib/lib\udcff.so"]
+    assert objects["/lib/libpthread.so.0"]["soname"] == "libpthread.so.0"
+
+    collector, by_path, by_bytes = spy()
+    walk(_tar({"lib/libpthread.so.0": pthread.read_bytes()}), [collector])
+    assert by_path == [] and by_bytes == ["/lib/libpthread.so.0"]
 
 
 def _crash_on_marker(datas: list[bytes | str]) -> list[dict[str, Any]]:

