@@ -386,15 +386,21 @@ class Linker:
             if not versions:
                 continue  # an unversioned library satisfies any version (ld.so: no check)
             problems.update(("node", file, v) for v, weak in nodes if not weak and v not in versions)
+        # per needed file, once: (its exports, whether it is versioned, its path), or None
+        # when nothing is checked against it (tens of thousands of imports per image)
+        against: dict[str, tuple[set[tuple[str, str | None]], bool, str] | None] = {}
         for name, version, file, weak in node.facts.get("imports") or []:
             if weak or version is None:
                 continue
-            target = targets.get(file)
-            if target is None or "error" in self.objects[target]:
+            if file not in against:
+                target = targets.get(file)
+                against[file] = (None if target is None or "error" in self.objects[target]
+                                 else (self.exports(target),
+                                       bool(self.objects[target].get("versions")), target))
+            checked = against[file]
+            if checked is None or (name, version) in checked[0]:
                 continue
-            if (name, version) in self.exports(target):
-                continue
-            if not self.objects[target].get("versions") and name in self.names(target):
+            if not checked[1] and name in self.names(checked[2]):
                 continue
             problems.add(("symbol", file, name, version))
         return problems

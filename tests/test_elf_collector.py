@@ -60,7 +60,7 @@ def test_objects_read_by_host_path_give_the_same_facts() -> None:
 def test_the_walk_hands_objects_on_the_host_over_by_path(tmp_path: Any) -> None:
     """A layer folder's ELF objects reach the collector as host paths, large (never held in
     memory) and small (no copy to send to the parser) alike; an object whose host name is
-    not UTF-8, and every object of a tar stream, as bytes."""
+    not UTF-8, every object of a tar stream, and the loader's configuration, as bytes."""
     import os
     import shutil
 
@@ -77,6 +77,8 @@ def test_the_walk_hands_objects_on_the_host_over_by_path(tmp_path: Any) -> None:
     shutil.copy(libc, layer / "lib/libc.so.6")
     shutil.copy(pthread, layer / "lib/libpthread.so.0")
     shutil.copy(pthread, os.path.join(os.fsencode(layer / "lib"), b"lib\xff.so"))
+    (layer / "etc/ld.so.conf.d").mkdir(parents=True)
+    (layer / "etc/ld.so.conf.d/extra.conf").write_text("/opt/lib\n")
     assert (layer / "lib/libc.so.6").stat().st_size >= PATH_MIN > (layer / "lib/libpthread.so.0").stat().st_size
 
     def spy() -> tuple[ElfCollector, list[str], list[str]]:
@@ -84,15 +86,29 @@ def test_the_walk_hands_objects_on_the_host_over_by_path(tmp_path: Any) -> None:
         by_path: list[str] = []
         by_bytes: list[str] = []
         take, take_path = collector.take, collector.take_path
-        collector.take = lambda p, d: (by_bytes.append(p), take(p, d))  # type: ignore[method-assign]
-        collector.take_path = lambda p, h: (by_path.append(p), take_path(p, h))  # type: ignore[method-assign]
+
+        def spy_take(path: str, data: bytes) -> None:
+            by_bytes.append(path)
+            take(path, data)
+
+        def spy_take_path(path: str, host_path: str, head: bytes) -> bool:
+            taken = take_path(path, host_path, head)
+            if taken:
+                by_path.append(path)
+            return taken
+
+        collector.take, collector.take_path = spy_take, spy_take_path  # type: ignore[method-assign]
         return collector, by_path, by_bytes
 
     collector, by_path, by_bytes = spy()
     files = walk(LayerDirsReader([layer], "img"), [collector])
     assert sorted(by_path) == ["/lib/libc.so.6", "/lib/libpthread.so.0"]
-    assert by_bytes == ["/lib/lib\udcff.so"]
-    objects = collector.result(files, {})["objects"]
+    # the loader's configuration is text for the collector itself, never an object to parse
+    assert by_bytes == ["/etc/ld.so.conf.d/extra.conf", "/lib/lib\udcff.so"]
+    result = collector.result(files, {})
+    assert result["loader_config"] == {"/etc/ld.so.conf.d/extra.conf": "/opt/lib\n"}
+    objects = result["objects"]
+    assert "/etc/ld.so.conf.d/extra.conf" not in objects
     assert objects["/lib/libc.so.6"]["soname"] == "libc.so.6"
     assert objects["/lib/libc.so.6"]["exports"]
     assert objects["/lib/libpthread.so.0"] == objects["/lib/lib\udcff.so"]

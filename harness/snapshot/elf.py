@@ -234,15 +234,19 @@ class ElfCollector:
             if len(self._batch) >= BATCH_OBJECTS or self._batch_bytes >= BATCH_BYTES:
                 self._send_batch()
 
-    def take_path(self, path: str, host_path: str) -> None:
+    def take_path(self, path: str, host_path: str, head: bytes) -> bool:
         """Take an object the walk found as a regular file on the host (a layer folder read
-        in place): the parser reads it there, and no copy of it is held here."""
+        in place): the parser reads it there, and no copy of it is held here. False for a
+        file that is not an object (loader configuration): it is to come through `take`."""
+        if not head.startswith(ELF_MAGIC):
+            return False
         if self._workers == 0:
             self._objects[path] = _parse_here(host_path)
-            return
+            return True
         self._batch.append((path, host_path))
         if len(self._batch) >= BATCH_OBJECTS:
             self._send_batch()
+        return True
 
     def _send_batch(self) -> None:
         """One task per batch: a task per object cost the pool more than the parsing (695

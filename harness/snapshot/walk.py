@@ -138,7 +138,7 @@ def walk(rootfs: Rootfs, collectors: Iterable[ContentCollector]) -> dict[str, di
                     on_disk: DetachableReader = reader  # type: ignore[assignment]
                     head = on_disk.peek(4096)
                     takers = [c for c in collectors if c.wants(path, head, member.size)]
-                    takers = _take_by_path(takers, path, on_disk)
+                    takers = _take_by_path(takers, path, on_disk, head)
                     if not takers and member.size >= BACKGROUND_MIN:
                         if background is None:
                             background = ThreadPoolExecutor(1, thread_name_prefix="hash")
@@ -162,25 +162,26 @@ def walk(rootfs: Rootfs, collectors: Iterable[ContentCollector]) -> dict[str, di
     return files
 
 
-def _take_by_path(takers: list[ContentCollector], path: str, reader: DetachableReader
-                  ) -> list[ContentCollector]:
+def _take_by_path(takers: list[ContentCollector], path: str, reader: DetachableReader,
+                  head: bytes) -> list[ContentCollector]:
     """Hand the file to the takers that read files by host path; those left need bytes."""
     if not takers:
         return takers
     host_path = reader.host_path()
     if host_path is None:
         return takers
-    return _by_path(takers, path, host_path)
+    return _by_path(takers, path, host_path, head)
 
 
-def _by_path(takers: list[ContentCollector], path: str, host_path: str) -> list[ContentCollector]:
+def _by_path(takers: list[ContentCollector], path: str, host_path: str, head: bytes
+             ) -> list[ContentCollector]:
+    """Hand the file to the takers that take it by host path (`take_path(path, host_path,
+    head)` returns True); those left need its bytes."""
     left = []
     for collector in takers:
         take_path = getattr(collector, "take_path", None)
-        if take_path is None:
+        if take_path is None or not take_path(path, host_path, head):
             left.append(collector)
-        else:
-            take_path(path, host_path)
     return left
 
 
@@ -202,7 +203,7 @@ def _hash_and_collect(chunks: Iterator[memoryview], path: str, size: int,
             takers = [c for c in collectors if c.wants(path, head, size)]
             on_host = host_path() if takers and host_path is not None else None
             if on_host is not None:
-                takers = _by_path(takers, path, on_host)
+                takers = _by_path(takers, path, on_host, head)
         if takers:
             parts.append(bytes(view))
     if takers:
