@@ -137,6 +137,11 @@ def main() -> int:
         "export_floor_s": round(med["floor"], 3), "gate_cold_s": round(med["cold"], 3),
         "gate_warm_s": round(med["warm"], 3), "pytest_startup_s": round(med["startup"], 3),
         "cold_to_floor": round(med["cold"] / med["floor"], 2),
+        # each round's gate against the floor measured just before it: a machine whose
+        # speed drifts during the run moves both
+        "cold_to_floor_paired": round(statistics.median(
+            c / f for c, f in zip(results["cold"], results["floor"])), 2),
+        "rounds_s": {k: " ".join(f"{x:.3f}" for x in results[k]) for k in ("floor", "cold", "warm")},
         "warm_to_cold": round(med["warm"] / med["cold"], 3),
         "peak_rss_mib": round(max(results["rss_cold"]), 1),
     }
