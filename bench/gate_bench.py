@@ -2,6 +2,14 @@
 side by side in one run, plus peak memory. Never a timed assertion: figures to read.
 
     python3 bench/gate_bench.py [--rounds 3] [--image minbase]
+
+The interpreter counts on a small image, where start-up is half of the gate: a Python built
+without PGO and LTO and with a shared libpython (pyenv's default build) starts pytest and
+the plugin about a quarter slower than Debian's python3. To time the gate as the README's
+set-up on a Debian machine runs it, run the bench under a venv of Debian's interpreter:
+
+    /usr/bin/python3 -m venv /var/tmp/gate-venv && /var/tmp/gate-venv/bin/pip install -e .
+    /var/tmp/gate-venv/bin/python bench/gate_bench.py --peer
 """
 
 from __future__ import annotations
