@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,8 @@ _READELF_SYM = re.compile(
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnapshotStore]:
     """Snapshots taken once per module; containers removed at the end."""
-    snapshots = SnapshotStore(tmp_path_factory.mktemp("abi-snapshots"), "abi-image-tests")
+    snapshots = SnapshotStore(tmp_path_factory.mktemp("abi-snapshots"),
+                              f"abi-image-tests-{uuid.uuid4().hex[:12]}")
     yield snapshots
     snapshots.cleanup()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +25,8 @@ ABIDIFF_CHANGE, ABIDIFF_INCOMPATIBLE = 4, 8
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnapshotStore]:
     """Snapshots taken once per module; containers removed at the end."""
-    snapshots = SnapshotStore(tmp_path_factory.mktemp("abi-pair-snapshots"), "abi-pair-tests")
+    snapshots = SnapshotStore(tmp_path_factory.mktemp("abi-pair-snapshots"),
+                              f"abi-pair-tests-{uuid.uuid4().hex[:12]}")
     yield snapshots
     snapshots.cleanup()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -128,7 +129,7 @@ def gate(tmp_path_factory: pytest.TempPathFactory,
          docker_engine: Engine) -> Iterator[tuple[SnapshotStore, Path]]:
     """A store and a baselines folder holding the apk base image's packages baseline."""
     work = tmp_path_factory.mktemp("apk-gate")
-    store = SnapshotStore(work / "cache", "tests")
+    store = SnapshotStore(work / "cache", f"tests-{uuid.uuid4().hex[:12]}")
     result = check_aspect(ImageSpec("apk-e2e", build(BASE)), "packages", store,
                           work / "baselines", HarnessConfig(), update=True)
     assert result.error is None

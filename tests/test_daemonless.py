@@ -16,6 +16,7 @@ import os
 import shutil
 import sys
 import tarfile
+import uuid
 import time
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,9 @@ def layer(*entries: tuple[str, bytes, dict[str, Any]]) -> bytes:
 def write_baselines(ref: str, root: Path, cache: Path, platform: str | None = None,
                     name: str = "img") -> Path:
     """`--update-baselines` of every aspect of one image into root, as the gate does."""
-    store = SnapshotStore(cache, "daemonless-test", platform)
+    # a run id of its own: the sweep below must not take a container another xdist worker
+    # is reading (a shared id did, under `-n 2` without --dist loadfile)
+    store = SnapshotStore(cache, f"daemonless-test-{uuid.uuid4().hex[:12]}", platform)
     try:
         for aspect in ASPECTS:
             result = check_aspect(ImageSpec(name, ref), aspect, store, root, HarnessConfig(),

@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ MILLION = int(os.environ.get("HARNESS_MILLION_FILES", "1000000"))
 def gate_all(ref: str, root: Path, cache: Path, update: bool) -> dict[str, Any]:
     """Every aspect of one image through the gate; HarnessErrors become results, anything
     else would escape here as the traceback this suite forbids."""
-    store = SnapshotStore(cache, "hostile-test")
+    store = SnapshotStore(cache, f"hostile-test-{uuid.uuid4().hex[:12]}")
     try:
         return {aspect: check_aspect(ImageSpec("h", ref), aspect, store, root, HarnessConfig(),
                                      update=update) for aspect in ASPECTS}

@@ -3,6 +3,7 @@ database promises but the image lacks, files that differ from their record, unow
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import testimages
@@ -29,7 +30,7 @@ TAMPERED = Recipe("own-rpm-tampered", _tampered, parent=rpm.BASE)
 
 
 def _packages(tag: str, tmp_path: Path) -> list[tuple[str, str, str, object]]:
-    store = SnapshotStore(tmp_path / "cache", "tests-ownership")
+    store = SnapshotStore(tmp_path / "cache", f"tests-ownership-{uuid.uuid4().hex[:12]}")
     result = check_aspect(ImageSpec("own", tag), "packages", store, tmp_path / "none", HarnessConfig())
     assert result.error is None and result.missing_baseline
     return [(c.kind, c.subject, c.verdict, c.after) for c in result.changes]

@@ -5,6 +5,7 @@ and each planted package change gives its kind, subject and verdict through the 
 from __future__ import annotations
 
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,7 +97,7 @@ def gate(tmp_path_factory: pytest.TempPathFactory,
          docker_engine: Engine) -> Iterator[tuple[SnapshotStore, Path]]:
     """A snapshot store and a baselines folder holding the base image's packages baseline."""
     work = tmp_path_factory.mktemp("rpm-gate")
-    store = SnapshotStore(work / "cache", "tests")
+    store = SnapshotStore(work / "cache", f"tests-{uuid.uuid4().hex[:12]}")
     baselines = work / "baselines"
     result = check_aspect(ImageSpec("rpm-e2e", build(BASE)), "packages", store, baselines,
                           HarnessConfig(), update=True)
