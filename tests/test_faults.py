@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -103,18 +102,35 @@ def test_engine_restarted_during_a_run(docker_engine: Engine, tmp_path: Path) ->
     info = docker_engine.resolve(tag)
     run_id = f"fault-restart-{os.getpid()}"
 
-    def restart() -> None:
-        time.sleep(0.3)
-        subprocess.run(["pkill", "-x", "dockerd"], check=False)
+    class Stopper:
+        """Stops dockerd once the walk is under way, and holds the walk until it is gone:
+        a timer could fire after a fast export ended (it did, once parsing left the walk)."""
 
-    killer = threading.Thread(target=restart)
-    killer.start()
+        def __init__(self) -> None:
+            self.seen = 0
+
+        def wants(self, path: str, head: bytes, size: int) -> bool:
+            self.seen += 1
+            if self.seen == 200:
+                subprocess.run(["pkill", "-x", "dockerd"], check=False)
+                for _ in range(300):
+                    if subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True).returncode:
+                        break
+                    time.sleep(0.1)
+            return False
+
+        def take(self, path: str, data: bytes) -> None:
+            return None
+
+    from harness.snapshot.walk import walk
+
+    stopper = Stopper()
     try:
         with pytest.raises(SourceError):
             with docker_engine.export_rootfs(info.image_id, run_id) as stream:
-                take_snapshot(info, stream)
+                walk(stream, [stopper])
+        assert stopper.seen >= 200
     finally:
-        killer.join()
         log = open("/var/log/harness-dockerd.log", "ab")
         subprocess.Popen(["dockerd"], stdout=log, stderr=log, start_new_session=True)
         for _ in range(60):

@@ -16,9 +16,9 @@ import os
 import posixpath
 import struct
 from collections import deque
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from collections.abc import Callable, Mapping
 from typing import Any
 
 from harness.paths import follow

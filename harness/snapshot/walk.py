@@ -111,8 +111,8 @@ def walk(rootfs: Rootfs, collectors: Iterable[ContentCollector]) -> dict[str, di
     try:
         reader = member_reader(rootfs)
         detachable = hasattr(reader, "detach")
-        #: where the current file lies on the host (a reader of files on disk), asked only
-        #: of files a collector wants
+        # where the current file lies on the host (a reader of files on disk), asked only
+        # of files a collector wants
         on_host: Callable[[], str | None] | None = getattr(reader, "host_path", None)
         clean = getattr(reader, "names_are_clean", False)
         for member in reader:
@@ -138,7 +138,9 @@ def walk(rootfs: Rootfs, collectors: Iterable[ContentCollector]) -> dict[str, di
                     on_disk: DetachableReader = reader  # type: ignore[assignment]
                     head = on_disk.peek(4096)
                     takers = [c for c in collectors if c.wants(path, head, member.size)]
-                    takers = _take_by_path(takers, path, on_disk, head)
+                    host = on_disk.host_path() if takers else None
+                    if host is not None:
+                        takers = _by_path(takers, path, host, head)
                     if not takers and member.size >= BACKGROUND_MIN:
                         if background is None:
                             background = ThreadPoolExecutor(1, thread_name_prefix="hash")
@@ -160,17 +162,6 @@ def walk(rootfs: Rootfs, collectors: Iterable[ContentCollector]) -> dict[str, di
         if background is not None:
             background.shutdown(wait=True, cancel_futures=True)
     return files
-
-
-def _take_by_path(takers: list[ContentCollector], path: str, reader: DetachableReader,
-                  head: bytes) -> list[ContentCollector]:
-    """Hand the file to the takers that read files by host path; those left need bytes."""
-    if not takers:
-        return takers
-    host_path = reader.host_path()
-    if host_path is None:
-        return takers
-    return _by_path(takers, path, host_path, head)
 
 
 def _by_path(takers: list[ContentCollector], path: str, host_path: str, head: bytes
