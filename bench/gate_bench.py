@@ -1,7 +1,11 @@
 """Gate time as a ratio to the floor `docker export <container> | cat >/dev/null`, measured
 side by side in one run, plus peak memory. Never a timed assertion: figures to read.
 
-    python3 bench/gate_bench.py [--rounds 3] [--image minbase]
+    python3 bench/gate_bench.py [--rounds 3] [--image minbase] [--source engine]
+
+`--source docker-archive` or `--source oci` gates the same image daemonless, from its
+`docker save` output or an OCI layout made from it; the figures then also give the floor of
+reading that archive once (`cat archive >/dev/null`, or every blob of the layout).
 
 The interpreter counts on a small image, where start-up is half of the gate: a Python built
 without PGO and LTO and with a shared libpython (pyenv's default build) starts pytest and
@@ -17,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -64,6 +67,28 @@ def measure(cmd: list[str]) -> tuple[float, float, int]:
     return float(out[0]), int(out[1]) / 1024, int(out[2])
 
 
+def archive_ref(source: str, tag: str, work: Path) -> tuple[str, list[Path]]:
+    """The gate's reference of the image through `source`, and the files that hold it."""
+    if source == "engine":
+        return tag, []
+    from testimages import layered
+
+    saved = layered.save(tag, work / "saved.tar")
+    if source == "docker-archive":
+        return f"docker-archive:{saved}", [saved]
+    layout = layered.write_index(work / "oci", [layered.oci_image(work / "oci", saved)],
+                                 ref_name="latest")
+    saved.unlink()
+    return f"oci:{layout}", sorted(p for p in layout.rglob("*") if p.is_file())
+
+
+def read_floor(files: list[Path]) -> float:
+    """Wall time of reading the archive's files once to /dev/null."""
+    t = time.perf_counter()
+    subprocess.run(["cat", *map(str, files)], stdout=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - t
+
+
 def export_floor(tag: str) -> float:
     """Wall time of exporting a created container of the image to /dev/null."""
     cid = subprocess.run(["docker", "create", tag, "/x"], capture_output=True, text=True,
@@ -104,6 +129,9 @@ def main() -> int:
                         help="time the compat suite (the gate) or every suite (default: compat)")
     parser.add_argument("--read", choices=("auto", "export", "layers"), default="auto",
                         help="the gate's --compat-read (default: auto)")
+    parser.add_argument("--source", choices=("engine", "docker-archive", "oci"), default="engine",
+                        help="read the image through the engine, or daemonless from its "
+                             "`docker save` output or an OCI layout (default: engine)")
     parser.add_argument("--peer", action="store_true",
                         help="also time the naive peer (testinfra + find/sha256sum + DeepDiff)")
     args = parser.parse_args()
@@ -111,37 +139,40 @@ def main() -> int:
     PYTHON, SUITE, READ = args.python, SUITES[args.suite], args.read
     tag = IMAGES[args.image]()
     results: dict[str, list[float]] = {"floor": [], "cold": [], "warm": [], "rss_cold": [],
-                                       "startup": []}
+                                       "startup": [], "archive_floor": []}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        ref, held_in = archive_ref(args.source, tag, work)
         baselines = work / "baselines"
-        wall, _, rc = measure(gate_cmd(tag, baselines, work / "c0", work / "r.json", "--update-baselines"))
+        wall, _, rc = measure(gate_cmd(ref, baselines, work / "c0", work / "r.json", "--update-baselines"))
         if rc != 0:
             print(f"recording the baseline failed (exit {rc})")
             return 1
         for i in range(args.rounds):
             results["floor"].append(export_floor(tag))
+            if held_in:
+                results["archive_floor"].append(read_floor(held_in))
             cache = work / f"cache{i}"
-            wall, rss, rc = measure(gate_cmd(tag, baselines, cache, work / "r.json"))
+            wall, rss, rc = measure(gate_cmd(ref, baselines, cache, work / "r.json"))
             if rc != 0:
                 print(f"the gate failed on an unchanged image (exit {rc})")
                 return 1
             results["cold"].append(wall)
             results["rss_cold"].append(rss)
-            wall, _, _ = measure(gate_cmd(tag, baselines, cache, work / "r.json"))
+            wall, _, _ = measure(gate_cmd(ref, baselines, cache, work / "r.json"))
             results["warm"].append(wall)
             # pytest's own start-up and collection, the fixed cost of any pytest plugin
-            wall, _, _ = measure(gate_cmd(tag, baselines, cache, work / "r.json", "--collect-only"))
+            wall, _, _ = measure(gate_cmd(ref, baselines, cache, work / "r.json", "--collect-only"))
             results["startup"].append(wall)
     if args.peer:
         import naive_peer
 
         baseline = naive_peer.collect(tag)
         results["peer"] = [naive_peer.gate(baseline, tag)[0] for _ in range(args.rounds)]
-    med = {k: statistics.median(v) for k, v in results.items()}
+    med = {k: statistics.median(v) for k, v in results.items() if v}
     summary = {
-        "image": args.image, "tag": tag, "rounds": args.rounds, "suite": args.suite,
-        "read": args.read,
+        "image": args.image, "tag": tag, "source": args.source, "rounds": args.rounds,
+        "suite": args.suite, "read": args.read,
         "export_floor_s": round(med["floor"], 3), "gate_cold_s": round(med["cold"], 3),
         "gate_warm_s": round(med["warm"], 3), "pytest_startup_s": round(med["startup"], 3),
         "cold_to_floor": round(med["cold"] / med["floor"], 2),
@@ -153,6 +184,9 @@ def main() -> int:
         "warm_to_cold": round(med["warm"] / med["cold"], 3),
         "peak_rss_mib": round(max(results["rss_cold"]), 1),
     }
+    if "archive_floor" in med:
+        summary["archive_read_floor_s"] = round(med["archive_floor"], 3)
+        summary["cold_to_archive_read"] = round(med["cold"] / med["archive_floor"], 2)
     if "peer" in med:
         summary["naive_peer_s"] = round(med["peer"], 3)
         summary["peer_to_cold"] = round(med["peer"] / med["cold"], 2)

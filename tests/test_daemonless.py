@@ -17,7 +17,6 @@ import shutil
 import sys
 import tarfile
 import uuid
-import time
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from harness.engine import Engine
 from harness.errors import ConfigError, HarnessError, ImageNotFound, SourceError
 from harness.gate import ASPECTS, SnapshotStore, check_aspect
 from harness.snapshot import take_snapshot
-from harness.source import EngineSource, open_source
+from harness.source import open_source
 from testimages import debian, layered, tiny
 
 from conftest import tree_bytes
@@ -154,29 +153,6 @@ def test_image_info_matches_the_engine(images: dict[str, str], archives: dict[st
             engine.image_id, engine.arch, engine.os, engine.variant)
         assert {k: info.config.get(k) for k in ("Env", "Cmd", "WorkingDir", "Labels", "User")} == {
             k: engine.config.get(k) or info.config.get(k) for k in ("Env", "Cmd", "WorkingDir", "Labels", "User")}
-
-
-def test_minbase_timing_daemonless_vs_engine(images: dict[str, str],
-                                                  archives: dict[str, dict[str, str]],
-                                                  record_property: Any) -> None:
-    """Figures on debootstrap's minbase (~6,700 paths, ~117 MB): best of two snapshots each."""
-    def best(source: Any) -> float:
-        info = source.inspect()
-        times = []
-        for _ in range(2):
-            start = time.perf_counter()
-            with source.rootfs("timing") as stream:
-                take_snapshot(info, stream)
-            times.append(time.perf_counter() - start)
-        return min(times)
-
-    engine = best(EngineSource(Engine.connect(), images["minbase"]))
-    figures = {"engine": engine, **{s: best(open_archive(archives["minbase"][s]))
-                                    for s in ("docker-archive", "oci")}}
-    record_property("minbase_snapshot_seconds", figures)
-    print("minbase snapshot seconds:", {k: round(v, 2) for k, v in figures.items()})
-    # a shared CI machine is noisy: only a gross regression fails
-    assert figures["docker-archive"] < 2 * engine
 
 
 # -- foreign layers: what `docker build` never writes, applied by `docker load` ---------------

