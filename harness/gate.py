@@ -385,7 +385,7 @@ def _verdict_key(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
         return None
     path = baseline.aspect_path(root, spec.name, info.arch, STORED_AS[aspect])
     try:
-        stored = path.read_bytes()
+        stored = baseline.file_digest(path)
     except FileNotFoundError:
         stored = b"\0missing"
     except OSError:

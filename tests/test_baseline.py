@@ -62,3 +62,24 @@ def test_damaged_baselines_name_their_path(tmp_path: Path, text: str, match: str
 def test_missing_baseline(tmp_path: Path) -> None:
     with pytest.raises(BaselineMissing, match="no baseline"):
         baseline.load(tmp_path, "img", "x86_64", "files")
+
+
+def test_file_digest_follows_a_replace_and_an_edit_in_place(tmp_path: Path) -> None:
+    import hashlib
+
+    baseline.write(tmp_path, "img", "x86_64", "files", {}, RECORDS)
+    path = tmp_path / "img/x86_64/files.json"
+    first = baseline.file_digest(path)
+    assert first == hashlib.sha256(path.read_bytes()).digest()
+    baseline.write(tmp_path, "img", "x86_64", "files", {}, {"/a": {"type": "file", "size": 2}})
+    second = baseline.file_digest(path)  # replaced by rename: a new inode
+    assert second != first and second == hashlib.sha256(path.read_bytes()).digest()
+    text = path.read_bytes()
+    stat = path.stat()
+    with path.open("r+b") as out:  # the same size, same inode, times set back as they were
+        out.write(text.replace(b'"size": 2', b'"size": 3'))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert baseline.file_digest(path) == hashlib.sha256(path.read_bytes()).digest() != second
+    path.unlink()
+    with pytest.raises(FileNotFoundError):
+        baseline.file_digest(path)

@@ -21,6 +21,8 @@ class KeyedDiff:
 
 def diff_keyed(before: dict[str, Any], after: dict[str, Any]) -> KeyedDiff:
     """Compare two {key: record} maps by key set, then by record equality."""
+    if before == after:  # one C-level pass settles an unchanged image
+        return KeyedDiff([], [], [])
     before_keys, after_keys = before.keys(), after.keys()
     removed = sorted(before_keys - after_keys)
     added = sorted(after_keys - before_keys)
