@@ -35,9 +35,9 @@ def render(aspect: str, image: dict[str, Any], records: dict[str, Any]) -> str:
     return head[:-1] + ', "records": {\n' + body + ("\n" if lines else "") + "}}\n"
 
 
-#: path -> (digest of the text, header, records) of the last load: the files baseline serves
-#: both the files and the security aspect, and reading and hashing a text is cheap next to
-#: parsing it (callers never mutate what they get)
+#: path -> (digest of the bytes, header, records) of the last load: the files baseline serves
+#: both the files and the security aspect, and is then neither read nor parsed twice
+#: (callers never mutate what they get)
 _LOADED: dict[Path, tuple[bytes, dict[str, Any], dict[str, Any]]] = {}
 
 
@@ -66,15 +66,16 @@ def load(root: Path, name: str, arch: str, aspect: str) -> tuple[dict[str, Any],
     """(image header, records) of a stored aspect, or `BaselineMissing` / `BaselineCorrupt`."""
     path = aspect_path(root, name, arch, aspect)
     try:
-        text = path.read_text(encoding="ascii")
+        held = _LOADED.get(path)
+        if held is not None and held[0] == file_digest(path):
+            return held[1], held[2]
+        data = path.read_bytes()
+        text = data.decode("ascii")
     except FileNotFoundError:
         raise BaselineMissing(f"no baseline {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BaselineCorrupt(f"baseline {path} is unreadable: {exc}") from exc
-    digest = hashlib.sha256(text.encode("ascii")).digest()
-    held = _LOADED.get(path)
-    if held is not None and held[0] == digest:
-        return held[1], held[2]
+    digest = hashlib.sha256(data).digest()
     header, records = _parse(path, text, aspect)
     if len(_LOADED) > 16:
         _LOADED.clear()
