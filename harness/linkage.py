@@ -147,6 +147,9 @@ class Linker:
         #: (object, its verneed targets) -> problems before the scope fallback: an object is
         #: checked in every program's context that loads it, mostly with the same targets
         self._versioned_memo: dict[tuple[Any, ...], frozenset[tuple[str, ...]]] = {}
+        #: (object, musl) -> its references bound by name alone: none for most glibc objects,
+        #: and each object is checked once per program that loads it
+        self._by_name: dict[tuple[str, bool], list[tuple[str, str | None, str | None]]] = {}
         self._sonames: set[tuple[Any, Any]] | None = None
         self._interps = self._find_interpreters()
 
@@ -408,14 +411,19 @@ class Linker:
     def unversioned_problems(self, ctx: _Context, node: _Node) -> set[tuple[str, ...]]:
         """Non-weak references no object of a program's scope defines (by name)."""
         problems: set[tuple[str, ...]] = set()
+        musl = ctx.flavor == "musl"
+        refs = self._by_name.get((node.real, musl))
+        if refs is None:
+            refs = self._by_name[(node.real, musl)] = [
+                (name, version, file) for name, version, file, weak in node.facts.get("imports") or []
+                if not weak and (version is None or musl)]
+        if not refs:
+            return problems
         scope = [n.real for n in ctx.nodes if "error" not in n.facts]
         if len(scope) < len(ctx.nodes):
             return problems  # an unreadable object in scope may define anything
-        musl = ctx.flavor == "musl"
         names = self.musl_names if musl else self.names
-        for name, version, file, weak in node.facts.get("imports") or []:
-            if weak or (version is not None and not musl):
-                continue
+        for name, version, file in refs:
             if not any(name in names(real) for real in scope):
                 # musl ignores the version the linker recorded, the report still names it
                 problems.add(("symbol", file or "", name, version or ""))
