@@ -53,10 +53,24 @@ class _Slice(io.RawIOBase):
     def __init__(self, path: Path, offset: int, size: int) -> None:
         self._file = open(path, "rb")  # noqa: SIM115 - closed by close()
         self._file.seek(offset)
-        self._left = size
+        self._offset, self._size, self._left = offset, size, size
 
     def readable(self) -> bool:
         return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._size - self._left
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """A position within the slice, held at its end: a skip past it finds the end."""
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.tell(), io.SEEK_END: self._size}[whence]
+        target = min(max(base + offset, 0), self._size)
+        self._file.seek(self._offset + target)
+        self._left = self._size - target
+        return target
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")[:self._left]

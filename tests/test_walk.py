@@ -122,3 +122,47 @@ def test_garbage_is_a_source_error() -> None:
 def test_dotdot_names_are_recorded_not_resolved() -> None:
     files = walk(_archive(tarfile.GNU_FORMAT, [_file("../../etc/passwd", b"x")]), [])
     assert list(files) == ["/../../etc/passwd"]
+
+
+class _Counting(io.BytesIO):
+    """A seekable stream that counts the bytes read out of it."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.read_bytes = 0
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        got = super().readinto(buffer)
+        self.read_bytes += got
+        return got
+
+
+def _tar_of(members: list[tuple[str, bytes]]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def test_a_headers_only_pass_seeks_past_member_data() -> None:
+    from harness.snapshot.tarstream import TarReader
+
+    data = _tar_of([("a", b"x" * 5), ("big", b"\1" * (8 << 20)), ("z", b"zz")])
+    stream = _Counting(data)
+    names = [(m.name, m.size) for m in TarReader(stream, seek=True)]
+    assert names == [("a", 5), ("big", 8 << 20), ("z", 2)]
+    assert stream.read_bytes < 3 << 20  # the 8 MiB member was skipped, not read
+    plain = _Counting(data)
+    assert [(m.name, m.size) for m in TarReader(plain)] == names
+    assert plain.read_bytes == len(data)
+
+
+def test_a_seek_past_the_end_is_a_truncated_member() -> None:
+    from harness.snapshot.tarstream import TarFormatError, TarReader
+
+    data = _tar_of([("big", b"\1" * (8 << 20))])[: 4 << 20]  # the member ends past the stream
+    with pytest.raises(TarFormatError, match="ends inside a member's data"):
+        list(TarReader(_Counting(data), seek=True))

@@ -11,6 +11,7 @@ a layer).
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
@@ -95,8 +96,16 @@ def _parse_pax(data: bytes) -> dict[str, str]:
 class TarReader:
     """Iterate members of a tar stream; read each member's data before asking for the next."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes], seek: bool = False) -> None:
         self._stream = stream
+        #: skip member data by seeking, where the stream can: a pass that wants the headers
+        #: alone then reads none of the data
+        self._seek = seek and stream.seekable()
+        self._size = 0
+        if self._seek:  # a seek past the end fails nothing: the size tells
+            here = stream.tell()
+            self._size = stream.seek(0, io.SEEK_END)
+            stream.seek(here)
         self._buf = bytearray(BUFFER)
         self._view = memoryview(self._buf)
         self._start = 0
@@ -129,6 +138,14 @@ class TarReader:
         return data
 
     def _skip(self, n: int) -> None:
+        buffered = self._end - self._start
+        if self._seek and n > buffered:
+            want = n - buffered
+            self._start = self._end = 0
+            if self._stream.tell() + want > self._size:
+                raise TarFormatError("tar stream ends inside a member's data")
+            self._stream.seek(want, io.SEEK_CUR)
+            return
         while n > 0:
             if self._start == self._end and not self._fill(1):
                 raise TarFormatError("tar stream ends inside a member's data")
