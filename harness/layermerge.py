@@ -20,8 +20,11 @@ engine):
 
 Each layer is read here as a stream: its compression told by its magic bytes (gzip, zstd,
 bzip2, xz or none), its bytes checked against its diff id. Nothing is unpacked: each layer is
-streamed twice (an index pass, which also checks the digest, then the emitting pass); memory
-grows with paths, not file sizes. The blobs come from `harness.archive`, which knows nothing
+read twice, an index pass of its headers (seeking past member data where the layer is stored
+uncompressed), then the emitting pass, which checks the digest. A compressed layer is
+decompressed once: the index pass keeps the tar it reads in a temporary file (within the
+temporary folder's free space) for the emitting pass to read back. Memory grows with paths,
+not file sizes. The blobs come from `harness.archive`, which knows nothing
 of layer contents; this module knows nothing of manifests.
 """
 
@@ -32,6 +35,8 @@ import hashlib
 import importlib
 import io
 import lzma
+import shutil
+import tempfile
 import zlib
 from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -53,6 +58,9 @@ INIT_DIRS = ("/dev", "/dev/pts", "/dev/shm", "/proc", "/sys", "/etc")
 INIT_PATHS = frozenset({*INIT_DIRS, "/.dockerenv", "/etc/resolv.conf", "/etc/hosts",
                         "/etc/hostname", "/dev/console", "/etc/mtab"})
 _NONDATA = (b"1", b"2", b"3", b"4", b"5", b"6")
+#: a decompressed layer kept for the second pass, at most (and at most half the free space
+#: of the temporary folder, which may be memory): beyond, it is decompressed again
+MAX_SPILL = 8 << 30
 
 
 class LayerStore(Protocol):
@@ -122,6 +130,51 @@ def _decompressed(raw: IO[bytes], what: str) -> IO[bytes]:
     elif magic.startswith(b"\xfd7zXZ\x00"):
         reader = lzma.LZMAFile(raw)
     return raw if reader is raw else io.BufferedReader(reader, CHUNK)
+
+
+class _Spill(_Raw):
+    """A decompressed layer passed through and kept in a temporary file for a second read
+    (`kept`); given up, file removed, past its size limit or on a write error."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw, self._size = raw, 0
+        self._file: IO[bytes] | None = None
+        try:
+            folder = tempfile.gettempdir()
+            self._limit = min(MAX_SPILL, shutil.disk_usage(folder).free // 2)
+            self._file = tempfile.TemporaryFile(prefix="harness-layer-", dir=folder)
+        except OSError:
+            self._file = None
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        got = int(self._raw.readinto(view))  # type: ignore[attr-defined]
+        if got and self._file is not None:
+            self._size += got
+            try:
+                if self._size > self._limit:
+                    raise OSError("over the limit")
+                self._file.write(view[:got])
+            except OSError:
+                self.discard()
+        return got
+
+    def kept(self) -> IO[bytes] | None:
+        """The whole stream as read, from its start (the caller closes it); None if given up."""
+        file, self._file = self._file, None
+        if file is not None:
+            try:
+                file.seek(0)
+            except OSError:
+                file.close()
+                return None
+        return file
+
+    def discard(self) -> None:
+        """Give up keeping (the temporary file goes with its closing)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 class _Hashing(_Raw):
@@ -212,8 +265,11 @@ class LayerMerge:
         if any(clean_path(p) != "/" for p in [workdir, *self._volumes] if p):
             self._others = {}
 
-    def _stream(self, name: str) -> IO[bytes]:
-        return _decompressed(self._blobs.open(name), f"{self._ref}: layer {name}")
+    def _stream(self, name: str) -> tuple[IO[bytes], bool]:
+        """A layer's tar stream, and whether it is decompressed (else the blob as stored)."""
+        raw = self._blobs.open(name)
+        stream = _decompressed(raw, f"{self._ref}: layer {name}")
+        return stream, stream is not raw
 
     def _hidden(self, path: str) -> bool:
         """Whether upper layers hide a path: shadowed, whited out, under an opaque folder."""
@@ -237,49 +293,66 @@ class LayerMerge:
         # the init layer unlinks whatever is not a folder at its paths
         return not self._hidden(path) and not (nondir and path in INIT_PATHS)
 
-    def _index(self, name: str, diff_id: str | None, lowest: bool) -> _LayerIndex:
-        """The first pass: headers only. Member data is skipped, by seeking where the layer
-        is stored uncompressed (a `docker save` archive): the second pass reads and checks it."""
+    def _index(self, name: str, lowest: bool) -> tuple[_LayerIndex, IO[bytes] | None]:
+        """The first pass: headers only, and the layer's tar kept when it had to be
+        decompressed (the second pass reads and checks it). Member data is skipped, by
+        seeking where the layer is stored uncompressed (a `docker save` archive)."""
+        stream, compressed = self._stream(name)
+        with stream:
+            spill = _Spill(stream) if compressed else None
+            try:
+                # the buffered reader is held: freed, it would close the spill
+                buffered = io.BufferedReader(spill, CHUNK) if spill is not None else stream
+                idx = self._index_members(name, TarReader(buffered, seek=spill is None), lowest)
+                if spill is not None:
+                    while spill.read(CHUNK):
+                        pass  # the end-of-archive padding: the second pass checks it too
+            except BaseException:
+                if spill is not None:
+                    spill.discard()
+                raise
+        return idx, spill.kept() if spill is not None else None
+
+    def _index_members(self, name: str, reader: TarReader, lowest: bool) -> _LayerIndex:
         idx, explicit = _LayerIndex(), set()
-        with self._stream(name) as stream:
-            for m in TarReader(stream, seek=True):
-                path = clean_path(m.name)
-                if path == "/":
-                    continue
-                parent, base = parent_path(path), path[path.rfind("/") + 1:]
-                idx.implied.add(parent)
-                if base.startswith(WHITEOUT) or (m.type == b"3" and not m.devmajor | m.devminor):
-                    if base == OPAQUE:
-                        if parent != "/":  # the kernel ignores an opaque root
-                            idx.opaque.add(parent)
-                    elif not base.startswith(WHITEOUT):
-                        idx.whiteouts.add(path)  # an overlay whiteout: char device 0/0
-                    elif base != WHITEOUT:
-                        idx.whiteouts.add(parent.rstrip("/") + "/" + base[len(WHITEOUT):])
-                    continue
-                if path in idx.paths:
-                    raise SourceError(f"{self._ref}: layer {name} holds {path!r} twice "
-                                      "(the engine refuses such a layer)")
-                idx.paths.add(path)
-                if m.type == b"5":
-                    explicit.add(path)
-                    if m.xattrs:
-                        self._overlay_xattrs(name, path, m.xattrs, idx, lowest)
-                    continue
-                idx.nondirs.add(path)
-                if m.type != b"1":
-                    idx.groups[path] = _Group([path], m.type, 0o777 if m.type == b"2" else m.mode,
-                                              _owner(m.uid), _owner(m.gid))
-                    continue
-                root = clean_path(m.linkname)
-                root = idx.links.get(root, root)
-                group = idx.groups.get(root)
-                if group is not None:  # else a link to nothing before it: kept as written
-                    idx.links[path] = root
-                    group.members.append(path)
-                    group.uid, group.gid = _owner(m.uid, group.uid), _owner(m.gid, group.gid)
-                    if group.kind != b"2":  # chmod through a link reaches the inode
-                        group.mode = m.mode
+        for m in reader:
+            path = clean_path(m.name)
+            if path == "/":
+                continue
+            parent, base = parent_path(path), path[path.rfind("/") + 1:]
+            idx.implied.add(parent)
+            if base.startswith(WHITEOUT) or (m.type == b"3" and not m.devmajor | m.devminor):
+                if base == OPAQUE:
+                    if parent != "/":  # the kernel ignores an opaque root
+                        idx.opaque.add(parent)
+                elif not base.startswith(WHITEOUT):
+                    idx.whiteouts.add(path)  # an overlay whiteout: char device 0/0
+                elif base != WHITEOUT:
+                    idx.whiteouts.add(parent.rstrip("/") + "/" + base[len(WHITEOUT):])
+                continue
+            if path in idx.paths:
+                raise SourceError(f"{self._ref}: layer {name} holds {path!r} twice "
+                                  "(the engine refuses such a layer)")
+            idx.paths.add(path)
+            if m.type == b"5":
+                explicit.add(path)
+                if m.xattrs:
+                    self._overlay_xattrs(name, path, m.xattrs, idx, lowest)
+                continue
+            idx.nondirs.add(path)
+            if m.type != b"1":
+                idx.groups[path] = _Group([path], m.type, 0o777 if m.type == b"2" else m.mode,
+                                          _owner(m.uid), _owner(m.gid))
+                continue
+            root = clean_path(m.linkname)
+            root = idx.links.get(root, root)
+            group = idx.groups.get(root)
+            if group is not None:  # else a link to nothing before it: kept as written
+                idx.links[path] = root
+                group.members.append(path)
+                group.uid, group.gid = _owner(m.uid, group.uid), _owner(m.gid, group.gid)
+                if group.kind != b"2":  # chmod through a link reaches the inode
+                    group.mode = m.mode
         idx.groups = {k: g for k, g in idx.groups.items() if len(g.members) > 1}
         implied: set[str] = set()
         for folder in idx.implied:
@@ -304,8 +377,8 @@ class LayerMerge:
         """The merged tar stream, in parts."""
         for number, (name, diff_id) in enumerate(reversed(self._layers)):
             try:
-                idx = self._index(name, diff_id, number == len(self._layers) - 1)
-                yield from self._emit(name, diff_id, idx)
+                idx, kept = self._index(name, number == len(self._layers) - 1)
+                yield from self._emit(name, diff_id, idx, kept)
             except (TarFormatError, OSError, EOFError, ValueError, lzma.LZMAError) as exc:
                 raise SourceError(f"{self._ref}: layer {name} is unreadable ({exc})") from None
             except Exception as exc:
@@ -340,15 +413,16 @@ class LayerMerge:
             for path in paths:
                 self._others[path] = link if kind == b"2" else None
 
-    def _emit(self, name: str, diff_id: str | None, idx: _LayerIndex
-              ) -> Iterator[bytes | memoryview]:
-        """The second pass: the layer's members as the merge shows them, every byte checked
-        against the diff id. A layer that does not match fails the stream at its end, so no
-        snapshot is ever taken of it."""
+    def _emit(self, name: str, diff_id: str | None, idx: _LayerIndex,
+              kept: IO[bytes] | None) -> Iterator[bytes | memoryview]:
+        """The second pass (of the layer's tar `kept` by the first, if any): the layer's
+        members as the merge shows them, every byte checked against the diff id. A layer that
+        does not match fails the stream at its end, so no snapshot is ever taken of it."""
         algorithm, _, expected = (diff_id or "sha256:").partition(":")
         if algorithm not in ("sha256", "sha512"):
             algorithm, expected = "sha256", ""
-        with self._stream(name) as stream, _Hashing(stream, algorithm) as hashing:
+        source = kept if kept is not None else self._stream(name)[0]
+        with source as stream, _Hashing(stream, algorithm) as hashing:
             # held here: a buffered reader closes its raw stream when it is freed
             buffered = io.BufferedReader(hashing, CHUNK)
             yield from self._members(TarReader(buffered), idx)

@@ -446,3 +446,28 @@ def test_selectors_and_platform_parsing(archives: dict[str, dict[str, str]]) -> 
 def test_errors_are_harness_errors() -> None:
     """Everything above surfaces as the one hierarchy the gate turns into a result's error."""
     assert issubclass(SourceError, HarnessError) and issubclass(ImageNotFound, HarnessError)
+
+
+def test_a_compressed_layer_is_decompressed_once(archives: dict[str, dict[str, str]],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The index pass keeps the decompressed tar for the emitting pass; past the size limit
+    the layer is decompressed again, to the same snapshot."""
+    from harness import layermerge
+
+    opened: list[str] = []
+    inflate = layermerge._Inflate.__init__
+
+    def counting(self: Any, raw: Any, what: str) -> None:
+        opened.append(what)
+        inflate(self, raw, what)
+
+    monkeypatch.setattr(layermerge._Inflate, "__init__", counting)
+    ref = archives["layered"]["oci"]
+    kept = snapshot_of(ref)
+    layers = set(opened)
+    assert len(layers) > 1 and sorted(opened) == sorted(layers)
+    opened.clear()
+    monkeypatch.setattr(layermerge, "MAX_SPILL", 0)
+    again = snapshot_of(ref)
+    assert sorted(opened) == sorted([*layers, *layers])
+    assert again.files == kept.files and again.abi == kept.abi
