@@ -471,3 +471,18 @@ def test_a_compressed_layer_is_decompressed_once(archives: dict[str, dict[str, s
     again = snapshot_of(ref)
     assert sorted(opened) == sorted([*layers, *layers])
     assert again.files == kept.files and again.abi == kept.abi
+
+
+def test_gzip_layers_read_the_same_through_zlib(archives: dict[str, dict[str, str]],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """ISA-L inflates where it is installed; the standard library's zlib, its fallback,
+    gives the same snapshot."""
+    import zlib
+
+    from harness import layermerge
+
+    ref = archives["layered"]["oci"]
+    fast = snapshot_of(ref)
+    monkeypatch.setattr(layermerge, "_inflater", zlib)
+    plain = snapshot_of(ref)
+    assert plain.files == fast.files and plain.packages == fast.packages
