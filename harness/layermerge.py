@@ -144,7 +144,7 @@ class _Spill(_Raw):
     (`kept`); given up, file removed, past its size limit or on a write error."""
 
     def __init__(self, raw: IO[bytes]) -> None:
-        self._raw, self._size = raw, 0
+        self._raw, self._size, self._limit = raw, 0, 0
         self._file: IO[bytes] | None = None
         try:
             folder = tempfile.gettempdir()
