@@ -471,6 +471,13 @@ def test_a_compressed_layer_is_decompressed_once(archives: dict[str, dict[str, s
     again = snapshot_of(ref)
     assert sorted(opened) == sorted([*layers, *layers])
     assert again.files == kept.files and again.abi == kept.abi
+    # a temporary folder that cannot be written: decompressed twice, the same snapshot
+    opened.clear()
+    monkeypatch.setattr(layermerge, "MAX_SPILL", 8 << 30)
+    monkeypatch.setattr(layermerge.tempfile, "gettempdir", lambda: "/nonexistent/tmp")
+    unkept = snapshot_of(ref)
+    assert sorted(opened) == sorted([*layers, *layers])
+    assert unkept.files == kept.files
 
 
 def test_gzip_layers_read_the_same_through_zlib(archives: dict[str, dict[str, str]],
