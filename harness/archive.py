@@ -33,8 +33,7 @@ from typing import IO, Any
 
 from harness.engine import ARCH_NAMES, ImageInfo, uname_arch
 from harness.errors import ConfigError, ImageNotFound, SourceError
-from harness.layermerge import CHUNK, LayerMerge
-from harness.tarwrite import PartsReader
+from harness.layermerge import CHUNK, LayerMerge, MergedReader
 
 MAX_JSON = 16 << 20  # manifests and configs are small; a bigger one is not what it claims
 MAX_NESTING = 4      # OCI indexes pointing at indexes: deeper is a loop or an attack
@@ -360,15 +359,17 @@ class ArchiveSource:
         return self._info
 
     @contextlib.contextmanager
-    def rootfs(self, run_id: str) -> Iterator[IO[bytes]]:
-        """The merged filesystem as one tar stream (`run_id` is unused: no container)."""
+    def rootfs(self, run_id: str) -> Iterator[MergedReader]:
+        """The merged filesystem, read as the engine's export would show it (`run_id` is
+        unused: no container)."""
         config = self.inspect().config
-        parts = LayerMerge(self._blobs, self._layers, self.ref, config.get("WorkingDir") or "",
-                       list(config.get("Volumes") or ())).parts()
+        reader = MergedReader(LayerMerge(self._blobs, self._layers, self.ref,
+                                         config.get("WorkingDir") or "",
+                                         list(config.get("Volumes") or ())))
         try:
-            yield io.BufferedReader(PartsReader(parts), CHUNK)
+            yield reader
         finally:
-            parts.close()
+            reader.close()
 
 
 def open_archive(ref: str, platform: str | None = None) -> ArchiveSource:

@@ -1,6 +1,7 @@
-"""The layers of an image merged into ONE tar stream, top layer first, as the engine's overlay2
+"""The layers of an image merged into ONE view, top layer first, as the engine's overlay2
 driver shows them to `docker export` of a container it created (each rule checked against the
-engine):
+engine), handed to the walk member by member (`MergedReader`) as a tar reader would read that
+export:
 
 - entries shadowed by an upper layer or whited out (`.wh.NAME`, an overlay char device 0/0) are
   skipped; a folder is opaque (hides the lower layers' content of its path) when its layer holds
@@ -16,7 +17,7 @@ engine):
   the owner and mode of its last entry;
 - last, what the engine's create adds (the config's WorkingDir made, its volumes checked) comes
   from `harness.createview`, fed the folders and non-folders shown; its refusals are raised at
-  the end of the stream (only the whole image shows them).
+  the end of the view (only the whole image shows them).
 
 Each layer is read here as a stream: its compression told by its magic bytes (gzip, zstd,
 bzip2, xz or none), its bytes checked against its diff id. Nothing is unpacked: each layer is
@@ -52,8 +53,7 @@ except ImportError:  # a platform without its wheels: the same API in the standa
 
 from harness.createview import RootView, clean_path, parent_path
 from harness.errors import SourceError
-from harness.snapshot.tarstream import TarFormatError, TarReader
-from harness.tarwrite import header, link_header
+from harness.snapshot.tarstream import Member, TarFormatError, TarReader
 
 CHUNK = 1 << 20
 OPAQUE, WHITEOUT = ".wh..wh..opq", ".wh."
@@ -68,6 +68,17 @@ _NONDATA = (b"1", b"2", b"3", b"4", b"5", b"6")
 #: a decompressed layer kept for the second pass, at most (and at most half the free space
 #: of the temporary folder, which may be memory): beyond, it is decompressed again
 MAX_SPILL = 8 << 30
+
+#: a member of the merged view, and the layer's reader holding its data (None: no data)
+Entry = tuple[Member, "TarReader | None"]
+
+
+def _entry(path: str, kind: bytes, mode: int, uid: int, gid: int, size: int = 0, link: str = "",
+           major: int = 0, minor: int = 0, data: TarReader | None = None) -> Entry:
+    """A member of the merged view, as a tar reader reads one from an export: its name
+    relative, a hard link's target too, the permission bits alone."""
+    return Member(path.lstrip("/"), kind, mode & 0o7777, uid, gid, size,
+                  link.lstrip("/") if kind == b"1" else link, major, minor), data
 
 
 class LayerStore(Protocol):
@@ -256,7 +267,7 @@ class _LayerIndex:
 
 
 class LayerMerge:
-    """Layers, top first, into one tar stream: a generator of byte parts."""
+    """Layers, top first, into one view: a generator of members (`entries`)."""
 
     def __init__(self, blobs: LayerStore, layers: list[tuple[str, str | None]], ref: str,
                  workdir: str = "", volumes: Iterable[str] = ()) -> None:
@@ -271,6 +282,7 @@ class LayerMerge:
         self._others: dict[str, str | None] | None = None
         if any(clean_path(p) != "/" for p in [workdir, *self._volumes] if p):
             self._others = {}
+        self._layer = ""  # the layer being read
 
     def _stream(self, name: str) -> tuple[IO[bytes], bool]:
         """A layer's tar stream, and whether it is decompressed (else the blob as stored)."""
@@ -380,22 +392,20 @@ class LayerMerge:
                               f"{REDIRECT_XATTR}, which the kernel follows and this reader "
                               "does not (load the image into the engine to read it)")
 
-    def parts(self) -> Generator[bytes | memoryview, None, None]:
-        """The merged tar stream, in parts."""
+    def entries(self) -> Generator[Entry, None, None]:
+        """The merged view's members in the engine's export order, each with the reader of
+        its data (read it, through `data`, before asking for the next)."""
         for number, (name, diff_id) in enumerate(reversed(self._layers)):
+            self._layer = name
             try:
                 idx, kept = self._index(name, number == len(self._layers) - 1)
                 yield from self._emit(name, diff_id, idx, kept)
-            except (TarFormatError, OSError, EOFError, ValueError, lzma.LZMAError) as exc:
-                raise SourceError(f"{self._ref}: layer {name} is unreadable ({exc})") from None
             except Exception as exc:
-                if type(exc).__name__ != "ZstdError":
-                    raise
-                raise SourceError(f"{self._ref}: layer {name}: damaged zstd ({exc})") from None
+                raise self._unreadable(name, exc) from None
             for path in idx.implied:
                 if self._visible(path, False):
                     self._dirs.add(path)
-                    yield header(path, b"5", 0o755, 0, 0)
+                    yield _entry(path, b"5", 0o755, 0, 0)
             if number < len(self._layers) - 1:  # what it holds and hides covers lower layers
                 self._exact |= idx.paths | idx.whiteouts
                 self._subtree |= idx.nondirs | idx.whiteouts | idx.opaque
@@ -403,14 +413,31 @@ class LayerMerge:
         for path in INIT_DIRS:
             if path not in self._dirs:
                 self._dirs.add(path)
-                yield header(path, b"5", 0o755, 0, 0)
+                yield _entry(path, b"5", 0o755, 0, 0)
         if self._others is not None:
             for path in sorted(INIT_PATHS.difference(INIT_DIRS, self._dirs)):
                 self._others[path] = "/proc/mounts" if path == "/etc/mtab" else None
             view = RootView(self._dirs, self._others, self._ref)
             for path in view.create(self._workdir, self._volumes):
-                yield header(path, b"5", 0o755, 0, 0)
-        yield bytes(1024)
+                yield _entry(path, b"5", 0o755, 0, 0)
+
+    def data(self, reader: TarReader, head: int = 4096) -> Iterator[memoryview]:
+        """A member's data from its layer's reader (damage named as the layer's)."""
+        try:
+            yield from reader.chunks(head)
+        except Exception as exc:
+            raise self._unreadable(self._layer, exc) from None
+
+    def _unreadable(self, name: str, exc: Exception) -> Exception:
+        """What a failure reading a layer is reported as: a SourceError naming the layer
+        (one raised as such passes as it is; a bug in this module is not disguised)."""
+        if isinstance(exc, SourceError):
+            return exc
+        if isinstance(exc, (TarFormatError, OSError, EOFError, ValueError, lzma.LZMAError)):
+            return SourceError(f"{self._ref}: layer {name} is unreadable ({exc})")
+        if type(exc).__name__ == "ZstdError":
+            return SourceError(f"{self._ref}: layer {name}: damaged zstd ({exc})")
+        return exc
 
     def _shown(self, paths: Iterable[str], kind: bytes, link: str) -> None:
         """Note what `RootView` needs of members shown."""
@@ -421,7 +448,7 @@ class LayerMerge:
                 self._others[path] = link if kind == b"2" else None
 
     def _emit(self, name: str, diff_id: str | None, idx: _LayerIndex,
-              kept: IO[bytes] | None) -> Iterator[bytes | memoryview]:
+              kept: IO[bytes] | None) -> Iterator[Entry]:
         """The second pass (of the layer's tar `kept` by the first, if any): the layer's
         members as the merge shows them, every byte checked against the diff id. A layer that
         does not match fails the stream at its end, so no snapshot is ever taken of it."""
@@ -440,8 +467,8 @@ class LayerMerge:
             raise SourceError(f"{self._ref}: layer {name} does not match its diff id {diff_id} "
                               "(damaged or truncated)")
 
-    def _members(self, reader: TarReader, idx: _LayerIndex) -> Iterator[bytes | memoryview]:
-        """What the merge shows of one layer's members, their data passed through."""
+    def _members(self, reader: TarReader, idx: _LayerIndex) -> Iterator[Entry]:
+        """What the merge shows of one layer's members."""
         for m in reader:
             path = clean_path(m.name)
             base = path[path.rfind("/") + 1:]
@@ -451,8 +478,8 @@ class LayerMerge:
             if path in idx.links:  # a later member of a hard link group
                 first = idx.groups[idx.links[path]]
                 if first.primary not in (None, path) and self._visible(path, True):
-                    yield link_header(path, first.primary or "", first.mode, first.uid,
-                                      first.gid)
+                    yield _entry(path, b"1", first.mode, first.uid, first.gid,
+                                 link=first.primary or "")
                 continue
             size = 0 if m.type in _NONDATA else m.size
             group = idx.groups.get(path)
@@ -462,20 +489,42 @@ class LayerMerge:
                     continue
                 group.primary = min(alive, key=walk_key)
                 self._shown(alive, group.kind, m.linkname)
-                yield header(group.primary, m.type, group.mode, group.uid, group.gid, size,
-                             m.linkname, m.devmajor, m.devminor)
+                yield _entry(group.primary, m.type, group.mode, group.uid, group.gid, size,
+                             m.linkname, m.devmajor, m.devminor, reader if size else None)
             elif self._visible(path, m.type != b"5"):
                 self._shown((path,), m.type, m.linkname)
-                yield header(path, m.type, 0o777 if m.type == b"2" else m.mode,
+                yield _entry(path, m.type, 0o777 if m.type == b"2" else m.mode,
                              _owner(m.uid), _owner(m.gid), size,
                              clean_path(m.linkname) if m.type == b"1" else m.linkname,
-                             m.devmajor, m.devminor)
+                             m.devmajor, m.devminor, reader if size else None)
             else:
                 continue
-            if size:
-                yield from reader.chunks()
-                if size % 512:
-                    yield bytes(512 - size % 512)
             if group is not None and group.primary != path and self._visible(path, True):
-                yield link_header(path, group.primary or "", group.mode, group.uid,
-                                  group.gid)
+                yield _entry(path, b"1", group.mode, group.uid, group.gid,
+                             link=group.primary or "")
+
+
+class MergedReader:
+    """The merged layers as the walk reads them (a member reader): each member as a tar
+    reader would read it from the engine's export, without writing that tar and reading it
+    back (a third pass over every byte)."""
+
+    def __init__(self, merge: LayerMerge) -> None:
+        self._merge, self._entries = merge, merge.entries()
+        self._data: TarReader | None = None
+
+    def __iter__(self) -> Iterator[Member]:
+        for member, data in self._entries:
+            self._data = data
+            yield member
+
+    def chunks(self, head: int = 4096) -> Iterator[memoryview]:
+        """The current member's data (once)."""
+        data, self._data = self._data, None
+        if data is not None:
+            yield from self._merge.data(data, head)
+
+    def close(self) -> None:
+        """Stop reading (the layer files and spills are closed)."""
+        self._entries.close()
+
