@@ -299,7 +299,7 @@ class _OneLayer:
 def layer_merge(data: bytes) -> None:
     """A hostile layer (two, stacked: the input and a mutation of its upper half) merged and
     walked: SourceError only."""
-    from harness.layermerge import LayerMerge
+    from harness.layermerge import LayerMerge, MergedReader
     from harness.snapshot.walk import walk
 
     upper, _, lower = data.partition(SPLIT)
@@ -312,15 +312,13 @@ def layer_merge(data: bytes) -> None:
     # a relative WorkingDir through the upper seed's symlink: the engine's create mirrored too
     merge = LayerMerge(Store(), [("lower", None), ("upper", None)], "fuzz",
                        workdir="lnk/wd/x", volumes=["/usr/share", "/etc/hosts/.."])
-    parts = merge.parts()
+    reader = MergedReader(merge)
     try:
-        from harness.tarwrite import PartsReader
-
-        _json(walk(io.BufferedReader(PartsReader(parts)), []))
+        _json(walk(reader, []))
     except SourceError:
         pass
     finally:
-        parts.close()
+        reader.close()
 
 
 def layer_seeds() -> list[bytes]:
