@@ -313,10 +313,8 @@ def layer_merge(data: bytes) -> None:
     merge = LayerMerge(Store(), [("lower", None), ("upper", None)], "fuzz",
                        workdir="lnk/wd/x", volumes=["/usr/share", "/etc/hosts/.."])
     reader = MergedReader(merge)
-    try:
+    try:  # a SourceError is the target's contract: the runner counts it, and learns its shape
         _json(walk(reader, []))
-    except SourceError:
-        pass
     finally:
         reader.close()
 
