@@ -194,8 +194,6 @@ def _parsed(parse: Callable[[], Any], facts: dict[str, Any], dynamic: bool) -> d
     return facts
 
 
-
-
 def _interpreter(binary: lief.ELF.Binary) -> str | None:
     """PT_INTERP, kept losslessly: LIEF decodes it as UTF-8 and raises on other bytes."""
     if not binary.has_interpreter:
