@@ -138,7 +138,8 @@ def test_engine_restarted_during_a_run(docker_engine: Engine, tmp_path: Path) ->
                 break
             time.sleep(1)
     engine = Engine.connect()
-    # after the restart the same image gates cleanly and the broken run left no container
+    # after the restart the same image gates cleanly, and the run's sweep (what the store
+    # does at the end of a session) removes the container the broken export left
     with engine.export_rootfs(info.image_id, run_id + "-after") as stream:
         snap = take_snapshot(info, stream)
     assert len(snap.packages) > 50
