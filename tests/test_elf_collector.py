@@ -176,3 +176,114 @@ def test_program_headers_say_whether_an_object_is_dynamic() -> None:
     far = bytearray(libc[:64])
     far[32:40] = (1 << 63).to_bytes(8, "little")  # e_phoff past any file
     assert not declares_dynamic(bytes(far), whole)
+
+
+def _objects_of(root: Any) -> list[str]:
+    import os
+
+    from harness.snapshot.elf import ELF_MAGIC
+
+    found = []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path) and os.path.isfile(path):
+                with open(path, "rb") as f:
+                    if f.read(4) == ELF_MAGIC:
+                        found.append(path)
+    return sorted(found)
+
+
+def test_symbol_tables_read_raw_equal_lief_reading_them(tmp_path: Any) -> None:
+    """The dynamic symbol table is read straight from the object (a LIEF object per symbol
+    cost more than the rest of the parse): the same facts as LIEF's reading, for every object
+    of Debian minbase and for a 32-bit library with a version script."""
+    import subprocess
+
+    import testimages
+    from harness.snapshot import elfparse
+    from testimages.debian import MINBASE
+
+    (tmp_path / "v.c").write_text("int foo(void){return 1;}\nint bar = 2;\n"
+                                  "extern int ext(void);\nint baz(void){return ext();}\n")
+    (tmp_path / "v.map").write_text("V1 { global: foo; bar; baz; local: *; };\n")
+    lib32 = tmp_path / "lib32.so"
+    subprocess.run(["gcc", "-m32", "-nostdlib", "-shared", "-fPIC",
+                    f"-Wl,--version-script={tmp_path / 'v.map'}", str(tmp_path / "v.c"), "-o",
+                    str(lib32)], check=True)
+    paths = [*_objects_of(testimages.rootfs(MINBASE)), str(lib32)]
+    assert len(paths) > 600
+    for path in paths:
+        assert elfparse.read_object_at(path) == elfparse.read_object_at(path, elfparse._full_config()), path
+    facts = elfparse.read_object_at(str(lib32))
+    assert facts["arch"] == "i686" and facts["imports"] == [["ext", None, None, False]]
+    assert [e[:3] for e in facts["exports"] if e[0] != "V1"] == [
+        ["bar", "V1", True], ["baz", "V1", True], ["foo", "V1", True]]
+
+
+def test_a_table_without_section_headers_is_left_to_lief(monkeypatch: Any) -> None:
+    """No SHT_DYNSYM section says how long the table is: LIEF reads it (from the hash
+    tables), with the same symbols."""
+    import glob
+
+    from harness.snapshot import elfparse
+
+    libc = open(glob.glob("/usr/lib/*-linux-gnu/libc.so.6")[0], "rb").read()
+    headless = bytearray(libc)
+    headless[0x28:0x30] = bytes(8)  # e_shoff
+    headless[0x3C:0x40] = bytes(4)  # e_shnum, e_shstrndx
+    read_by_lief: list[int] = []
+    lief_table = elfparse._lief_table
+    monkeypatch.setattr(elfparse, "_lief_table",
+                        lambda binary: read_by_lief.append(1) or lief_table(binary))
+    intact = elfparse.read_object(libc)
+    assert read_by_lief == []
+    assert elfparse.read_object(bytes(headless)) == intact and read_by_lief == [1]
+    assert len(intact["exports"]) > 2500
+
+
+def test_the_parser_worker_hashes_the_objects_it_reads(tmp_path: Any, monkeypatch: Any) -> None:
+    """Objects of layer folders are hashed by the worker that parses them, and the walk does
+    not read them; where the worker gives no digest the walk hashes the file itself."""
+    import glob
+    import hashlib
+    import shutil
+
+    from harness.layerdirs import LayerDirsReader
+    from harness.snapshot import elf
+    from harness.snapshot.walk import PATH_MIN
+
+    layer = tmp_path / "layer"
+    (layer / "lib").mkdir(parents=True)
+    libc = glob.glob("/usr/lib/*-linux-gnu/libc.so.6")[0]
+    shutil.copy(libc, layer / "lib/libc.so.6")
+    (layer / "lib/data").write_bytes(b"\x7fELF" + bytes(PATH_MIN))  # not a readable object
+    (layer / "lib/text").write_bytes(b"text" * PATH_MIN)
+    expected = {f"/lib/{name}": hashlib.sha256((layer / "lib" / name).read_bytes()).hexdigest()
+                for name in ("libc.so.6", "data", "text")}
+
+    def snapshot() -> list[str]:
+        """The files the walk read itself."""
+        reader = LayerDirsReader([layer], "img")
+        read: list[str] = []
+        chunks, detach = reader.chunks, reader.detach
+
+        def spy_chunks(head: int = 4096) -> Any:
+            read.append(reader.host_path() or "")
+            return chunks(head)
+
+        def spy_detach() -> Any:
+            name, digest = reader.host_path() or "", detach()
+            return lambda: read.append(name) or digest()
+
+        reader.chunks, reader.detach = spy_chunks, spy_detach  # type: ignore[method-assign]
+        collector = ElfCollector(workers=1)
+        files = walk(reader, [collector])
+        assert collector.result(files, {})["objects"]["/lib/libc.so.6"]["soname"] == "libc.so.6"
+        assert {p: r["sha256"] for p, r in files.items() if r["type"] == "file"} == expected
+        return sorted(p.rsplit("/", 1)[1] for p in read)
+
+    assert snapshot() == ["text"]  # both ELF files were hashed by the worker
+    monkeypatch.setattr(elf, "_host_file_digest", lambda path, size: None)
+    # the fork-started worker carries the patch: the walk hashes the objects itself
+    assert snapshot() == ["data", "libc.so.6", "text"]

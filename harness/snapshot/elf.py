@@ -11,6 +11,7 @@ with its includes, musl's `/etc/ld-musl-ARCH.path`).
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import posixpath
@@ -19,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, Union
 
 from harness.paths import follow
 
@@ -40,6 +41,12 @@ MAX_INFLIGHT = 16 << 20
 MAX_CRASHES = 8
 #: objects go to the parser workers in batches of this many, or of this many bytes
 BATCH_OBJECTS, BATCH_BYTES = 32, 8 << 20
+#: what a parser worker is handed: an object's bytes, the path of a file on the host holding
+#: one, or such a path and the size at which the worker also hashes the file
+Parsed = Union[bytes, str, tuple[str, int]]
+#: the key under which a worker returns the digest it took of a file (never kept in facts)
+_DIGEST = "_sha256"
+HASH_BUFFER = 1 << 20
 
 # st_info / st_other values (elf.h); LIEF's enums are slower to compare than the raw ints
 _LOCAL, _GLOBAL, _WEAK, _UNIQUE = 0, 1, 2, 10
@@ -205,14 +212,17 @@ class ElfCollector:
         self._pool: ProcessPoolExecutor | None = None
         #: batches handed to the workers: (paths, their bytes or host paths, the pending
         #: result, bytes, the pool it went to)
-        self._inflight: deque[tuple[list[str], list[bytes | str], Future[list[dict[str, Any]]],
+        self._inflight: deque[tuple[list[str], list[Parsed], Future[list[dict[str, Any]]],
                                     int, ProcessPoolExecutor]] = deque()
         #: objects the parser crashed on, each in a worker of its own
         self._crashes = 0
         self._inflight_bytes = 0
-        #: (image path, the object's bytes, or the path of a file on the host holding it)
-        self._batch: list[tuple[str, bytes | str]] = []
+        #: (image path, the object's bytes, or the path of a file on the host holding it, or
+        #: such a path and the size the worker is to hash it at)
+        self._batch: list[tuple[str, Parsed]] = []
         self._batch_bytes = 0
+        #: sha256 of objects the workers hashed as they read them (`take_path_hashing`)
+        self._digests: dict[str, str | None] = {}
 
     def wants(self, path: str, head: bytes, size: int) -> bool:
         """ELF objects by content, loader configuration by path. Separate debug info is
@@ -250,6 +260,31 @@ class ElfCollector:
         if len(self._batch) >= BATCH_OBJECTS:
             self._send_batch()
         return True
+
+    def take_path_hashing(self, path: str, host_path: str, head: bytes, size: int
+                          ) -> Callable[[], str | None] | None:
+        """`take_path`, and the worker that reads the object also hashes it, so that the walk
+        need not read it at all: the function returned gives the sha256 (None when the worker
+        could not give one: the walk then hashes the file itself, and names any damage). None
+        when the file is not an object, or when there is no worker to leave the hashing to."""
+        if not head.startswith(ELF_MAGIC) or self._workers == 0:
+            return None
+        self._batch.append((path, (host_path, size)))
+        if len(self._batch) >= BATCH_OBJECTS:
+            self._send_batch()
+        return lambda: self._digest(path)
+
+    def _digest(self, path: str) -> str | None:
+        """The digest a worker gave of an object taken by `take_path_hashing`, once its batch
+        is back."""
+        while path not in self._digests and path not in self._objects:
+            if any(p == path for p, _ in self._batch):
+                self._send_batch()
+            elif self._inflight:
+                self._collect_one()
+            else:
+                break
+        return self._digests.pop(path, None)
 
     def _send_batch(self) -> None:
         """One task per batch: a task per object cost the pool more than the parsing (695
@@ -298,9 +333,12 @@ class ElfCollector:
         except Exception as exc:  # recorded, never raised
             results = [{"error": f"parser failed: {type(exc).__name__}: {exc}"} for _ in paths]
         for path, facts in zip(paths, results):
+            digest = facts.pop(_DIGEST, None)
+            if digest is not None:
+                self._digests[path] = digest
             self._objects[path] = facts
 
-    def _parse_alone(self, data: bytes | str) -> dict[str, Any]:
+    def _parse_alone(self, data: Parsed) -> dict[str, Any]:
         """One object in a pool of its own making: a crash names exactly that object."""
         if self._crashes >= MAX_CRASHES:
             return {"error": f"not parsed: the parser crashed {self._crashes} times on this image"}
@@ -392,14 +430,43 @@ def _worker_init() -> None:
     elfparse.quiet()
 
 
-def _parse_batch(datas: list[bytes | str]) -> list[dict[str, Any]]:
+def _parse_batch(datas: list[Parsed]) -> list[dict[str, Any]]:
     return [_parse_here(data) for data in datas]
 
 
-def _parse_here(data: bytes | str) -> dict[str, Any]:
+def _parse_here(data: Parsed) -> dict[str, Any]:
     from harness.snapshot import elfparse
 
     elfparse.quiet()
+    if isinstance(data, tuple):
+        path, size = data
+        digest = _host_file_digest(path, size)
+        facts = elfparse.read_object_at(path)
+        if digest is not None:
+            facts[_DIGEST] = digest
+        return facts
     if isinstance(data, str):
         return elfparse.read_object_at(data)
     return elfparse.read_object(data)
+
+
+def _host_file_digest(path: str, size: int) -> str | None:
+    """sha256 of a file on the host that should hold `size` bytes; None when it cannot be
+    read or holds another size (the walk hashes it again itself and says what is wrong)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        digest, view, total = hashlib.sha256(), memoryview(bytearray(HASH_BUFFER)), 0
+        while total <= size:
+            got = os.readv(fd, [view])
+            if not got:
+                break
+            digest.update(view[:got])
+            total += got
+        return digest.hexdigest() if total == size else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
