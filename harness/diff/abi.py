@@ -18,7 +18,7 @@ from typing import Any
 
 from harness.config import HarnessConfig
 from harness.diff.change import Change
-from harness.linkage import Linker, linkage_findings
+from harness.linkage import Finding, Linker, linkage_findings
 
 #: symbol types that are one thing to a consumer (an IFUNC is called like a function)
 _TYPE_CLASS = {"FUNC": "function", "IFUNC": "function", "OBJECT": "data", "COMMON": "data",
@@ -259,10 +259,12 @@ def diff_abi(before: dict[str, Any], abi: dict[str, Any], config: HarnessConfig)
     return changes
 
 
-def linkage_changes(abi: dict[str, Any], config: HarnessConfig) -> list[Change]:
-    """needed-unresolved / symbol-unresolved of the candidate alone (no baseline needed).
+def linkage_changes(abi: dict[str, Any], config: HarnessConfig,
+                    findings: list[Finding] | None = None) -> list[Change]:
+    """needed-unresolved / symbol-unresolved of the candidate alone (no baseline needed);
+    `findings`: `linkage_findings(abi)`, when already known.
 
     The ABI suppressions do not apply: they shape the recorded surface, while an unresolved
     reference is a program that does not load (waive it if it must ship)."""
     return [Change("abi", f.kind, f.subject, None, f.detail or None, consumer=f.consumer)
-            for f in linkage_findings(abi)]
+            for f in (linkage_findings(abi) if findings is None else findings)]

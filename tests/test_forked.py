@@ -1,0 +1,63 @@
+"""harness.forked: a result computed in a forked child, or here when the child gives none."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+from harness.forked import Forked
+
+PARENT = os.getpid()
+
+
+def _where() -> tuple[int, int]:
+    return os.getpid(), os.getppid()
+
+
+def test_the_result_comes_from_a_child() -> None:
+    pid, parent = Forked(_where).result()
+    assert pid != PARENT and parent == PARENT
+
+
+def test_what_the_child_cannot_give_is_computed_here() -> None:
+    def fails_in_a_child() -> int:
+        if os.getpid() != PARENT:
+            raise RuntimeError("only in the child")
+        return 7
+
+    def dies_in_a_child() -> int:
+        if os.getpid() != PARENT:
+            os._exit(139)
+        return 8
+
+    assert Forked(fails_in_a_child).result() == 7
+    assert Forked(dies_in_a_child).result() == 8
+    assert Forked(_where, fork=False).result() == _where()
+
+
+def test_no_child_beside_other_threads() -> None:
+    """A forked child gets only the forking thread: a lock another thread held stays taken."""
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert Forked(_where).result() == _where()
+    finally:
+        stop.set()
+        other.join()
+
+
+def test_a_result_no_longer_wanted_stops_its_child() -> None:
+    def waits() -> int:
+        time.sleep(3600)
+        return 1
+
+    pending = Forked(waits)
+    pid = pending._pid
+    assert pid and os.path.exists(f"/proc/{pid}")
+    status = pending.close()
+    assert status is not None and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    assert not os.path.exists(f"/proc/{pid}")  # reaped: no zombie left
+    assert pending.close() is None
