@@ -1,9 +1,10 @@
 """ONE streaming pass over an image's filesystem tar stream.
 
 The stream is read member by member and never unpacked to disk: every regular file is hashed
-in chunks, and only files a content collector asks for (package databases, ELF objects,
-/etc/shadow) are held in memory, one at a time. Memory therefore grows with the largest such
-file, not with the image.
+in chunks (a file on the host that a collector reads anyway, an ELF object, may be hashed by
+that collector instead), and only files a content collector asks for (package databases, ELF
+objects, /etc/shadow) are held in memory, one at a time. Memory therefore grows with the
+largest such file, not with the image.
 """
 
 from __future__ import annotations
@@ -110,8 +111,8 @@ def walk(rootfs: Rootfs, collectors: Iterable[ContentCollector]) -> dict[str, di
     collectors = list(collectors)
     files: dict[str, dict[str, Any]] = {}
     background: ThreadPoolExecutor | None = None
-    #: digests computed elsewhere: in the hashing thread, or by the collector that read the
-    #: file (each None when that collector could not give one, then computed here)
+    # digests computed elsewhere: in the hashing thread, or by the collector that reads the
+    # file anyway (the walk hashes it itself when that collector gives none)
     pending: dict[str, Callable[[], str]] = {}
     try:
         reader = member_reader(rootfs)
