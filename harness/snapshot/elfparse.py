@@ -1,5 +1,7 @@
 """LIEF parsing of one ELF object into plain facts (imported by the parser worker only:
-importing LIEF costs most of a second, which the walk does not wait for)."""
+importing LIEF costs most of a second, which the walk does not wait for). LIEF reads the
+headers, the dynamic section and the version tables; a plainly laid out dynamic symbol table
+is read straight from the object (`_raw_table`), any other by LIEF."""
 
 from __future__ import annotations
 
