@@ -12,6 +12,7 @@ with its includes, musl's `/etc/ld-musl-ARCH.path`).
 from __future__ import annotations
 
 import hashlib
+import marshal
 import multiprocessing
 import os
 import posixpath
@@ -324,7 +325,7 @@ class ElfCollector:
         paths, datas, pending, size, pool = self._inflight.popleft()
         self._inflight_bytes -= size
         try:
-            results = pending.result()
+            results = marshal.loads(pending.result())
         except BrokenProcessPool:
             # a worker died (LIEF crashed on a hostile object, or was killed): every batch
             # in its pool fails with it, so each object of them is parsed again on its own
@@ -344,7 +345,7 @@ class ElfCollector:
             return {"error": f"not parsed: the parser crashed {self._crashes} times on this image"}
         pool = self._running_pool()
         try:
-            return pool.submit(_parse_batch, [data]).result()[0]
+            return marshal.loads(pool.submit(_parse_batch, [data]).result())[0]
         except BrokenProcessPool:
             self._crashes += 1
             self._drop_pool(pool)
@@ -430,8 +431,11 @@ def _worker_init() -> None:
     elfparse.quiet()
 
 
-def _parse_batch(datas: list[Parsed]) -> list[dict[str, Any]]:
-    return [_parse_here(data) for data in datas]
+def _parse_batch(datas: list[Parsed]) -> bytes:
+    """The facts of a batch, as marshal data: the walk's process loads what the workers send
+    while it walks, and marshal loads plain data faster than pickle does (minbase's facts:
+    0.095 s against 0.119 s, and 0.028 s against 0.042 s to write in the worker)."""
+    return marshal.dumps([_parse_here(data) for data in datas])
 
 
 def _parse_here(data: Parsed) -> dict[str, Any]:
