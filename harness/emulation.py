@@ -20,9 +20,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker.errors
 import requests.exceptions
 
+from harness.dockersdk import docker
 from harness.engine import ARCH_NAMES, Engine, uname_arch
 from harness.errors import EngineUnavailable
 

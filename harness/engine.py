@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import docker
-import docker.errors
 import requests.exceptions
 
+from harness.dockersdk import docker, ssh_transport
 from harness.errors import EngineUnavailable, ImageNotFound, SourceError
 
 #: Every container the harness creates carries this label; its value is the run id.
@@ -95,6 +94,8 @@ class Engine:
     @classmethod
     def connect(cls, timeout: int = 120) -> Engine:
         """Connect and ping; raise `EngineUnavailable` with one line when nothing answers."""
+        if os.environ.get("DOCKER_HOST", "").startswith("ssh://"):
+            ssh_transport()
         try:
             client = docker.from_env(timeout=timeout)
             client.ping()

@@ -15,9 +15,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-import docker.errors
 import requests.exceptions
 
+from harness.dockersdk import docker
 from harness.engine import RUN_LABEL, Engine
 from harness.errors import SourceError
 

@@ -213,7 +213,7 @@ class ElfCollector:
         self._pool: ProcessPoolExecutor | None = None
         #: batches handed to the workers: (paths, their bytes or host paths, the pending
         #: result, bytes, the pool it went to)
-        self._inflight: deque[tuple[list[str], list[Parsed], Future[list[dict[str, Any]]],
+        self._inflight: deque[tuple[list[str], list[Parsed], Future[bytes],
                                     int, ProcessPoolExecutor]] = deque()
         #: objects the parser crashed on, each in a worker of its own
         self._crashes = 0
@@ -345,7 +345,8 @@ class ElfCollector:
             return {"error": f"not parsed: the parser crashed {self._crashes} times on this image"}
         pool = self._running_pool()
         try:
-            return marshal.loads(pool.submit(_parse_batch, [data]).result())[0]
+            facts: dict[str, Any] = marshal.loads(pool.submit(_parse_batch, [data]).result())[0]
+            return facts
         except BrokenProcessPool:
             self._crashes += 1
             self._drop_pool(pool)
