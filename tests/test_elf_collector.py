@@ -126,7 +126,7 @@ def _crash_on_marker(datas: list[bytes | str]) -> bytes:
 
     if any(isinstance(d, bytes) and b"CRASH" in d for d in datas):
         os._exit(139)
-    return marshal.dumps([{"size": len(d)} for d in datas])
+    return marshal.dumps([[{"size": len(d)}, None] for d in datas])
 
 
 def test_a_parser_crash_names_its_object_and_the_rest_are_parsed(monkeypatch: Any) -> None:
