@@ -140,7 +140,7 @@ class SnapshotStore:
             elf.discard_started_pool()
         # the closure waits for the abi aspect, which comes after the others: the second core
         # computes it meanwhile (Debian minbase: 0.12 s)
-        self._linkage[info.image_id] = Forked(partial(linkage_findings, _abi_with_env(snap)))
+        self._linkage[info.image_id] = _linkage_of(snap, fork=True)
         snap.keep(path)
         return snap
 
@@ -174,8 +174,7 @@ class SnapshotStore:
         """The linkage findings of a snapshot (harness.linkage), computed once."""
         image_id = snap.image["image_id"]
         if image_id not in self._linkage:
-            self._linkage[image_id] = Forked(partial(linkage_findings, _abi_with_env(snap)),
-                                             fork=False)
+            self._linkage[image_id] = _linkage_of(snap, fork=False)
         return self._linkage[image_id].result()
 
     def cleanup(self) -> int:
@@ -266,17 +265,26 @@ def _abi_with_env(snap: Snapshot) -> dict[str, Any]:
     return {**snap.abi, "library_path": snap.metadata.get("Env.LD_LIBRARY_PATH")}
 
 
-#: the linkage findings of a snapshot, when known (`SnapshotStore.linkage`)
+def _linkage_of(snap: Snapshot, fork: bool) -> Forked[list[Finding]]:
+    """The snapshot's linkage findings, begun in a forked child or left to compute here."""
+    return Forked(partial(linkage_findings, _abi_with_env(snap)), fork=fork)
+
+
+def _linkage_here(snap: Snapshot) -> list[Finding]:
+    return linkage_findings(_abi_with_env(snap))
+
+
+#: a snapshot's linkage findings (`SnapshotStore.linkage` keeps them; else computed here)
 Linkage = Callable[[Snapshot], list[Finding]]
 
 
 def candidate_only_changes(aspect: str, snap: Snapshot, config: HarnessConfig,
-                           linkage: Linkage | None = None) -> list[Change]:
+                           linkage: Linkage = _linkage_here) -> list[Change]:
     """Checks that need no baseline (they also guard a first release)."""
     if aspect == "security":
         return diff_security(None, {}, snap.accounts) + candidate_security(snap.metadata, snap.secrets)
     if aspect == "abi":
-        return abi.linkage_changes(_abi_with_env(snap), config, linkage(snap) if linkage else None)
+        return abi.linkage_changes(_abi_with_env(snap), config, linkage(snap))
     if aspect == "packages":
         return package_checks(snap, config)
     return []
@@ -297,7 +305,7 @@ def no_database(snap: Snapshot) -> list[Change]:
 
 
 def diff_aspect(aspect: str, before: dict[str, Any], snap: Snapshot,
-                config: HarnessConfig, linkage: Linkage | None = None) -> list[Change]:
+                config: HarnessConfig, linkage: Linkage = _linkage_here) -> list[Change]:
     """Baseline records vs. the candidate snapshot, for one aspect."""
     if aspect == "files":
         return diff_files(visible_files(before, config), visible_files(snap.files, config))
@@ -309,8 +317,8 @@ def diff_aspect(aspect: str, before: dict[str, Any], snap: Snapshot,
     if aspect == "packages":
         return diff_packages(before, snap.packages) + package_checks(snap, config)
     if aspect == "abi":
-        return abi.diff_abi(before, snap.abi, config) + abi.linkage_changes(
-            _abi_with_env(snap), config, linkage(snap) if linkage else None)
+        return (abi.diff_abi(before, snap.abi, config)
+                + abi.linkage_changes(_abi_with_env(snap), config, linkage(snap)))
     raise ValueError(aspect)
 
 
