@@ -153,3 +153,25 @@ def test_library_of_a_second_architecture_is_keyed_apart(tmp_path: Path) -> None
     assert records["libfoo.so.1"]["paths"] == ["/usr/lib/libfoo.so.1"]
     assert records["libfoo.so.1(i686)"]["paths"] == ["/usr/lib32/libfoo.so.1"]
     assert "libfoo.so.1(i686):foo_init@FOO_1.0" in records
+
+
+def test_soname_change_of_any_spelling(tmp_path: Path) -> None:
+    """libabigail's libtest19-soname-0 -> -1: a soname without `.so` pairs by its stem."""
+    before = baseline_records(image(tmp_path, "a", (Lib(FOO.source, FOO.script, "libfoo-0"), "/usr/lib")),
+                              HarnessConfig())
+    after = image(tmp_path, "b", (Lib(FOO.source, FOO.script, "libfoo-1"), "/usr/lib"))
+    assert verdicts(diff_abi(before, after, HarnessConfig())) == {("soname-changed", "libfoo-0", "break")}
+    other = image(tmp_path, "c", (Lib(FOO.source, FOO.script, "libbar-1"), "/usr/lib"))
+    assert verdicts(diff_abi(before, other, HarnessConfig())) == {("library-removed", "libfoo-0", "break")}
+
+
+def test_plugin_without_soname_is_keyed_by_path(tmp_path: Path) -> None:
+    """A shared object without DT_SONAME is recorded by path; PIE programs are not."""
+    from testimages.abi import compile_plugin, compile_program
+    root = tmp_path / "a"
+    compile_plugin("int plugin_init(void) { return 1; }\n", root / "usr/lib/foo/plugin.so")
+    compile_program("int main(void) { return 0; }\n", root / "usr/bin/prog", [], extra=("-pie", "-fPIE"))
+    records = baseline_records(image(tmp_path, "a"), HarnessConfig())
+    assert records["/usr/lib/foo/plugin.so:plugin_init"] == {"type": "FUNC", "bind": "GLOBAL"}
+    assert records["/usr/lib/foo/plugin.so"]["versions"] == []
+    assert not any(k.startswith("/usr/bin") for k in records)
