@@ -544,3 +544,43 @@ def case_recipe(case: LoaderCase, side: str) -> Recipe:
 
     return Recipe(f"abi-loader-{case.name}-{side}", build, parent=GLIBC_BASE,
                   extra=(case.name, side, repr(case), *_CASE_HELPERS))
+
+
+# -- a pair of prebuilt shared objects (libabigail's test data) through the gate's diff -----
+
+def object_soname(path: Path) -> str | None:
+    """An object's DT_SONAME, as readelf reads it (None without one)."""
+    out = subprocess.run(["readelf", "-d", "-W", str(path)], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if "(SONAME)" in line and "[" in line:
+            return line.split("[", 1)[1].rsplit("]", 1)[0]
+    return None
+
+
+def _object_root(obj: Path, name: str, work: Path) -> Path:
+    root = work / "root"
+    if root.exists():
+        shutil.rmtree(root)
+    (root / "usr/lib").mkdir(parents=True)
+    shutil.copy2(obj, root / "usr/lib" / name)
+    return root
+
+
+def gate_object_pair(old: Path, new: Path, work: Path) -> list[str]:
+    """The unwaived breaks (`KIND SUBJECT`) of the gate's ABI diff for old -> new, each
+    object in a root at /usr/lib/SONAME (without a soname: old's file name, on both sides),
+    read by the snapshot's walk, old's records stored and parsed as a baseline file is."""
+    import json
+
+    from harness import baseline
+    from harness.config import HarnessConfig
+    from harness.diff.abi import baseline_records, diff_abi
+    from harness.policy import judge
+
+    config = HarnessConfig()
+    name = object_soname(old) or old.name
+    records = baseline_records(collect_abi(_object_root(old, name, work)), config)
+    stored = json.loads(baseline.render("abi", {"ref": str(old)}, records))["records"]
+    candidate = collect_abi(_object_root(new, object_soname(new) or name, work))
+    judged = judge(diff_abi(stored, candidate, config), config, "libabigail", "x86_64")
+    return sorted(f"{c.kind} {c.subject}" for c in judged if c.verdict == "break" and not c.waived)
