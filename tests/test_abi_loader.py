@@ -6,6 +6,7 @@ review)."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ import pytest
 import testimages
 from harness.config import HarnessConfig, ImageSpec
 from harness.gate import SnapshotStore, check_aspect
-from testimages.abi import LOADER_CASES, LoaderCase, case_expect, case_recipe
+from testimages.abi import LOADER_CASES, LoaderCase, case_expect, case_recipe, triplet
 
 pytestmark = pytest.mark.docker
 
@@ -71,3 +72,16 @@ def test_linkage_alone_sees_what_the_loader_refuses(case: LoaderCase, store: Sna
     assert result.missing_baseline
     assert {(c.kind, c.consumer, c.verdict) for c in result.changes} >= {
         ("symbol-unresolved", "/usr/bin/foo-user", "break")}
+
+
+@pytest.mark.skipif(shutil.which("abidiff") is None, reason="abidiff (abigail-tools) not installed")
+@pytest.mark.parametrize("case", [c for c in LOADER_CASES if c.new.foo is not None], ids=lambda c: c.name)
+def test_abidiff_differs_only_on_the_move(case: LoaderCase) -> None:
+    """abidiff (without --follow-dependencies) agrees with the loader on every libfoo case
+    but the kept-node move, which it reports as a removal (bit 8) and ld.so runs."""
+    libfoo = [testimages.rootfs(case_recipe(case, side)) / "usr/lib" / triplet() / "libfoo.so.1"
+              for side in ("old", "new")]
+    status = subprocess.run(["abidiff", *map(str, libfoo)], capture_output=True).returncode
+    assert not status & 3
+    incompatible = bool(status & 8)
+    assert incompatible == (not case.loads or case.name == "moved-node-kept")

@@ -11,6 +11,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,7 @@ OLD_PROGRAMS = (("usr/bin/sort", "--version"), ("usr/bin/timeout", "--version"),
 
 
 @pytest.fixture(scope="module")
-def upgrade(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AspectResult, dict[str, object]]]:
+def upgrade(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AspectResult, dict[str, dict[str, Any]]]]:
     store = SnapshotStore(tmp_path_factory.mktemp("upgrade-snapshots"), f"abi-upgrade-{uuid.uuid4().hex[:12]}")
     baselines = tmp_path_factory.mktemp("upgrade-baselines")
     try:
@@ -65,7 +66,7 @@ def test_bullseye_programs_run_on_bookworm() -> None:
         assert proc.returncode == 0, (program, proc.stderr)
 
 
-def test_glibc_moves_are_no_break(upgrade: tuple[AspectResult, dict[str, object]]) -> None:
+def test_glibc_moves_are_no_break(upgrade: tuple[AspectResult, dict[str, dict[str, Any]]]) -> None:
     result, _ = upgrade
     subjects = {(c.kind, c.subject): c for c in result.changes}
     for key in ("libpthread.so.0:pthread_create@GLIBC_2.2.5", "libdl.so.2:dlopen@GLIBC_2.2.5",
@@ -77,7 +78,7 @@ def test_glibc_moves_are_no_break(upgrade: tuple[AspectResult, dict[str, object]
                 and split_symbol_key(c.subject)[0] in MOVED_FROM]
 
 
-def test_other_abi_changes_are_reported_as_before(upgrade: tuple[AspectResult, dict[str, object]]) -> None:
+def test_other_abi_changes_are_reported_as_before(upgrade: tuple[AspectResult, dict[str, dict[str, Any]]]) -> None:
     """Each symbol of the baseline missing from a library of the candidate is reported once,
     as moved (provider in the NEEDED closure) or removed; the rest of the upgrade still
     fails: real removals, dropped libraries and soname bumps."""
