@@ -4,8 +4,8 @@ linkage closure of the candidate alone.
 A baseline (`abi.json`) stores one record per library, keyed by its soname, and one per
 exported symbol, keyed `SONAME:NAME@VERSION` (`SONAME:NAME` when unversioned): sorted, one
 line each, so a reviewer reads the library's ABI surface change line by line. A shared
-object without a soname (a plugin: PAM modules, gconv modules, extension modules, anything
-dlopen()ed by path) is keyed by its absolute path instead (`PATH:NAME@VERSION`). Libraries of
+object without a soname (a plugin: gconv and extension modules, anything dlopen()ed by
+path) is keyed by its absolute path instead (`PATH:NAME@VERSION`). Libraries of
 an architecture other than the image's own (i686 objects in an x86_64 image) are keyed
 `SONAME(ARCH)`. The suppressions of `[tool.harness.abi]` (GLIBC_PRIVATE by default) are
 applied to both sides, so a new suppression never reads as a removal.
