@@ -387,23 +387,24 @@ class Linker:
                 continue
             versions = set(self.objects[target].get("versions") or [])
             if not versions:
-                continue  # an unversioned library satisfies any version (ld.so: no check)
+                # ld.so only warns ("no version information available"); the symbols
+                # bound from such a library are checked below
+                continue
             problems.update(("node", file, v) for v, weak in nodes if not weak and v not in versions)
-        # per needed file, once: (its exports, whether it is versioned, its path), or None
-        # when nothing is checked against it (tens of thousands of imports per image)
-        against: dict[str, tuple[set[tuple[str, str | None]], bool, str] | None] = {}
+        # per needed file, once: its exports, or None when nothing is checked against it
+        # (tens of thousands of imports per image). A versioned reference is not bound from
+        # the library it names when that library has no version information: ld.so's
+        # check_match asserts; only another object of the scope can still provide it.
+        against: dict[str, set[tuple[str, str | None]] | None] = {}
         for name, version, file, weak in node.facts.get("imports") or []:
             if weak or version is None:
                 continue
             if file not in against:
                 target = targets.get(file)
                 against[file] = (None if target is None or "error" in self.objects[target]
-                                 else (self.exports(target),
-                                       bool(self.objects[target].get("versions")), target))
+                                 else self.exports(target))
             checked = against[file]
-            if checked is None or (name, version) in checked[0]:
-                continue
-            if not checked[1] and name in self.names(checked[2]):
+            if checked is None or (name, version) in checked:
                 continue
             problems.add(("symbol", file, name, version))
         return problems

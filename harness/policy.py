@@ -55,6 +55,8 @@ def default_verdict(change: Change, config: HarnessConfig, public: re.Pattern[st
     if kind == "symbol-size-changed":
         grew = detail.get("grew", True)
         return "break" if grew else "review"
+    if kind == "symbol-removed" and detail.get("loader_path") is False:
+        return "review"  # a plugin outside the loader's search path: only its host loads it
     if kind == "soname-changed":
         return "info" if detail.get("old_still_shipped") else "break"
     if kind == "runpath-changed":

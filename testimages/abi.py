@@ -17,7 +17,7 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-from testimages import Recipe, run
+from testimages import Recipe, debian_mirror, run
 from testimages.debian import MINBASE
 from testimages.debs import dpkg
 
@@ -357,3 +357,230 @@ def collect_abi(root: Path) -> dict[str, object]:
         tar.stdout.close()
         tar.wait()
     return collector.result(files, {})
+
+
+# -- Debian bullseye minbase: glibc 2.31, before 2.34 moved libpthread/libdl/librt/... into libc
+
+BULLSEYE_SUITE = "bullseye"
+
+
+def _bullseye_minbase(root: Path) -> None:
+    run(["debootstrap", "--variant=minbase", BULLSEYE_SUITE, str(root), debian_mirror()])
+    run(["sh", "-c", f"rm -rf {root}/var/cache/apt/archives/*.deb {root}/var/lib/apt/lists/*"])
+
+
+#: the baseline of a real upgrade whose candidate is bookworm minbase (testimages.debian.MINBASE)
+BULLSEYE = Recipe("debian-bullseye-minbase", _bullseye_minbase, changes=('CMD ["/bin/bash"]',),
+                  extra=(BULLSEYE_SUITE,))
+
+
+# -- the loader as the oracle: cases ld.so resolves differently from a plain symbol diff -----
+
+def compile_plugin(source: str, target: Path, script: str | None = None) -> Path:
+    """A shared object without DT_SONAME (a plugin, loaded by path)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "plugin.c"
+        src.write_text(textwrap.dedent(source))
+        cmd = ["gcc", "-g", "-O0", "-shared", "-fPIC", "-o", str(target), str(src)]
+        if script is not None:
+            (Path(tmp) / "plugin.map").write_text(textwrap.dedent(script))
+            cmd.append(f"-Wl,--version-script={Path(tmp) / 'plugin.map'}")
+        run(cmd)
+    return target
+
+
+@dataclass(frozen=True)
+class Side:
+    """One image of a loader case: libfoo, optionally libbar (NEEDED by libfoo or not), and
+    optionally a plugin without a soname at `plugin_path`."""
+
+    foo: Lib | None
+    bar: Lib | None = None
+    foo_needs_bar: bool = False
+    plugin: str | None = None
+
+
+@dataclass(frozen=True)
+class LoaderCase:
+    """Two sides, a consumer built against the old side, whether ld.so runs that consumer on
+    the new side (the oracle), and the changes the gate must report (kind, subject, verdict)."""
+
+    name: str
+    old: Side
+    new: Side
+    #: the consumer's C source: exits 0 when everything it uses was bound and returned right
+    consumer: str
+    loads: bool
+    expect: tuple[tuple[str, str, str], ...]
+    #: the plugin's path in both images (its folder decides break or review)
+    plugin_path: str = ""
+
+
+_BAR_MAP_10 = "FOO_1.0 { global: foo_extra; local: *; };\n"
+_FOO_INIT_ONLY = "int foo_init(void) { return 1; }\n"
+_EXTRA_ONLY = "int foo_extra(void) { return 2; }\n"
+_USE_BOTH = f"{_DECLS}int main(void) {{ return foo_init() + foo_extra() == 3 ? 0 : 1; }}\n"
+_PLUGIN_SRC = "int plugin_init(void) { return 1; }\nint plugin_extra(void) { return 2; }\n"
+_PLUGIN_INIT_ONLY = "int plugin_init(void) { return 1; }\n"
+_DLOPEN_USER = """
+    #include <dlfcn.h>
+    int main(void) {
+        void *h = dlopen("PLUGIN", RTLD_NOW);
+        if (!h) return 2;
+        int (*f)(void) = (int (*)(void))dlsym(h, "plugin_extra");
+        return f && f() == 2 ? 0 : 3;
+    }
+"""
+_LINKED_PLUGIN_USER = ("int plugin_init(void); int plugin_extra(void);\n"
+                       "int main(void) { return plugin_init() + plugin_extra() == 3 ? 0 : 1; }\n")
+
+LOADER_CASES = (
+    # glibc 2.34's move: libfoo keeps FOO_1.0 and NEEDs libbar, which defines foo_extra@FOO_1.0
+    LoaderCase("moved-node-kept",
+               Side(Lib(_BASE_SRC, _BASE_MAP)),
+               Side(Lib(_FOO_INIT_ONLY, _BASE_MAP.replace("foo_extra; ", "")),
+                    Lib(_EXTRA_ONLY, _BAR_MAP_10, "libbar.so.1"), foo_needs_bar=True),
+               _USE_BOTH, True,
+               (("symbol-moved", "libfoo.so.1:foo_extra@FOO_1.0", "info"),
+                ("needed-added", "libbar.so.1", "review"))),
+    # the node foo_extra had (FOO_1.1) left libfoo with it: ld.so checks the node against libfoo
+    LoaderCase("moved-node-lost",
+               Side(Lib(_BASE_SRC, _TWO_NODES)),
+               Side(Lib(_FOO_INIT_ONLY, "FOO_1.0 { global: foo_init; local: *; };\n"),
+                    Lib(_EXTRA_ONLY, "FOO_1.1 { global: foo_extra; local: *; };\n", "libbar.so.1"),
+                    foo_needs_bar=True),
+               _USE_BOTH, False,
+               (("symbol-removed", "libfoo.so.1:foo_extra@FOO_1.1", "break"),
+                ("needed-added", "libbar.so.1", "review"),
+                ("symbol-version-removed", "libfoo.so.1:@FOO_1.1", "break"))),
+    # libbar ships but nothing in libfoo's closure loads it
+    LoaderCase("moved-outside-closure",
+               Side(Lib(_BASE_SRC, _BASE_MAP)),
+               Side(Lib(_FOO_INIT_ONLY, _BASE_MAP.replace("foo_extra; ", "")),
+                    Lib(_EXTRA_ONLY, _BAR_MAP_10, "libbar.so.1")),
+               _USE_BOTH, False,
+               (("symbol-removed", "libfoo.so.1:foo_extra@FOO_1.0", "break"),)),
+    LoaderCase("versioning-added",
+               Side(Lib(_BASE_SRC, None)), Side(Lib(_BASE_SRC, _BASE_MAP)),
+               _USE_BOTH, True,
+               (("symbol-added", "libfoo.so.1:foo_extra@FOO_1.0", "info"),
+                ("symbol-added", "libfoo.so.1:foo_init@FOO_1.0", "info"))),
+    LoaderCase("versioning-removed",
+               Side(Lib(_BASE_SRC, _BASE_MAP)), Side(Lib(_BASE_SRC, None)),
+               _USE_BOTH, False,
+               (("symbol-removed", "libfoo.so.1:foo_extra@FOO_1.0", "break"),
+                ("symbol-removed", "libfoo.so.1:foo_init@FOO_1.0", "break"),
+                ("symbol-version-removed", "libfoo.so.1:@FOO_1.0", "break"),
+                ("symbol-added", "libfoo.so.1:foo_extra", "info"),
+                ("symbol-added", "libfoo.so.1:foo_init", "info"))),
+    # a plugin dlopen()ed by path from a folder of its host's: only that host loads it
+    LoaderCase("plugin-symbol-removed",
+               Side(None, plugin=_PLUGIN_SRC), Side(None, plugin=_PLUGIN_INIT_ONLY),
+               _DLOPEN_USER, False,
+               (("symbol-removed", "/usr/lib/foo/plugins/foo-plugin.so:plugin_extra", "review"),),
+               plugin_path="/usr/lib/foo/plugins/foo-plugin.so"),
+    # an object without a soname in the loader's path, linked by file name (DT_NEEDED)
+    LoaderCase("unnamed-library-symbol-removed",
+               Side(None, plugin=_PLUGIN_SRC), Side(None, plugin=_PLUGIN_INIT_ONLY),
+               _LINKED_PLUGIN_USER, False,
+               (("symbol-removed", "/usr/lib/TRIPLET/libunnamed.so:plugin_extra", "break"),),
+               plugin_path="/usr/lib/TRIPLET/libunnamed.so"),
+)
+LOADER_CASES_BY_NAME = {c.name: c for c in LOADER_CASES}
+
+
+def case_plugin_path(case: LoaderCase) -> str:
+    """The case's plugin path with the host's multiarch triplet filled in."""
+    return case.plugin_path.replace("TRIPLET", triplet())
+
+
+def case_expect(case: LoaderCase) -> set[tuple[str, str, str]]:
+    return {(k, s.replace("TRIPLET", triplet()), v) for k, s, v in case.expect}
+
+
+def _install_side(side: Side, libdir: Path, plugin: Path | None) -> list[Path]:
+    """Build one side's libraries into `libdir` (the plugin at `plugin`); the consumer's
+    link inputs (libfoo, or the plugin when it is linked directly)."""
+    out: list[Path] = []
+    bar = compile_library(side.bar, libdir) if side.bar is not None else None
+    if side.foo is not None:
+        # libfoo uses nothing of libbar (as glibc's libpthread stub uses nothing of libc):
+        # --no-as-needed before it keeps the DT_NEEDED
+        flags = (("-Wl,--push-state,--no-as-needed", f"-L{libdir}", f"-l:{bar.name}",
+                  "-Wl,--pop-state")
+                 if bar is not None and side.foo_needs_bar else ())
+        out.append(compile_library(Lib(side.foo.source, side.foo.script, side.foo.soname,
+                                       (*side.foo.ldflags, *flags)), libdir))
+    if side.plugin is not None and plugin is not None:
+        out.append(compile_plugin(side.plugin, plugin))
+    return out
+
+
+def install_case_side(root: Path, case: LoaderCase, side_name: str) -> None:
+    """One side of a loader case in a root made from GLIBC_BASE, with /usr/bin/foo-user built
+    against the old side."""
+    libdir = root / "usr/lib" / triplet()
+    plugin_path = case_plugin_path(case)
+    plugin = root / plugin_path.lstrip("/") if plugin_path else None
+    _install_side(case.old if side_name == "old" else case.new, libdir, plugin)
+    with tempfile.TemporaryDirectory() as tmp:
+        old_plugin = Path(tmp) / "plugin" / Path(plugin_path).name if plugin_path else None
+        inputs = _install_side(case.old, Path(tmp) / "lib", old_plugin)
+        linked = [p for p in inputs if case.consumer != _DLOPEN_USER or p != old_plugin]
+        compile_program(case.consumer.replace("PLUGIN", plugin_path),
+                        root / "usr/bin/foo-user", linked)
+
+
+_CASE_HELPERS = _HELPERS + tuple(inspect.getsource(f) for f in (
+    compile_plugin, _install_side, install_case_side, case_plugin_path))
+
+
+def case_recipe(case: LoaderCase, side: str) -> Recipe:
+    """The image of one side (`old` or `new`) of a loader case."""
+
+    def build(root: Path) -> None:
+        install_case_side(root, LOADER_CASES_BY_NAME[case.name], side)
+
+    return Recipe(f"abi-loader-{case.name}-{side}", build, parent=GLIBC_BASE,
+                  extra=(case.name, side, repr(case), *_CASE_HELPERS))
+
+
+# -- a pair of prebuilt shared objects (libabigail's test data) through the gate's diff -----
+
+def object_soname(path: Path) -> str | None:
+    """An object's DT_SONAME, as readelf reads it (None without one)."""
+    out = subprocess.run(["readelf", "-d", "-W", str(path)], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if "(SONAME)" in line and "[" in line:
+            return line.split("[", 1)[1].rsplit("]", 1)[0]
+    return None
+
+
+def _object_root(obj: Path, name: str, work: Path) -> Path:
+    root = work / "root"
+    if root.exists():
+        shutil.rmtree(root)
+    (root / "usr/lib").mkdir(parents=True)
+    shutil.copy2(obj, root / "usr/lib" / name)
+    return root
+
+
+def gate_object_pair(old: Path, new: Path, work: Path) -> list[str]:
+    """The unwaived breaks (`KIND SUBJECT`) of the gate's ABI diff for old -> new, each
+    object in a root at /usr/lib/SONAME (without a soname: old's file name, on both sides),
+    read by the snapshot's walk, old's records stored and parsed as a baseline file is."""
+    import json
+
+    from harness import baseline
+    from harness.config import HarnessConfig
+    from harness.diff.abi import baseline_records, diff_abi
+    from harness.policy import judge
+
+    config = HarnessConfig()
+    name = object_soname(old) or old.name
+    records = baseline_records(collect_abi(_object_root(old, name, work)), config)
+    stored = json.loads(baseline.render("abi", {"ref": str(old)}, records))["records"]
+    candidate = collect_abi(_object_root(new, object_soname(new) or name, work))
+    judged = judge(diff_abi(stored, candidate, config), config, "libabigail", "x86_64")
+    return sorted(f"{c.kind} {c.subject}" for c in judged if c.verdict == "break" and not c.waived)

@@ -153,3 +153,66 @@ def test_library_of_a_second_architecture_is_keyed_apart(tmp_path: Path) -> None
     assert records["libfoo.so.1"]["paths"] == ["/usr/lib/libfoo.so.1"]
     assert records["libfoo.so.1(i686)"]["paths"] == ["/usr/lib32/libfoo.so.1"]
     assert "libfoo.so.1(i686):foo_init@FOO_1.0" in records
+
+
+def test_soname_change_of_any_spelling(tmp_path: Path) -> None:
+    """libabigail's libtest19-soname-0 -> -1: a soname without `.so` pairs by its stem."""
+    before = baseline_records(image(tmp_path, "a", (Lib(FOO.source, FOO.script, "libfoo-0"), "/usr/lib")),
+                              HarnessConfig())
+    after = image(tmp_path, "b", (Lib(FOO.source, FOO.script, "libfoo-1"), "/usr/lib"))
+    assert verdicts(diff_abi(before, after, HarnessConfig())) == {("soname-changed", "libfoo-0", "break")}
+    other = image(tmp_path, "c", (Lib(FOO.source, FOO.script, "libbar-1"), "/usr/lib"))
+    assert verdicts(diff_abi(before, other, HarnessConfig())) == {("library-removed", "libfoo-0", "break")}
+
+
+def test_plugin_without_soname_is_keyed_by_path(tmp_path: Path) -> None:
+    """A shared object without DT_SONAME is recorded by path; PIE programs are not."""
+    from testimages.abi import compile_plugin, compile_program
+    root = tmp_path / "a"
+    compile_plugin("int plugin_init(void) { return 1; }\n", root / "usr/lib/foo/plugin.so")
+    compile_program("int main(void) { return 0; }\n", root / "usr/bin/prog", [], extra=("-pie", "-fPIE"))
+    records = baseline_records(image(tmp_path, "a"), HarnessConfig())
+    assert records["/usr/lib/foo/plugin.so:plugin_init"] == {"type": "FUNC", "bind": "GLOBAL"}
+    assert records["/usr/lib/foo/plugin.so"]["versions"] == []
+    assert not any(k.startswith("/usr/bin") for k in records)
+
+
+@pytest.mark.parametrize("folder, verdict", [("/usr/lib", "break"), ("/usr/lib/foo/plugins", "review")])
+def test_plugin_symbol_removed_by_folder(tmp_path: Path, folder: str, verdict: str) -> None:
+    from testimages.abi import compile_plugin
+    both = "int plugin_init(void) { return 1; }\n"
+    compile_plugin(both + "int plugin_extra(void) { return 2; }\n", tmp_path / "a" / folder.lstrip("/") / "p.so")
+    compile_plugin(both, tmp_path / "b" / folder.lstrip("/") / "p.so")
+    before = baseline_records(image(tmp_path, "a"), HarnessConfig())
+    assert verdicts(diff_abi(before, image(tmp_path, "b"), HarnessConfig())) == {
+        ("symbol-removed", f"{folder}/p.so:plugin_extra", verdict)}
+
+
+def test_symbol_moved_needs_the_node_and_the_closure(tmp_path: Path) -> None:
+    """foo_extra@FOO_1.0 leaves libfoo for libbar: moved only while libfoo NEEDs libbar."""
+    before = baseline_records(image(tmp_path, "a", (FOO, "/usr/lib")), HarnessConfig())
+    bar = compile_library(Lib("int foo_extra(void) { return 2; }\n",
+                              "FOO_1.0 { global: foo_extra; local: *; };\n", "libbar.so.1"),
+                          tmp_path / "b/usr/lib")
+    rest = Lib(FOO.source.replace("int foo_extra(void) { return 2; }", ""), FOO.script.replace("foo_extra; ", ""))
+    compile_library(linked(rest, "-Wl,--push-state,--no-as-needed", f"-L{bar.parent}", "-l:libbar.so.1",
+                           "-Wl,--pop-state"), tmp_path / "b/usr/lib")
+    changes = diff_abi(before, image(tmp_path, "b"), HarnessConfig())
+    moved = [c for c in changes if c.kind == "symbol-moved"]
+    assert [(c.subject, c.after["provider"]) for c in moved] == [("libfoo.so.1:foo_extra@FOO_1.0", "libbar.so.1")]
+    assert verdicts(moved) == {("symbol-moved", "libfoo.so.1:foo_extra@FOO_1.0", "info")}
+    compile_library(Lib("int foo_extra(void) { return 2; }\n", "FOO_1.0 { global: foo_extra; local: *; };\n",
+                        "libbar.so.1"), tmp_path / "c/usr/lib")
+    unlinked = image(tmp_path, "c", (rest, "/usr/lib"))
+    assert ("symbol-removed", "libfoo.so.1:foo_extra@FOO_1.0", "break") in verdicts(
+        diff_abi(before, unlinked, HarnessConfig()))
+
+
+def test_versioning_added_is_no_removal_and_removed_is(tmp_path: Path) -> None:
+    plain = Lib(FOO.source, None)
+    unversioned = baseline_records(image(tmp_path, "a", (plain, "/usr/lib")), HarnessConfig())
+    versioned = image(tmp_path, "b", (FOO, "/usr/lib"))
+    assert {v for _, _, v in verdicts(diff_abi(unversioned, versioned, HarnessConfig()))} == {"info"}
+    back = diff_abi(baseline_records(versioned, HarnessConfig()), image(tmp_path, "c", (plain, "/usr/lib")),
+                    HarnessConfig())
+    assert ("symbol-removed", "libfoo.so.1:foo_init@FOO_1.0", "break") in verdicts(back)

@@ -3,7 +3,9 @@ linkage closure of the candidate alone.
 
 A baseline (`abi.json`) stores one record per library, keyed by its soname, and one per
 exported symbol, keyed `SONAME:NAME@VERSION` (`SONAME:NAME` when unversioned): sorted, one
-line each, so a reviewer reads the library's ABI surface change line by line. Libraries of
+line each, so a reviewer reads the library's ABI surface change line by line. A shared
+object without a soname (a plugin: gconv and extension modules, anything dlopen()ed by
+path) is keyed by its absolute path instead (`PATH:NAME@VERSION`). Libraries of
 an architecture other than the image's own (i686 objects in an x86_64 image) are keyed
 `SONAME(ARCH)`. The suppressions of `[tool.harness.abi]` (GLIBC_PRIVATE by default) are
 applied to both sides, so a new suppression never reads as a removal.
@@ -25,6 +27,8 @@ _TYPE_CLASS = {"FUNC": "function", "IFUNC": "function", "OBJECT": "data", "COMMO
                "TLS": "tls", "NOTYPE": "notype"}
 _DATA = frozenset({"OBJECT", "COMMON", "TLS"})
 _SONAME_STEM = re.compile(r"\.so(\.[0-9][0-9.]*)?$")
+#: a soname spelt without `.so` (`libtest19-soname-0`): its trailing version number
+_BARE_VERSION = re.compile(r"[-_.]?[0-9][0-9.]*$")
 
 
 def _globs(globs: Iterable[str]) -> re.Pattern[str] | None:
@@ -106,6 +110,23 @@ def _libraries(abi: Mapping[str, Any]) -> dict[str, str]:
     return chosen
 
 
+def _plugins(abi: Mapping[str, Any]) -> list[str]:
+    """Paths of the shared objects that have no soname and are no program (no interpreter):
+    plugins, loaded by path. A path that a symbol key could not spell (`:`, `@`) is left to
+    the files aspect."""
+    objects: dict[str, dict[str, Any]] = abi.get("objects") or {}
+    return [path for path, facts in sorted(objects.items())
+            if facts.get("type") == "DYN" and not facts.get("soname") and not facts.get("interp")
+            and "error" not in facts and facts.get("exports")
+            and ":" not in path and "@" not in path and "(" not in path]
+
+
+def _plugin_record(abi: Mapping[str, Any], path: str, suppress: _Suppress) -> dict[str, Any]:
+    facts = abi["objects"][path]
+    return {"arch": facts["arch"], "needed": list(facts.get("needed") or []),
+            "versions": [v for v in facts.get("versions") or [] if not suppress.version(v)]}
+
+
 def _library_record(abi: Mapping[str, Any], path: str, suppress: _Suppress) -> dict[str, Any]:
     facts = abi["objects"][path]
     soname = facts["soname"]
@@ -151,6 +172,13 @@ def baseline_records(abi: dict[str, Any], config: HarnessConfig) -> dict[str, An
             if name == version or suppress.symbol(name, version):
                 continue  # a version node's own marker symbol: the versions list says it
             records.setdefault(symbol_key(key, name, version), _symbol_record(export))
+    for path in _plugins(abi):
+        records[path] = _plugin_record(abi, path, suppress)
+        for export in abi["objects"][path]["exports"]:
+            name, version = export[0], export[1]
+            if name == version or suppress.symbol(name, version):
+                continue
+            records.setdefault(symbol_key(path, name, version), _symbol_record(export))
     return records
 
 
@@ -171,9 +199,11 @@ def _visible(records: Mapping[str, Any], suppress: _Suppress) -> dict[str, Any]:
 
 
 def _stem(library: str) -> str:
-    """`libfoo.so.1` -> `libfoo.so` (arch suffix kept: a bump pairs within one arch)."""
+    """`libfoo.so.1` -> `libfoo.so`, `libfoo-1` -> `libfoo` (arch suffix kept: a bump pairs
+    within one arch)."""
     name, paren, arch = library.partition("(")
-    return _SONAME_STEM.sub(".so", name) + paren + arch
+    stem = _SONAME_STEM.sub(".so", name) if _SONAME_STEM.search(name) else _BARE_VERSION.sub("", name)
+    return (stem or name) + paren + arch
 
 
 def _library_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[Change]:
@@ -211,7 +241,7 @@ def _kept_library_changes(library: str, old: Mapping[str, Any], new: Mapping[str
     """symbol-version-removed, needed-added and runpath-changed of a library in both."""
     changes = [Change("abi", "symbol-version-removed", f"{library}:@{version}", version, None)
                for version in sorted(set(old.get("versions") or []) - set(new.get("versions") or []))]
-    consumer = (new.get("paths") or [None])[0]
+    consumer = library if _is_plugin(library) else (new.get("paths") or [None])[0]
     changes += [Change("abi", "needed-added", needed, None, {"library": library}, consumer=consumer)
                 for needed in sorted(set(new.get("needed") or []) - set(old.get("needed") or []))]
     if _search_path(old) != _search_path(new):
@@ -233,6 +263,63 @@ def _symbol_change(key: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> 
     return None
 
 
+def _is_plugin(key: str) -> bool:
+    """A record keyed by path (an object without a soname), not by soname."""
+    return key.startswith("/")
+
+
+def _closure(libraries: Mapping[str, Any], library: str) -> list[str]:
+    """The library keys in `library`'s NEEDED closure (itself excluded), breadth first, as
+    the loader adds them to the global scope. A dependency of a non-primary-arch library is
+    looked up under that arch's key first."""
+    record = libraries[library]
+    _, paren, rest = library.partition("(")
+    suffix = paren + rest if paren else f"({record.get('arch')})"
+    seen, queue, out = {library}, [library], []
+    while queue:
+        for needed in libraries[queue.pop(0)].get("needed") or []:
+            key = next((k for k in (f"{needed}{suffix}", needed) if k in libraries), None)
+            if key is not None and key not in seen:
+                seen.add(key)
+                queue.append(key)
+                out.append(key)
+    return out
+
+
+def _removal(key: str, old: Mapping[str, Any], new: Mapping[str, Any],
+             new_libs: Mapping[str, Any], loader_dirs: frozenset[str]) -> Change | None:
+    """What a symbol gone from a library in both images is, as the loader sees it:
+    None when versioning was added (`foo` -> `foo@@V`: an unversioned reference binds to the
+    default version), symbol-moved when the library still defines the version node and a
+    library of its NEEDED closure defines the symbol with it (ld.so checks the node against
+    the named file, then binds from any object of the global scope), else symbol-removed."""
+    library, name, version = split_symbol_key(key)
+    if version is None:
+        for candidate in new_libs[library].get("versions") or []:
+            if (new.get(symbol_key(library, name, candidate)) or {}).get("default"):
+                return None
+    elif version in (new_libs[library].get("versions") or []):
+        for provider in _closure(new_libs, library):
+            moved = new.get(symbol_key(provider, name, version))
+            if moved is not None:
+                return Change("abi", "symbol-moved", key, old[key], {"provider": provider, **moved})
+    if _is_plugin(library):
+        loader = library.rsplit("/", 1)[0] in loader_dirs
+        return Change("abi", "symbol-removed", key, old[key], None, detail={"loader_path": loader})
+    return Change("abi", "symbol-removed", key, old[key], None)
+
+
+def _loader_dirs(abi: Mapping[str, Any]) -> frozenset[str]:
+    """The directories the loader searches by default (ld.so.conf's and its built-in ones)."""
+    linker = Linker(abi)
+    loaders = {(str(f["arch"]), linker.flavor(f)) for f in (abi.get("objects") or {}).values()
+               if f.get("type") == "DYN" and "error" not in f}
+    dirs = {*linker.conf_dirs, "/lib", "/usr/lib"}
+    for arch, flavor in loaders:
+        dirs.update(linker.default_dirs(arch, flavor, arch))
+    return frozenset(d.rstrip("/") or "/" for d in dirs)
+
+
 def diff_abi(before: dict[str, Any], abi: dict[str, Any], config: HarnessConfig) -> list[Change]:
     """Baseline ABI records vs. a candidate's ABI section (compat-rules.md, abi rows)."""
     new = baseline_records(abi, config)
@@ -243,13 +330,17 @@ def diff_abi(before: dict[str, Any], abi: dict[str, Any], config: HarnessConfig)
     old = _visible(before, _Suppress(config))
     old_libs = {k: v for k, v in old.items() if ":" not in k}
     new_libs = {k: v for k, v in new.items() if ":" not in k}
-    changes = _library_changes(old_libs, new_libs)
+    # an object without a soname that appears or goes is the files aspect's (file-removed)
+    changes = _library_changes({k: v for k, v in old_libs.items() if not _is_plugin(k)},
+                               {k: v for k, v in new_libs.items() if not _is_plugin(k)})
     kept = old_libs.keys() & new_libs.keys()
     for library in sorted(kept):
         changes += _kept_library_changes(library, old_libs[library], new_libs[library])
     old_syms = {k for k in old if ":" in k and k.partition(":")[0] in kept}
     new_syms = {k for k in new if ":" in k and k.partition(":")[0] in kept}
-    changes += [Change("abi", "symbol-removed", k, old[k], None) for k in sorted(old_syms - new_syms)]
+    removed = sorted(old_syms - new_syms)
+    loader_dirs = _loader_dirs(abi) if any(_is_plugin(k) for k in removed) else frozenset()
+    changes += [c for c in (_removal(k, old, new, new_libs, loader_dirs) for k in removed) if c is not None]
     changes += [Change("abi", "symbol-added", k, None, new[k]) for k in sorted(new_syms - old_syms)]
     for key in sorted(old_syms & new_syms):
         if old[key] != new[key]:
