@@ -69,7 +69,7 @@ def test_snapshot_packages_equal_rpm_qa(base_snapshot: Snapshot) -> None:
     assert ours["tool:x86_64"]["evr"] == "3:0.5-2"
     [database] = base_snapshot.package_dbs
     # rpm leaves an empty write-ahead log beside the database; it is collected too
-    assert database == {"manager": "rpm", "count": len(ours),
+    assert database == {"manager": "rpm", "count": len(ours), "location": DBPATH,
                         "paths": [f"{DBPATH}/rpmdb.sqlite", f"{DBPATH}/rpmdb.sqlite-wal"]}
 
 
