@@ -16,12 +16,14 @@ import re
 from typing import Any
 
 from harness.errors import ParseError
+from harness.licenses import dep5_license
 from harness.versions import dpkg_version_warning, parse_dpkg_version
 
 LOCATION = "/var/lib/dpkg"
 STATUS = "/var/lib/dpkg/status"
 STATUS_D = "/var/lib/dpkg/status.d/"
 INFO_DIR = "/var/lib/dpkg/info/"
+DOC_DIR = "/usr/share/doc/"
 #: dpkg states in which a package counts as installed
 _INSTALLED = {"installed", "triggers-awaited", "triggers-pending"}
 _WANTS = {"unknown", "install", "hold", "deinstall", "purge"}
@@ -267,3 +269,20 @@ def _md5sums(data: bytes | None) -> dict[str, str] | None:
         if re.fullmatch(r"[0-9a-f]{32}", digest) and path:
             out["/" + path.lstrip("/")] = digest
     return out
+
+
+def copyright_file(record: dict[str, Any]) -> str:
+    """Where Debian policy puts a package's copyright file."""
+    return f"{DOC_DIR}{record['name']}/copyright"
+
+
+def is_copyright_file(path: str) -> bool:
+    """`/usr/share/doc/PKG/copyright`."""
+    if not (path.startswith(DOC_DIR) and path.endswith("/copyright")):
+        return False
+    return path.count("/") == DOC_DIR.count("/") + 1
+
+
+def copyright_licence(data: bytes) -> str | None:
+    """The licence expression of a machine-readable copyright file (None otherwise)."""
+    return dep5_license(data.decode("utf-8", "replace"))

@@ -48,11 +48,20 @@ class PackageReader:
     file_lists: Callable[[dict[str, bytes]], FileLists] | None = None
     is_aux: Callable[[str], bool] | None = None
     locations: tuple[str, ...] = ()
+    #: where a package's licence is written apart from the database (Debian's copyright
+    #: file), and how to read it: the record's `license` is filled from it when empty
+    licence_file: Callable[[dict[str, Any]], str] | None = None
+    is_licence_file: Callable[[str], bool] | None = None
+    read_licence: Callable[[bytes], str | None] | None = None
 
 
 READERS: list[PackageReader] = [PackageReader("dpkg", dpkg.is_database, dpkg.read_database,
                                               dpkg.read_file_lists, dpkg.is_aux,
-                                              (dpkg.LOCATION,))]
+                                              (dpkg.LOCATION,), dpkg.copyright_file,
+                                              dpkg.is_copyright_file, dpkg.copyright_licence)]
+#: a licence file larger than this is not read (a copyright file is a few KiB; the largest
+#: in Debian are a few hundred)
+MAX_LICENCE_FILE = 1 << 20
 
 
 def register(reader: PackageReader) -> None:
@@ -98,6 +107,7 @@ class PackagesCollector:
 
     def __init__(self) -> None:
         self._taken: dict[str, bytes] = {}
+        self._licences: dict[str, bytes] = {}
         self._databases: list[Database] | None = None
         self._tails = tuple({_tail(loc) for r in READERS for loc in r.locations})
 
@@ -120,11 +130,33 @@ class PackagesCollector:
         return out
 
     def wants(self, path: str, head: bytes, size: int) -> bool:
+        if size <= MAX_LICENCE_FILE and any(
+                r.is_licence_file is not None and r.is_licence_file(path) for r in READERS):
+            return True
         return any(t in path for t in self._tails) and bool(self._rerooted(path))
 
     def take(self, path: str, data: bytes) -> None:
+        if any(r.is_licence_file is not None and r.is_licence_file(path) for r in READERS):
+            self._licences[path] = data
+            if not self._rerooted(path):
+                return
         self._taken[path] = data
         self._databases = None
+
+    def _fill_licences(self, reader: PackageReader, records: list[dict[str, Any]],
+                       resolver: Resolver | None) -> None:
+        """Each record without a licence takes the one its licence file names, if any."""
+        if reader.licence_file is None or reader.read_licence is None:
+            return
+        for record in records:
+            if record.get("license"):
+                continue
+            path: str | None = reader.licence_file(record)
+            if resolver is not None and path is not None:
+                path = resolver.resolve(path)
+            data = self._licences.get(path) if path is not None else None
+            if data is not None:
+                record["license"] = reader.read_licence(data)
 
     def databases(self, files: dict[str, dict[str, Any]] | None = None) -> list[Database]:
         """Every database found: each reader's locations resolved through the image's
@@ -188,6 +220,7 @@ class PackagesCollector:
         of the one found first (the preferred location)."""
         records: dict[str, dict[str, Any]] = {}
         databases: list[dict[str, Any]] = []
+        resolver = Resolver(files) if files is not None else None
         for database in self.databases(files):
             entry = database.entry()
             problems: list[str] = []
@@ -202,6 +235,7 @@ class PackagesCollector:
                                   f"({type(exc).__name__}: {exc})")
                 databases.append(entry)
                 continue
+            self._fill_licences(database.reader, found, resolver)
             entry["count"] = len(found)
             if problems:
                 entry["malformed"] = problems[:MAX_MALFORMED]
