@@ -48,8 +48,18 @@ def spdx_name(name: str) -> str:
 
 def _expression(value: str) -> str:
     """`GPL-2+ or Artistic` -> `GPL-2.0-or-later OR Artistic-1.0-Perl`; `X with Y exception`
-    keeps Y as written."""
-    parts = _OPERATOR.split(value.strip())
+    keeps Y as written. A comma binds loosest (DEP-5: `A or B, and C` is `(A or B) and C`)."""
+    groups = re.split(r",\s+(or|and)\s+", value.strip().rstrip(",;. "), flags=re.IGNORECASE)
+    if len(groups) > 1:
+        out = []
+        for i, group in enumerate(groups):
+            if i % 2:
+                out.append(group.upper())
+            else:
+                expr = _expression(group)
+                out.append(f"({expr})" if " OR " in expr or " AND " in expr else expr)
+        return " ".join(out)
+    parts = _OPERATOR.split(value.strip().rstrip(",;. "))
     out: list[str] = []
     for i, part in enumerate(parts):
         if i % 2:
@@ -61,14 +71,25 @@ def _expression(value: str) -> str:
     return " ".join(out)
 
 
+_COMMON = re.compile(r"/usr/share/common-licenses/([A-Za-z0-9][A-Za-z0-9.+-]*[A-Za-z0-9+])")
+
+
 def dep5_license(text: str) -> str | None:
     """The licence expression of a machine-readable Debian copyright file: every distinct
     `License:` short name of its paragraphs (header and Files), in order, joined with AND
-    (parenthesised when compound); None when the file is not machine-readable or names none."""
+    (parenthesised when compound). A file that is not machine-readable gives the licences
+    it cites from `/usr/share/common-licenses/` (the only names free text states plainly);
+    None when it cites none."""
     head = text.lstrip()[:400].lower()
-    if not head.startswith("format:") or "copyright-format" not in head.split("\n", 1)[0] \
-            and "dep5" not in head.split("\n", 1)[0] and "dep-5" not in head.split("\n", 1)[0]:
-        return None
+    first = head.split("\n", 1)[0]
+    if not (head.startswith("format:") and ("copyright-format" in first or "dep5" in first
+                                            or "dep-5" in first)):
+        cited: list[str] = []
+        for name in _COMMON.findall(text):
+            spdx = spdx_name(name)
+            if spdx not in cited:
+                cited.append(spdx)
+        return " AND ".join(cited) or None
     found: list[str] = []
     for line in text.splitlines():
         if line[:8].lower() == "license:":

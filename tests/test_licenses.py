@@ -46,6 +46,14 @@ def test_debian_names_map_to_spdx_or_stay_as_written(name: str, spdx: str) -> No
 def test_machine_readable_copyright_is_an_expression() -> None:
     assert dep5_license(DEP5) == "(GPL-2.0-or-later OR Artistic-1.0-Perl) AND MIT AND GPL-2.0-or-later"
     assert dep5_license("This is the Debian prepackaged version of ...\nLicense: GPL\n") is None
+    # free text: only what it cites from /usr/share/common-licenses
+    assert dep5_license("... see /usr/share/common-licenses/LGPL-2.1 and\n"
+                        "/usr/share/common-licenses/GPL-2.\n") == "LGPL-2.1-only AND GPL-2.0-only"
+    # a comma binds loosest; trailing punctuation is no part of a name
+    assert dep5_license("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"
+                        "\n\nFiles: *\nLicense: GPL-1+ or Artistic, and BSD-3-clause\n\n"
+                        "Files: z/*\nLicense: Zlib,\n") == \
+        "((GPL-1.0-or-later OR Artistic-1.0-Perl) AND BSD-3-Clause) AND Zlib"
 
 
 def _record(name: str, licence: str | None) -> dict[str, object]:

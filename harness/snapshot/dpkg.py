@@ -37,9 +37,11 @@ _CONTROL_SUFFIXES = (".md5sums", ".conffiles", ".list", ".preinst", ".postinst",
                      ".postrm", ".config", ".templates", ".triggers", ".shlibs", ".symbols",
                      ".sha256sums", ".control")
 _FIELD = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*):[ \t]*(.*)$")
-#: fields dpkg writes into every package's stanza (it warns when they are missing): a file
-#: none of whose stanzas has one is some other tool's deb822 (vcpkg's `status`)
+#: fields dpkg writes into every package's stanza (it warns when they are missing), and
+#: fields of vcpkg's deb822 `status` that dpkg never writes: a file with the second kind and
+#: none of the first is vcpkg's, not dpkg's
 _DPKG_MARKS = ("maintainer", "description", "installed-size", "conffiles")
+_VCPKG_MARKS = ("abi", "port-version", "feature", "default-features")
 
 
 def is_database(path: str) -> bool:
@@ -144,10 +146,10 @@ def _read(files: dict[str, bytes], problems: list[str] | None
     for path in sorted(p for p in files if is_database(p)):
         data = files[path]
         blocks = stanza_blocks(_text(data), path, found)
-        if path == STATUS and blocks and not any(
-                any(mark in fields for mark in _DPKG_MARKS) for _, fields in blocks):
-            raise ParseError(f"{path}: not a dpkg database: none of its {len(blocks)} stanzas "
-                             "has a Maintainer, Description or Installed-Size field")
+        if path == STATUS and _foreign(blocks):
+            raise ParseError(f"{path}: not a dpkg database: its stanzas carry vcpkg's fields "
+                             "(Abi, Port-Version, Feature) and none of dpkg's (Maintainer, "
+                             "Description, Installed-Size)")
         entries += len(blocks)
         for lineno, fields in blocks:
             record = _record(fields, f"{path}:{lineno}", path == STATUS, found)
@@ -159,6 +161,11 @@ def _read(files: dict[str, bytes], problems: list[str] | None
     if found and not records:
         raise ParseError(f"{found[0]} (no readable package entry: {len(found)} unreadable)")
     return records, stanzas_of
+
+
+def _foreign(blocks: list[tuple[int, dict[str, str]]]) -> bool:
+    fields = {name for _, stanza in blocks for name in stanza}
+    return bool(fields.intersection(_VCPKG_MARKS)) and not fields.intersection(_DPKG_MARKS)
 
 
 def _record(stanza: dict[str, str], where: str, in_status: bool, problems: list[str]
