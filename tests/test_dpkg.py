@@ -228,6 +228,7 @@ Port-Version: 0
 Architecture: x64-linux
 Multi-Arch: same
 Abi: 5f3c2b2a
+Description: A compression library
 Status: install ok installed
 
 Package: vcpkg-cmake

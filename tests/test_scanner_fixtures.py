@@ -6,8 +6,8 @@ Each case is a folder `<project>/<case>/` under the shared fixtures' `scanners/`
 repo: `../shared/fixtures/`, or the folder `HARNESS_SHARED_FIXTURES` names): `files/` holds
 the database files at the paths an image holds them, `case.json` the expected outcome taken
 from the project's Go test: the complete package list (name and version as that project
-spells it), the first packages by name and the count, an error, an empty database, or no
-database at all. A case marked `difference` is one the README lists: our reading is asserted
+spells it), the first packages by name and the count, packages it must contain, source
+names, licences, an error, an empty database, or no database at all. A case marked `difference` is one the README lists: our reading is asserted
 as `ours` there, and it does not count as agreement.
 """
 
@@ -74,7 +74,12 @@ def outcome(case: Path) -> dict[str, Any]:
         return {"error": True}
     got: dict[str, Any] = {}
     pairs = sorted([r["name"], version_of(r, form)] for r in records.values())
-    if "count" in expect:
+    if "contains" in expect:  # the project checks some packages only
+        got["contains"] = [pair for pair in expect["contains"] if pair in pairs]
+    elif "sources" in expect:
+        got["sources"] = {r["name"]: r.get("source") for r in records.values()
+                          if r["name"] in expect["sources"]}
+    elif "count" in expect:
         got["first"] = pairs[:len(expect["first"])]
         got["count"] = len(pairs)
     elif not set(expect) <= {"licenses", "license_ids", "form"}:
@@ -130,3 +135,24 @@ if __name__ == "__main__":
         print(mark, f"{c.parent.name}/{c.name}", "" if mark == "ok  " else
               f"\n     want {json.dumps(expected(meta))[:300]}\n     got  {json.dumps(got)[:300]}")
     print("agree %d of %d" % agreement())
+
+
+MANIFEST = REPO / "tests" / "fixtures" / "scanners.toml"
+
+
+def test_manifest_names_every_case_and_its_provenance() -> None:
+    """The committed manifest says where each case comes from (repository, commit, files,
+    licence, the test its expectation is taken from) and lists exactly the cases present."""
+    import tomllib
+
+    cases = tomllib.loads(MANIFEST.read_text())["case"]
+    for case in cases:
+        assert all(case.get(k) for k in ("project", "case", "repo", "commit", "licence", "files",
+                                         "expected_from", "expected")), case
+        assert len(case["commit"]) == 40
+    present = {(c.parent.name, c.name) for c in case_dirs()}
+    if present:
+        assert {(c["project"], c["case"]) for c in cases} == present
+        differences = {(c["project"], c["case"]) for c in cases if "difference" in c}
+        assert differences == {(c.parent.name, c.name) for c in case_dirs()
+                               if "difference" in json.loads((c / "case.json").read_text())}

@@ -37,11 +37,11 @@ _CONTROL_SUFFIXES = (".md5sums", ".conffiles", ".list", ".preinst", ".postinst",
                      ".postrm", ".config", ".templates", ".triggers", ".shlibs", ".symbols",
                      ".sha256sums", ".control")
 _FIELD = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*):[ \t]*(.*)$")
-#: fields dpkg writes into every package's stanza (it warns when they are missing), and
-#: fields of vcpkg's deb822 `status` that dpkg never writes: a file with the second kind and
-#: none of the first is vcpkg's, not dpkg's
-_DPKG_MARKS = ("maintainer", "description", "installed-size", "conffiles")
+#: fields of vcpkg's deb822 `status` that dpkg never writes (claircore's test, plus Abi), and
+#: the field dpkg writes into every package's stanza that vcpkg's lack: a file with the first
+#: kind and none of the second is vcpkg's, not dpkg's
 _VCPKG_MARKS = ("abi", "port-version", "feature", "default-features")
+_DPKG_MARKS = ("maintainer",)
 
 
 def is_database(path: str) -> bool:
@@ -148,8 +148,7 @@ def _read(files: dict[str, bytes], problems: list[str] | None
         blocks = stanza_blocks(_text(data), path, found)
         if path == STATUS and _foreign(blocks):
             raise ParseError(f"{path}: not a dpkg database: its stanzas carry vcpkg's fields "
-                             "(Abi, Port-Version, Feature) and none of dpkg's (Maintainer, "
-                             "Description, Installed-Size)")
+                             "(Abi, Port-Version, Feature) and none has a Maintainer")
         entries += len(blocks)
         for lineno, fields in blocks:
             record = _record(fields, f"{path}:{lineno}", path == STATUS, found)
