@@ -241,3 +241,26 @@ def test_collector_reads_an_intact_database() -> None:
     assert databases == [{"manager": "rpm", "location": "/usr/lib/sysimage/rpm",
                           "paths": ["/usr/lib/sysimage/rpm/Packages.db"], "count": 35}]
     assert records["glibc:x86_64"]["evr"] == "2.31-9.3.2"
+
+
+def test_one_damaged_header_is_skipped_and_named(tmp_path: Path) -> None:
+    """One scribbled-over package header: the others are read, the bad one named by file and
+    number (a package-record-malformed finding); all of them bad is an error."""
+    db = tmp_path / "rpmdb.sqlite"
+    db.write_bytes(fixture("cbl-mariner2-sqlite/rpmdb.sqlite"))
+    con = sqlite3.connect(db)
+    [(first,)] = con.execute("SELECT min(hnum) FROM Packages").fetchall()
+    con.execute("UPDATE Packages SET blob = ? WHERE hnum = ?", (b"\x00" * 64, first))
+    con.commit()
+    con.close()
+    path = "/var/lib/rpm/rpmdb.sqlite"
+    problems: list[str] = []
+    records = rpm.read_database({path: db.read_bytes()}, problems)
+    assert len(records) == 128
+    assert len(problems) == 1 and problems[0].startswith(f"{path}: package #{first}: ")
+    con = sqlite3.connect(db)
+    con.execute("UPDATE Packages SET blob = ?", (b"\x00" * 64,))
+    con.commit()
+    con.close()
+    with pytest.raises(ParseError, match="no readable package header"):
+        rpm.read_database({path: db.read_bytes()}, [])
