@@ -107,7 +107,8 @@ class PackagesCollector:
 
     def __init__(self) -> None:
         self._taken: dict[str, bytes] = {}
-        self._licences: dict[str, bytes] = {}
+        #: licence files read as they pass (a licence, not the file, is kept)
+        self._licences: dict[str, str | None] = {}
         self._databases: list[Database] | None = None
         self._tails = tuple({_tail(loc) for r in READERS for loc in r.locations})
 
@@ -136,10 +137,15 @@ class PackagesCollector:
         return any(t in path for t in self._tails) and bool(self._rerooted(path))
 
     def take(self, path: str, data: bytes) -> None:
-        if any(r.is_licence_file is not None and r.is_licence_file(path) for r in READERS):
-            self._licences[path] = data
-            if not self._rerooted(path):
-                return
+        for reader in READERS:
+            if (reader.is_licence_file is not None and reader.read_licence is not None
+                    and reader.is_licence_file(path)):
+                try:
+                    self._licences[path] = reader.read_licence(data)
+                except Exception:  # a licence reader's bug must not stop the walk
+                    self._licences[path] = None
+                if not self._rerooted(path):
+                    return
         self._taken[path] = data
         self._databases = None
 
@@ -154,9 +160,9 @@ class PackagesCollector:
             path: str | None = reader.licence_file(record)
             if resolver is not None and path is not None:
                 path = resolver.resolve(path)
-            data = self._licences.get(path) if path is not None else None
-            if data is not None:
-                record["license"] = reader.read_licence(data)
+            licence = self._licences.get(path) if path is not None else None
+            if licence is not None:
+                record["license"] = licence
 
     def databases(self, files: dict[str, dict[str, Any]] | None = None) -> list[Database]:
         """Every database found: each reader's locations resolved through the image's
