@@ -1,6 +1,6 @@
 """The gate outside pytest, on the same code paths:
 
-    python -m harness snapshot IMAGE -o snap.json
+    python -m harness snapshot IMAGE|docker-archive:PATH|oci:PATH|oci-archive:PATH -o snap.json
     python -m harness diff BASELINE.json CANDIDATE.json [--name NAME] [--report r.md ...]
     python -m harness report REPORT.json -o report.md|report.html
 """
@@ -21,18 +21,30 @@ from harness.gate import ASPECTS, STORED_AS, AspectResult, diff_aspect, stored_r
 from harness.policy import judge
 from harness.report import build_reports, summary_lines, write_report
 from harness.snapshot import Snapshot, take_snapshot
-from harness.source import EngineSource
+from harness.source import READ_MODES, open_source
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    """Snapshot one image through the engine into a JSON file."""
-    source = EngineSource(Engine.connect(), args.image, read="export")  # any engine
+    """Snapshot one image into a JSON file: an engine image, or (as the plugin takes them)
+    `docker-archive:PATH`, `oci:PATH`, `oci-archive:PATH`. Exit 3, naming the file, when a
+    package database cannot be read (the snapshot is still written)."""
+    source = open_source(args.image, Engine.connect, args.platform, args.read)
     info = source.inspect()
     with source.rootfs(f"cli-{uuid.uuid4().hex[:12]}") as stream:
         snap = take_snapshot(info, stream)
     snap.dump(Path(args.output))
     print(f"{args.image}: {len(snap.files)} files, {len(snap.packages)} packages -> {args.output}")
-    return 0
+    failed = 0
+    for db in snap.package_dbs:
+        where = db.get("location") or ", ".join(db.get("paths", []))
+        if db.get("error"):
+            print(f"error: {db.get('manager')} database {where} cannot be read: {db['error']}",
+                  file=sys.stderr)
+            failed = 3
+        elif db.get("malformed_count"):
+            print(f"warning: {db.get('manager')} database {where}: {db['malformed_count']} "
+                  f"entries skipped, e.g. {db['malformed'][0]}", file=sys.stderr)
+    return failed
 
 
 def _load(path: str) -> Snapshot:
@@ -91,8 +103,12 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("snapshot", help="snapshot an image into a JSON file")
-    p.add_argument("image")
+    p.add_argument("image", help="an engine image, docker-archive:PATH, oci:PATH or "
+                                 "oci-archive:PATH")
     p.add_argument("-o", "--output", required=True)
+    p.add_argument("--platform", help="linux/arm64: picks from a multi-arch index or pull")
+    p.add_argument("--read", choices=READ_MODES, default="export",
+                   help="how an engine image's files are read (default: export, any engine)")
     p.set_defaults(func=cmd_snapshot)
     p = sub.add_parser("diff", help="judge a candidate snapshot against a baseline snapshot")
     p.add_argument("baseline")

@@ -80,6 +80,8 @@ class HarnessConfig:
     abi_suppress_versions: tuple[str, ...] = ("GLIBC_PRIVATE",)
     abi_suppress_symbols: tuple[str, ...] = ()
     abi_suppress_sonames: tuple[str, ...] = ()
+    #: licence names (globs, case-blind) a new package must not carry: license-added breaks
+    license_deny: tuple[str, ...] = ()
 
 
 def _strs(table: dict[str, Any], key: str, where: str) -> tuple[str, ...] | None:
@@ -141,6 +143,7 @@ def parse_config(table: dict[str, Any], where: str = "[tool.harness]") -> Harnes
         abi_suppress_versions=_strs(abi, "suppress_versions", f"{where}.abi") or ("GLIBC_PRIVATE",),
         abi_suppress_symbols=_strs(abi, "suppress_symbols", f"{where}.abi") or (),
         abi_suppress_sonames=_strs(abi, "suppress_sonames", f"{where}.abi") or (),
+        license_deny=_strs(table, "license_deny", where) or (),
     )
 
 

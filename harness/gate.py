@@ -291,10 +291,30 @@ def candidate_only_changes(aspect: str, snap: Snapshot, config: HarnessConfig,
 
 
 def package_checks(snap: Snapshot, config: HarnessConfig) -> list[Change]:
-    """Candidate-only checks of the packages aspect: no database at all, or files the
-    databases promise that the image lacks or holds differently."""
-    return no_database(snap) + ownership.changes(snap.ownership, snap.packages,
-                                                 glob_regex(config.ignore))
+    """Candidate-only checks of the packages aspect: no database at all, an empty one,
+    entries skipped as unreadable, or files the databases promise that the image lacks or
+    holds differently."""
+    return (no_database(snap) + database_findings(snap)
+            + ownership.changes(snap.ownership, snap.packages, glob_regex(config.ignore)))
+
+
+def database_findings(snap: Snapshot) -> list[Change]:
+    """package-record-malformed (subject: the file and line or record) for every entry a
+    reader skipped; package-database-empty for an existing database of no entries."""
+    out: list[Change] = []
+    for db in snap.package_dbs:
+        where = str(db.get("location") or ", ".join(db.get("paths", [])))
+        if db.get("empty"):
+            out.append(Change("packages", "package-database-empty", where,
+                              after=f"{db.get('manager')} database with no package"))
+        for problem in db.get("malformed", []):
+            subject, _, reason = str(problem).partition(": ")
+            if reason.startswith("package #"):  # rpm: the file and the header's number
+                number, _, reason = reason.partition(": ")
+                subject = f"{subject} {number}"
+            out.append(Change("packages", "package-record-malformed", subject,
+                              after=reason or subject, detail={"manager": db.get("manager")}))
+    return out
 
 
 def no_database(snap: Snapshot) -> list[Change]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from harness.config import HarnessConfig, Waiver
 from harness.diff.change import Change
+from harness.licenses import denied
 
 BREAK_KINDS = frozenset({
     "package-removed", "package-downgraded", "package-arch-changed", "package-files-missing",
@@ -27,6 +28,7 @@ REVIEW_KINDS = frozenset({
     "license-changed", "needed-added", "owner-changed", "symlink-target-changed", "env-changed",
     "secret-found", "stopsignal-changed", "healthcheck-changed", "config-changed",
     "port-changed", "volume-changed", "package-file-changed", "root-user", "parse-error",
+    "package-record-malformed",
 })
 
 
@@ -63,6 +65,8 @@ def default_verdict(change: Change, config: HarnessConfig, public: re.Pattern[st
         return "break" if detail.get("break") else "review"
     if kind == "size-increased":
         return str(detail.get("verdict", "review"))
+    if kind == "license-added":
+        return "break" if denied(str(change.after or ""), config.license_deny) else "info"
     if kind == "setuid-added" and any(fnmatch.fnmatchcase(change.subject, g) for g in config.setuid_allow):
         return "info"
     if kind in BREAK_KINDS:

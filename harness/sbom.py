@@ -10,6 +10,8 @@ from typing import Any
 
 from cyclonedx.model.bom import Bom
 from cyclonedx.model.component import Component, ComponentType
+from cyclonedx.model.license import DisjunctiveLicense, License, LicenseExpression
+from cyclonedx.spdx import is_expression, is_supported_id
 from cyclonedx.output.json import JsonV1Dot5
 from packageurl import PackageURL
 
@@ -40,6 +42,19 @@ def purl(record: dict[str, Any], distro: str | None) -> PackageURL | None:
                       qualifiers=qualifiers or None)
 
 
+def licenses(record: dict[str, Any]) -> list[License]:
+    """The record's licence as CycloneDX has it: an SPDX id, an SPDX expression, else the
+    text as written (a name)."""
+    text = str(record.get("license") or "").strip()
+    if not text:
+        return []
+    if is_supported_id(text):
+        return [DisjunctiveLicense(id=text)]
+    if is_expression(text):
+        return [LicenseExpression(text)]
+    return [DisjunctiveLicense(name=text)]
+
+
 def build(snap: Snapshot, name: str) -> Bom:
     """One component per package record (OS and language packages)."""
     distro = (snap.image.get("os_release") or {}).get("ID")
@@ -52,7 +67,8 @@ def build(snap: Snapshot, name: str) -> Bom:
         components.append(Component(
             name=str(record["name"]), version=str(record.get("evr") or record.get("version")),
             type=ComponentType.LIBRARY if record.get("manager") in ("pypi", "npm", "jar") else ComponentType.APPLICATION,
-            purl=purl(record, distro), bom_ref=f"{record.get('manager')}:{key}"))
+            purl=purl(record, distro), bom_ref=f"{record.get('manager')}:{key}",
+            licenses=licenses(record)))
     for component in components:
         bom.components.add(component)
     bom.register_dependency(root, components)  # the image contains every package directly

@@ -28,57 +28,105 @@ class DpkgVersion(NamedTuple):
     revision: str
 
 
+#: dpkg's epoch is a C int
+_INT_MAX = 2**31 - 1
+_BLANK = " \t"
+
+
 def parse_dpkg_version(text: str) -> DpkgVersion:
-    """Split `[epoch:]upstream[-revision]`; a malformed epoch raises `ValueError`."""
-    text = text.strip()
+    """Split `[epoch:]upstream[-revision]` as dpkg's `parseversion` does; what dpkg rejects
+    (an empty string, embedded spaces, an empty, negative or too big epoch, nothing after the
+    colon, an empty revision or upstream) raises `ValueError`. What dpkg only warns about
+    (a character outside the allowed set) is returned: see `dpkg_version_warning`."""
+    text = text.strip(_BLANK)
+    if not text:
+        raise ValueError("version string is empty")
+    if any(c in _BLANK for c in text):
+        raise ValueError(f"version {text!r} has embedded spaces")
     epoch = 0
-    if ":" in text:
-        head, text = text.split(":", 1)
-        if not head.isascii() or not head.isdigit():
-            raise ValueError(f"bad epoch in version {head}:{text!r}")
+    colon = text.find(":")
+    if colon >= 0:
+        head = text[:colon]
+        # strtol: an optional sign, then decimal digits up to the colon
+        digits = head[1:] if head[:1] in ("+", "-") else head
+        if not head:
+            raise ValueError(f"epoch in version {text!r} is empty")
+        if not digits or not (digits.isascii() and digits.isdigit()):
+            raise ValueError(f"epoch in version {text!r} is not a number")
         epoch = int(head)
+        if epoch < 0:
+            raise ValueError(f"epoch in version {text!r} is negative")
+        if epoch > _INT_MAX:
+            raise ValueError(f"epoch in version {text!r} is too big")
+        text = text[colon + 1:]
+        if not text:
+            raise ValueError("nothing after colon in version number")
     upstream, sep, revision = text.rpartition("-")
     if not sep:
         upstream, revision = text, ""
+    elif not revision:
+        raise ValueError(f"revision number of version {text!r} is empty")
+    if not upstream:
+        raise ValueError(f"version number of {text!r} is empty")
     return DpkgVersion(epoch, upstream, revision)
 
 
-def _dpkg_order(c: str) -> int:
-    if _isdigit(c):
+_UPSTREAM_OK = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-+~:")
+_REVISION_OK = _UPSTREAM_OK - {"-", ":"}
+
+
+def dpkg_version_warning(version: DpkgVersion) -> str | None:
+    """What dpkg warns about in a version it still accepts (its lax status-file reading):
+    an upstream not starting with a digit, a character outside the allowed set."""
+    if not _isdigit(version.upstream[0]):
+        return "version number does not start with digit"
+    if not set(version.upstream) <= _UPSTREAM_OK:
+        return "invalid character in version number"
+    if not set(version.revision) <= _REVISION_OK:
+        return "invalid character in revision number"
+    return None
+
+
+def _dpkg_order(c: int) -> int:
+    # dpkg's order() on a C `char`, signed here as on the architectures dpkg mostly runs on:
+    # a byte >= 0x80 is negative, so `c + 256` puts it after letters, before punctuation
+    if 0x30 <= c <= 0x39:
         return 0
-    if _isalpha(c):
-        return ord(c)
-    if c == "~":
+    if 0x41 <= c <= 0x5A or 0x61 <= c <= 0x7A:
+        return c
+    if c == 0x7E:
         return -1
+    if c >= 0x80:
+        return c  # (c - 256) + 256
     if c:
-        return ord(c) + 256
+        return c + 256
     return 0
 
 
-def _verrevcmp(a: str, b: str) -> int:
+def _verrevcmp(a: bytes, b: bytes) -> int:
     i = j = 0
     la, lb = len(a), len(b)
     while i < la or j < lb:
         first_diff = 0
-        while (i < la and not _isdigit(a[i])) or (j < lb and not _isdigit(b[j])):
+        while (i < la and not 0x30 <= a[i] <= 0x39) or (j < lb and not 0x30 <= b[j] <= 0x39):
             ac = _dpkg_order(a[i]) if i < la else 0
             bc = _dpkg_order(b[j]) if j < lb else 0
             if ac != bc:
                 return ac - bc
             i += 1
             j += 1
-        while i < la and a[i] == "0":
+        while i < la and a[i] == 0x30:
             i += 1
-        while j < lb and b[j] == "0":
+        while j < lb and b[j] == 0x30:
             j += 1
-        while i < la and _isdigit(a[i]) and j < lb and _isdigit(b[j]):
+        while i < la and 0x30 <= a[i] <= 0x39 and j < lb and 0x30 <= b[j] <= 0x39:
             if not first_diff:
-                first_diff = ord(a[i]) - ord(b[j])
+                first_diff = a[i] - b[j]
             i += 1
             j += 1
-        if i < la and _isdigit(a[i]):
+        if i < la and 0x30 <= a[i] <= 0x39:
             return 1
-        if j < lb and _isdigit(b[j]):
+        if j < lb and 0x30 <= b[j] <= 0x39:
             return -1
         if first_diff:
             return first_diff
@@ -89,12 +137,22 @@ def _sign(n: int) -> int:
     return (n > 0) - (n < 0)
 
 
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
 def dpkg_compare(a: str, b: str) -> int:
-    """-1, 0 or 1 as `dpkg --compare-versions a lt/eq/gt b` would answer."""
+    """-1, 0 or 1 as `dpkg --compare-versions a lt/eq/gt b` would answer. An empty version
+    (dpkg's "none", also spelt `<unknown>`) sorts before every other; a version dpkg cannot
+    parse raises `ValueError`."""
+    blank_a, blank_b = a.strip(_BLANK) in ("", "<unknown>"), b.strip(_BLANK) in ("", "<unknown>")
+    if blank_a or blank_b:
+        return blank_b - blank_a
     va, vb = parse_dpkg_version(a), parse_dpkg_version(b)
     if va.epoch != vb.epoch:
         return _sign(va.epoch - vb.epoch)
-    return _sign(_verrevcmp(va.upstream, vb.upstream)) or _sign(_verrevcmp(va.revision, vb.revision))
+    return (_sign(_verrevcmp(_bytes(va.upstream), _bytes(vb.upstream)))
+            or _sign(_verrevcmp(_bytes(va.revision), _bytes(vb.revision))))
 
 
 # --- rpm ------------------------------------------------------------------------------------
@@ -156,13 +214,16 @@ def rpmvercmp(a: str, b: str) -> int:
 
 
 def rpm_compare(a: tuple[int | None, str, str | None], b: tuple[int | None, str, str | None]) -> int:
-    """Compare (epoch, version, release) as rpm does; a missing epoch is 0, and a missing
-    release on either side leaves releases out of the comparison."""
+    """Compare (epoch, version, release) as rpm's `labelCompare` does: a missing epoch is 0,
+    a missing release sorts before any present one (installed packages always have one;
+    only dependency ranges leave it out, and those are not compared here)."""
     rc = rpmvercmp(str(a[0] or 0), str(b[0] or 0))
     if rc == 0:
         rc = rpmvercmp(a[1], b[1])
-        if rc == 0 and a[2] is not None and b[2] is not None:
-            rc = rpmvercmp(a[2], b[2])
+    if rc == 0 and (a[2] is not None or b[2] is not None):
+        if a[2] is None or b[2] is None:
+            return -1 if a[2] is None else 1
+        rc = rpmvercmp(a[2], b[2])
     return rc
 
 
@@ -184,7 +245,11 @@ def compare_package_versions(manager: str, before: dict[str, object], after: dic
     if manager == "apk":
         from harness.apkversion import apk_compare  # noqa: PLC0415 - optional reader
         return apk_compare(str(before.get("evr")), str(after.get("evr")))
-    return dpkg_compare(str(before.get("evr")), str(after.get("evr")))
+    a, b = str(before.get("evr") or ""), str(after.get("evr") or "")
+    try:
+        return dpkg_compare(a, b)
+    except ValueError:  # a version dpkg would not parse (an older baseline's, a legacy pypi one)
+        return _sign(_verrevcmp(_bytes(a), _bytes(b)))
 
 
 def _int_or_none(value: object) -> int | None:

@@ -301,3 +301,25 @@ def oracle_dependencies(db_dir: Path,
         entry = deps.setdefault(f"{name}:{_none(arch) or ''}", {"provides": [], "requires": []})
         entry[kind].append(dep)
     return deps
+
+
+def _ostree(root: Path) -> None:
+    # rpm-ostree's layout: the database under /usr/share/rpm, /var/lib/rpm a symlink to it
+    (root / "usr/share").mkdir(parents=True, exist_ok=True)
+    shutil.move(str(root / DBPATH.lstrip("/")), str(root / "usr/share/rpm"))
+    os.symlink("../../usr/share/rpm", root / DBPATH.lstrip("/"))
+
+
+def _mixed(root: Path) -> None:
+    # two managers and a second rpm location: a dpkg status beside the rpm database, and a
+    # copy of that database under /usr/lib/sysimage/rpm (a backend migration's leftover)
+    (root / "var/lib/dpkg").mkdir(parents=True)
+    (root / "var/lib/dpkg/status").write_text(
+        "Package: tzdata\nStatus: install ok installed\nVersion: 2024a-0+deb12u1\n"
+        "Architecture: all\nMaintainer: m <m@example.org>\nDescription: time zones\n")
+    (root / "usr/lib/sysimage").mkdir(parents=True)
+    shutil.copytree(root / DBPATH.lstrip("/"), root / "usr/lib/sysimage/rpm")
+
+
+OSTREE = Recipe("rpm-ostree-layout", _ostree, parent=BASE)
+MIXED = Recipe("rpm-mixed-databases", _mixed, parent=BASE)

@@ -70,7 +70,7 @@ def test_dependencies_are_names() -> None:
 
 
 @pytest.mark.parametrize(("text", "match"), [
-    ("", "empty"), ("\n\n", "empty"), ("P:x\nV:1\nthis is not a field\n", ":3: not an 'X:value'"),
+    ("P:x\nV:1\nthis is not a field\n", ":3: not an 'X:value'"),
     ("V:1.0-r0\nA:x86_64\n", "without a P field"), ("P:a\nA:x86_64\n", "without a V field"),
     ("P:a\nV:1\nR:file\n", "R line 3 before any F"), ("P:a\nV:1\nF:etc\nZ:Q1AA\n", "before any R"),
     ("P:a\nV:1\nF:etc\nR:x\nZ:Q1!!notbase64\n", "bad checksum"),
@@ -81,6 +81,27 @@ def test_damaged_database_names_the_file(text: str, match: str) -> None:
     with pytest.raises(ParseError, match=match) as info:
         apk.read_database({DB: text.encode()})
     assert DB in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["", "\n\n"])
+def test_empty_database_is_zero_packages(text: str) -> None:
+    """The rule of every manager: an existing empty database is 0 packages."""
+    assert apk.read_database({DB: text.encode()}, []) == []
+
+
+def test_malformed_stanza_is_skipped_and_named() -> None:
+    """One stanza without V: the others are read, the bad one named by file and line."""
+    good = installed_db(CATALOG)
+    text = good + "\nP:broken\nA:x86_64\n\n" + "P:odd\nV:1\nnot a field\n"
+    problems: list[str] = []
+    records = apk.read_database({DB: text.encode()}, problems)
+    assert len(records) == len(CATALOG)
+    lines = text.split("\n")
+    broken, odd = lines.index("P:broken") + 1, lines.index("not a field") + 1
+    assert problems == [f"{DB}:{broken}: package stanza without a V field",
+                        f"{DB}:{odd}: not an 'X:value' line: 'not a field'"]
+    with pytest.raises(ParseError, match="no readable package stanza"):
+        apk.read_database({DB: b"P:broken\n"}, [])
 
 
 def test_unknown_fields_are_kept_out_and_names_survive_any_bytes() -> None:
@@ -121,7 +142,8 @@ def test_image_snapshot_equals_the_catalog(docker_engine: Engine) -> None:
     with docker_engine.export_rootfs(info.image_id, "tests") as stream:
         snap: Snapshot = take_snapshot(info, stream)
     assert snap.packages == expected_records()
-    assert snap.package_dbs == [{"manager": "apk", "paths": [DB], "count": len(CATALOG)}]
+    assert snap.package_dbs == [{"manager": "apk", "location": DB.rsplit("/", 1)[0],
+                                 "paths": [DB], "count": len(CATALOG)}]
 
 
 @pytest.fixture(scope="module")

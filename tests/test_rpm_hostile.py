@@ -175,22 +175,41 @@ def test_damaged_sqlite_raises_parse_error() -> None:
 
 @pytest.mark.parametrize("path", ["/var/lib/rpm/rpmdb.sqlite", "/var/lib/rpm/Packages",
                                   "/usr/lib/sysimage/rpm/Packages.db"])
-@pytest.mark.parametrize("content", [b"", b"\0" * 4096, b"not a database at all" * 100])
-def test_empty_or_unknown_database_names_the_file(path: str, content: bytes) -> None:
-    """Never zero packages: an empty or foreign file is an error naming it."""
+@pytest.mark.parametrize("content", [b"\0" * 4096, b"not a database at all" * 100])
+def test_unknown_database_names_the_file(path: str, content: bytes) -> None:
+    """Never zero packages: a foreign file is an error naming it."""
     with pytest.raises(ParseError, match=path.replace(".", r"\.")):
         rpm.read_database({path: content})
 
 
-def test_database_of_no_packages_is_an_error(tmp_path: Path) -> None:
-    """A valid rpm database holding nothing is reported, not taken for an empty image."""
+@pytest.mark.parametrize("path", ["/var/lib/rpm/rpmdb.sqlite", "/var/lib/rpm/Packages",
+                                  "/usr/lib/sysimage/rpm/Packages.db"])
+def test_empty_file_is_an_empty_database(path: str) -> None:
+    """The rule of every manager: an existing empty database is 0 packages (the collector
+    marks it empty, reported as info)."""
+    assert rpm.read_database({path: b""}, []) == []
+    collector = _collector({path: b""})
+    assert collector.result()[1][0]["empty"] is True
+
+
+def _collector(files: dict[str, bytes]) -> PackagesCollector:
+    load_builtin_readers()
+    collector = PackagesCollector()
+    for path, data in files.items():
+        assert collector.wants(path, data[:4096], len(data))
+        collector.take(path, data)
+    return collector
+
+
+def test_database_of_no_packages_is_empty(tmp_path: Path) -> None:
+    """A valid rpm database holding nothing is 0 packages; one without rpm's table is an
+    error."""
     db = tmp_path / "rpmdb.sqlite"
     con = sqlite3.connect(db)
     con.execute("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB)")
     con.commit()
     con.close()
-    with pytest.raises(ParseError, match="no packages"):
-        rpm.read_database({"/var/lib/rpm/rpmdb.sqlite": db.read_bytes()})
+    assert rpm.read_database({"/var/lib/rpm/rpmdb.sqlite": db.read_bytes()}, []) == []
     con = sqlite3.connect(db)
     con.execute("DROP TABLE Packages")
     con.commit()
@@ -208,7 +227,8 @@ def test_collector_reports_a_damaged_database_as_an_error() -> None:
     collector.take(path, fixture("libuuid-bdb/Packages")[:5000])
     records, databases = collector.result()
     assert records == {}
-    assert databases == [{"manager": "rpm", "paths": [path], "error": databases[0]["error"]}]
+    assert databases == [{"manager": "rpm", "location": "/var/lib/rpm", "paths": [path],
+                          "error": databases[0]["error"]}]
     assert path in databases[0]["error"]
 
 
@@ -218,6 +238,29 @@ def test_collector_reads_an_intact_database() -> None:
     collector = PackagesCollector()
     collector.take("/usr/lib/sysimage/rpm/Packages.db", fixture("sle15-bci-ndb/Packages.db"))
     records, databases = collector.result()
-    assert databases == [{"manager": "rpm", "paths": ["/usr/lib/sysimage/rpm/Packages.db"],
-                          "count": 35}]
+    assert databases == [{"manager": "rpm", "location": "/usr/lib/sysimage/rpm",
+                          "paths": ["/usr/lib/sysimage/rpm/Packages.db"], "count": 35}]
     assert records["glibc:x86_64"]["evr"] == "2.31-9.3.2"
+
+
+def test_one_damaged_header_is_skipped_and_named(tmp_path: Path) -> None:
+    """One scribbled-over package header: the others are read, the bad one named by file and
+    number (a package-record-malformed finding); all of them bad is an error."""
+    db = tmp_path / "rpmdb.sqlite"
+    db.write_bytes(fixture("cbl-mariner2-sqlite/rpmdb.sqlite"))
+    con = sqlite3.connect(db)
+    [(first,)] = con.execute("SELECT min(hnum) FROM Packages").fetchall()
+    con.execute("UPDATE Packages SET blob = ? WHERE hnum = ?", (b"\x00" * 64, first))
+    con.commit()
+    con.close()
+    path = "/var/lib/rpm/rpmdb.sqlite"
+    problems: list[str] = []
+    records = rpm.read_database({path: db.read_bytes()}, problems)
+    assert len(records) == 128
+    assert len(problems) == 1 and problems[0].startswith(f"{path}: package #{first}: ")
+    con = sqlite3.connect(db)
+    con.execute("UPDATE Packages SET blob = ?", (b"\x00" * 64,))
+    con.commit()
+    con.close()
+    with pytest.raises(ParseError, match="no readable package header"):
+        rpm.read_database({path: db.read_bytes()}, [])

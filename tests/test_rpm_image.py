@@ -18,6 +18,8 @@ from harness.snapshot import Snapshot, rpm, take_snapshot
 from testimages import Recipe, build, rootfs
 from testimages.rpm import (
     BASE,
+    MIXED,
+    OSTREE,
     DBPATH,
     PLANTED,
     oracle_dependencies,
@@ -69,7 +71,7 @@ def test_snapshot_packages_equal_rpm_qa(base_snapshot: Snapshot) -> None:
     assert ours["tool:x86_64"]["evr"] == "3:0.5-2"
     [database] = base_snapshot.package_dbs
     # rpm leaves an empty write-ahead log beside the database; it is collected too
-    assert database == {"manager": "rpm", "count": len(ours),
+    assert database == {"manager": "rpm", "count": len(ours), "location": DBPATH,
                         "paths": [f"{DBPATH}/rpmdb.sqlite", f"{DBPATH}/rpmdb.sqlite-wal"]}
 
 
@@ -146,3 +148,32 @@ def test_multilib_downgrade_names_the_arch(gate: tuple[SnapshotStore, Path]) -> 
                           HarnessConfig())
     [change] = [c for c in result.changes if c.kind != "unowned-files"]
     assert (change.before, change.after) == ("2.0-1 x86_64", "1.9-1 x86_64")
+
+
+def _snapshot(engine: Engine, recipe: Recipe) -> Snapshot:
+    info = engine.resolve(build(recipe))
+    with engine.export_rootfs(info.image_id, "tests") as stream:
+        return take_snapshot(info, stream)
+
+
+def test_rpm_ostree_layout_is_read(docker_engine: Engine, base_snapshot: Snapshot) -> None:
+    """/usr/share/rpm with /var/lib/rpm a symlink to it: the same packages and file checks."""
+    snap = _snapshot(docker_engine, OSTREE)
+    assert snap.files["/var/lib/rpm"]["type"] == "symlink"
+    assert snap.packages == base_snapshot.packages
+    [database] = snap.package_dbs
+    assert database["location"] == "/usr/share/rpm" and database["count"] == len(snap.packages)
+    assert snap.ownership["packages_with_lists"] == base_snapshot.ownership["packages_with_lists"]
+    assert snap.ownership["missing"] == base_snapshot.ownership["missing"]
+
+
+def test_every_database_of_an_image_is_read_and_named(docker_engine: Engine,
+                                                      base_snapshot: Snapshot) -> None:
+    """dpkg beside rpm, and rpm in two locations: three databases, each named."""
+    snap = _snapshot(docker_engine, MIXED)
+    named = [(d["manager"], d["location"], d.get("count")) for d in snap.package_dbs]
+    count = len(base_snapshot.packages)
+    assert named == [("dpkg", "/var/lib/dpkg", 1), ("rpm", "/usr/lib/sysimage/rpm", count),
+                     ("rpm", "/var/lib/rpm", count)]
+    assert snap.packages["tzdata:all"]["manager"] == "dpkg"
+    assert {k: v for k, v in snap.packages.items() if v["manager"] == "rpm"} == base_snapshot.packages

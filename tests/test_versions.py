@@ -163,9 +163,9 @@ def test_rpm_known_cases(a: str, b: str, want: int) -> None:
     assert rpm_compare((None, a, "1"), (None, b, "1")) == want
 
 
-def test_rpm_missing_release_is_left_out() -> None:
-    """rpmverCmp: a release missing on either side is not compared (dependency ranges)."""
-    assert rpm_compare((None, "1.0", None), (None, "1.0", "5")) == 0
+def test_rpm_missing_release_sorts_first() -> None:
+    """labelCompare: a missing release sorts before a present one; the epoch still leads."""
+    assert rpm_compare((None, "1.0", None), (None, "1.0", "5")) == -1
     assert rpm_compare((1, "1.0", None), (None, "9", "5")) == 1
 
 
@@ -215,3 +215,66 @@ def test_compare_package_versions_dispatches_by_manager() -> None:
                                     {"epoch": None, "version": "1.0~rc1", "release": "1"}) == 1
     assert compare_package_versions("dpkg", {"evr": "1:1.0"}, {"evr": "2.0"}) == 1
     assert compare_package_versions("apk", {"evr": "1.0-r1"}, {"evr": "1.0_rc1-r5"}) == 1
+
+
+# The edge cases where a reading of dpkg's and rpm's C code is easy to get wrong; each is
+# asked of the real tool, so the expected answers are theirs, not ours.
+DPKG_EDGE_VERSIONS = ["", "1.0-", "1 0", " 1.0 ", "1.0-a b", ":1.0", "0:", "1:-1", "+1:1.0",
+                      "2147483647:1", "2147483648:1", "99999999999:1", "x:1.0", "1:5.#",
+                      "1.0--1", "a1.0", "1.0-1-", "1.0é", "0x10:1"]
+DPKG_EDGE_PAIRS = [("", "0"), ("", "~"), ("", "0~"), ("", ""), ("<unknown>", "0:0"),
+                   ("+1:1.0", "1:1.0"), ("1.0é", "1.0a"), ("1.0é", "1.0+"), ("1.0é", "1.0z"),
+                   ("1.0é", "1.0~"), ("1.0é", "1.0"), ("1.0-é", "1.0-+"), ("1.0ÿ", "1.0é"),
+                   ("2147483647:1", "1:9"), ("1.0--1", "1.0-1"), ("1.0-1~", "1.0-1")]
+
+
+def _dpkg_accepts(version: str) -> bool:
+    proc = subprocess.run(["dpkg", "--compare-versions", version, "eq", version],
+                          capture_output=True, text=True)
+    return "error:" not in proc.stderr
+
+
+@pytest.mark.skipif(shutil.which("dpkg") is None, reason="dpkg is not installed")
+@pytest.mark.parametrize("version", [v for v in DPKG_EDGE_VERSIONS if v])
+def test_dpkg_parse_accepts_what_dpkg_accepts(version: str) -> None:
+    """parse_dpkg_version rejects exactly what dpkg calls an error (warnings still parse)."""
+    try:
+        parse_dpkg_version(version)
+        ours = True
+    except ValueError:
+        ours = False
+    assert ours == _dpkg_accepts(version), version
+
+
+@pytest.mark.skipif(shutil.which("dpkg") is None, reason="dpkg is not installed")
+@pytest.mark.parametrize(("a", "b"), DPKG_EDGE_PAIRS)
+def test_dpkg_edge_order_equals_dpkg(a: str, b: str) -> None:
+    """The empty version, a `+` epoch, bytes >= 0x80 (signed chars in dpkg's C)."""
+    def dpkg_says(op: str) -> bool:
+        return subprocess.run(["dpkg", "--compare-versions", a, op, b],
+                              capture_output=True).returncode == 0
+
+    want = -1 if dpkg_says("lt") else 0 if dpkg_says("eq") else 1
+    assert dpkg_says("gt") == (want == 1)
+    assert dpkg_compare(a, b) == want
+    assert dpkg_compare(b, a) == -want
+
+
+_RPM_EDGE = [[["0", "1.0", None], ["0", "1.0", "5"]], [[None, "1.0", "5"], [None, "1.0", None]],
+             [[None, "1.0", None], [None, "1.0", None]], [[None, "1.0", ""], [None, "1.0", None]],
+             [[None, "1.0", None], [None, "0.9", "9"]], [["1", "1.0", None], [None, "9", "1"]],
+             [[None, "1.0", "~rc"], [None, "1.0", None]]]
+
+
+def test_rpm_edge_order_equals_label_compare() -> None:
+    """A missing release sorts before a present one, as labelCompare sorts it."""
+    if not SYSTEM_PYTHON.exists() or subprocess.run(
+            [str(SYSTEM_PYTHON), "-c", "import rpm"], capture_output=True).returncode:
+        pytest.skip("python3-rpm is not importable by /usr/bin/python3")
+    proc = subprocess.run([str(SYSTEM_PYTHON), "-c", _RPM_ORACLE], input=json.dumps(_RPM_EDGE),
+                          capture_output=True, text=True, check=True)
+    answers = json.loads(proc.stdout)
+    ours = [rpm_compare((None if a[0] is None else int(a[0]), a[1], a[2]),
+                        (None if b[0] is None else int(b[0]), b[1], b[2])) for a, b in _RPM_EDGE]
+    assert ours == answers
+    assert -1 in answers and 1 in answers

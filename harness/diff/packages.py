@@ -1,5 +1,5 @@
 """Packages diff: removed, added, up/downgraded (the manager's own ordering), epoch, arch,
-licence. Records are keyed `name:arch`; the subject is the bare name."""
+licence (changed; a new package's licence as license-added). Records are keyed `name:arch`; the subject is the bare name."""
 
 from __future__ import annotations
 
@@ -37,6 +37,9 @@ def diff_packages(before: dict[str, dict[str, Any]], after: dict[str, dict[str, 
         changes += [Change("packages", "package-removed", name, before=_label(before[k])) for k in keys]
     for name, keys in added_by_name.items():
         changes += [Change("packages", "package-added", name, after=_label(after[k])) for k in keys]
+        # a new package's licence, judged against `license_deny` by the policy
+        changes += [Change("packages", "license-added", name, after=after[k]["license"])
+                    for k in keys if after[k].get("license")]
     for key in keyed.changed:
         changes += _version_changes(before[key]["name"], before[key], after[key])
     return changes

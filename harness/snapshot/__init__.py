@@ -126,14 +126,14 @@ def take_snapshot(info: ImageInfo, rootfs: Rootfs) -> Snapshot:
     os_release = OsReleaseCollector()
     collectors: list[ContentCollector] = [packages, accounts, secrets, language, os_release, elf]
     files = walk(rootfs, collectors)
-    records, dbs = packages.result()
+    records, dbs = packages.result(files)
     for record in language.records:
         records.setdefault(package_key(record), record)
     if language.records or language.errors:
         managers = sorted({r["manager"] for r in language.records})
         dbs.append({"manager": "language", "paths": managers, "count": len(language.records),
                     **({"errors": language.errors[:20]} if language.errors else {})})
-    lists, list_errors = packages.file_lists()
+    lists, list_errors = packages.file_lists(files)
     users, groups = accounts.id_names()
     owned = verify(files, lists, users, groups) if lists else {}
     if list_errors:

@@ -21,6 +21,7 @@ from harness.errors import ParseError
 from harness.snapshot.packages import PackageReader, package_key, register
 
 INSTALLED = ("/lib/apk/db/installed", "/usr/lib/apk/db/installed")
+LOCATIONS = ("/lib/apk/db", "/usr/lib/apk/db")
 _LINE = re.compile(r"^([A-Za-z]):(.*)$")
 _DIR_ACL = ("0", "0", 0o755)
 _FILE_ACL = ("0", "0", 0o644)
@@ -34,39 +35,60 @@ def is_database(path: str) -> bool:
 
 
 def _database(files: dict[str, bytes]) -> tuple[str, str]:
-    """(path, text) of the database apk reads (`/lib/apk` first, as apk-tools 2 does)."""
+    """(path, text) of the database apk reads (`/lib/apk` first, as apk-tools 2 does); an
+    empty file is an empty text."""
     path = next((p for p in INSTALLED if p in files), None)
     if path is None:
         raise ParseError(f"{', '.join(sorted(files))}: not an apk database")
     data = files[path]
-    if not data.strip():
-        raise ParseError(f"{path}: empty apk database")
     try:
         return path, data.decode("utf-8")
     except UnicodeDecodeError:
         return path, data.decode("utf-8", "surrogateescape")
 
 
-def parse_installed(text: str, origin: str) -> list[dict[str, Any]]:
-    """Stanzas of an `installed` file: {"fields": {letter: [values]}, "files": [...]}."""
+def parse_installed(text: str, origin: str, problems: list[str] | None = None
+                    ) -> list[dict[str, Any]]:
+    """Stanzas of an `installed` file: {"fields": {letter: [values]}, "files": [...]}.
+
+    A stanza that cannot be read (a line that is no `X:value`, no P or V field, a bad acl or
+    checksum) is skipped and reported in `problems`; without `problems`, or when no stanza
+    of a non-empty file is readable, it is a ParseError. An empty file has no stanzas."""
     stanzas: list[dict[str, Any]] = []
+    found: list[str] = []
     current: _Stanza | None = None
+    bad = False
+
+    def close() -> None:
+        if current is not None and not bad:
+            try:
+                stanzas.append(current.finish())
+            except ParseError as exc:
+                found.append(str(exc))
+
     for lineno, line in enumerate(text.split("\n"), 1):
         if not line.strip():
-            if current is not None:
-                stanzas.append(current.finish())
-            current = None
+            close()
+            current, bad = None, False
             continue
-        m = _LINE.match(line)
-        if not m:
-            raise ParseError(f"{origin}:{lineno}: not an 'X:value' line: {line[:60]!r}")
         if current is None:
             current = _Stanza(origin, lineno)
-        current.add(m.group(1), m.group(2), lineno)
-    if current is not None:
-        stanzas.append(current.finish())
-    if not stanzas:
-        raise ParseError(f"{origin}: no package stanzas in a non-empty apk database")
+        if bad:
+            continue
+        m = _LINE.match(line)
+        try:
+            if not m:
+                raise ParseError(f"{origin}:{lineno}: not an 'X:value' line: {line[:60]!r}")
+            current.add(m.group(1), m.group(2), lineno)
+        except ParseError as exc:
+            found.append(str(exc))
+            bad = True
+    close()
+    if found and (problems is None or not stanzas):
+        raise ParseError(found[0] if problems is None else
+                         f"{found[0]} (no readable package stanza: {len(found)} unreadable)")
+    if problems is not None:
+        problems.extend(found)
     return stanzas
 
 
@@ -111,7 +133,7 @@ class _Stanza:
         for field in "PV":
             if not self.fields.get(field, [""])[0]:
                 raise ParseError(f"{self.where}: package stanza without a {field} field")
-        return {"fields": self.fields, "files": self.files}
+        return {"fields": self.fields, "files": self.files, "where": self.where}
 
 
 def _entry(path: str, acl: tuple[str, str, int], kind: int) -> dict[str, Any]:
@@ -166,10 +188,23 @@ def _record(fields: dict[str, list[str]], where: str) -> dict[str, Any]:
     }
 
 
-def read_database(files: dict[str, bytes]) -> list[dict[str, Any]]:
+def read_database(files: dict[str, bytes], problems: list[str] | None = None
+                  ) -> list[dict[str, Any]]:
     """Package records from the apk database (the registry's reader function)."""
     path, text = _database(files)
-    return [_record(s["fields"], path) for s in parse_installed(text, path)]
+    found: list[str] = []
+    records = []
+    for stanza in parse_installed(text, path, found):
+        try:
+            records.append(_record(stanza["fields"], stanza["where"]))
+        except ParseError as exc:
+            found.append(str(exc))
+    if found and (problems is None or not records):
+        raise ParseError(found[0] if problems is None else
+                         f"{found[0]} (no readable package stanza: {len(found)} unreadable)")
+    if problems is not None:
+        problems.extend(found)
+    return records
 
 
 def read_file_lists(files: dict[str, bytes]) -> dict[str, list[dict[str, Any]]]:
@@ -177,8 +212,11 @@ def read_file_lists(files: dict[str, bytes]) -> dict[str, list[dict[str, Any]]]:
     group as uid/gid strings)."""
     path, text = _database(files)
     lists: dict[str, list[dict[str, Any]]] = {}
-    for stanza in parse_installed(text, path):
-        key = package_key(_record(stanza["fields"], path))
+    for stanza in parse_installed(text, path, []):
+        try:
+            key = package_key(_record(stanza["fields"], path))
+        except ParseError:
+            continue  # reported with the packages
         lists.setdefault(key, []).extend(stanza["files"])
     return lists
 
@@ -187,9 +225,12 @@ def read_dependencies(files: dict[str, bytes]) -> dict[str, dict[str, list[str]]
     """`name:arch` -> {"provides": [...], "requires": [...]} as names (`so:libc.musl...`)."""
     path, text = _database(files)
     deps: dict[str, dict[str, list[str]]] = {}
-    for stanza in parse_installed(text, path):
+    for stanza in parse_installed(text, path, []):
         fields = stanza["fields"]
-        key = package_key(_record(fields, path))
+        try:
+            key = package_key(_record(fields, path))
+        except ParseError:
+            continue
         deps[key] = {"provides": _names(fields.get("p", [])),
                      "requires": _names(fields.get("D", []))}
     return deps
@@ -205,4 +246,5 @@ def _names(lines: list[str]) -> list[str]:
     return names
 
 
-register(PackageReader("apk", is_database, read_database, read_file_lists))
+register(PackageReader("apk", is_database, read_database, read_file_lists,
+                       locations=LOCATIONS))

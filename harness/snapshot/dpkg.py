@@ -1,6 +1,13 @@
 """dpkg databases: `var/lib/dpkg/status` and distroless `var/lib/dpkg/status.d/*`.
 
 Read from the image's files; the image's own dpkg is never run (distroless images have none).
+
+A package is what dpkg lists as installed: a stanza whose Status ends in `installed` (or
+`triggers-awaited` / `triggers-pending`: configured, triggers still to run), whatever its
+want (`hold`, `purge`). Distroless images write one stanza per file in `status.d/` without a
+Status field, meaning installed; in `status` a stanza without Status is not installed, as
+dpkg reads it. A stanza that cannot be read (no Package, a malformed line, no or an invalid
+Version) is skipped and reported (`problems`); the rest of the database is still read.
 """
 
 from __future__ import annotations
@@ -9,14 +16,32 @@ import re
 from typing import Any
 
 from harness.errors import ParseError
-from harness.versions import parse_dpkg_version
+from harness.licenses import dep5_license
+from harness.versions import dpkg_version_warning, parse_dpkg_version
 
+LOCATION = "/var/lib/dpkg"
 STATUS = "/var/lib/dpkg/status"
 STATUS_D = "/var/lib/dpkg/status.d/"
 INFO_DIR = "/var/lib/dpkg/info/"
-#: dpkg states in which a package's files are on disk.
-_PRESENT = {"installed", "unpacked", "half-configured", "triggers-awaited", "triggers-pending"}
+DOC_DIR = "/usr/share/doc/"
+#: dpkg states in which a package counts as installed
+_INSTALLED = {"installed", "triggers-awaited", "triggers-pending"}
+_WANTS = {"unknown", "install", "hold", "deinstall", "purge"}
+_EFLAGS = {"ok", "reinstreq", "hold", "hold-reinstreq"}
+_STATES = {"not-installed", "config-files", "half-installed", "unpacked", "half-configured",
+           "triggers-awaited", "triggers-pending", "installed"}
+#: files beside the stanzas in status.d that are no stanzas: the control files dpkg keeps
+#: in info/ (distroless tools copy `.md5sums`, some the maintainer scripts too; trivy and
+#: syft skip them)
+_CONTROL_SUFFIXES = (".md5sums", ".conffiles", ".list", ".preinst", ".postinst", ".prerm",
+                     ".postrm", ".config", ".templates", ".triggers", ".shlibs", ".symbols",
+                     ".sha256sums", ".control")
 _FIELD = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*):[ \t]*(.*)$")
+#: fields of vcpkg's deb822 `status` that dpkg never writes (claircore's test, plus Abi), and
+#: the field dpkg writes into every package's stanza that vcpkg's lack: a file with the first
+#: kind and none of the second is vcpkg's, not dpkg's
+_VCPKG_MARKS = ("abi", "port-version", "feature", "default-features")
+_DPKG_MARKS = ("maintainer",)
 
 
 def is_database(path: str) -> bool:
@@ -24,73 +49,161 @@ def is_database(path: str) -> bool:
     if path == STATUS:
         return True
     if path.startswith(STATUS_D):
-        # distroless writes one stanza file per package, plus `<pkg>.md5sums` beside it
-        return not path.endswith(".md5sums") and "/" not in path[len(STATUS_D):]
+        name = path[len(STATUS_D):]
+        return ("/" not in name and not name.startswith(".")
+                and not name.endswith(_CONTROL_SUFFIXES))
     return False
 
 
-def parse_stanzas(text: str, origin: str) -> list[dict[str, str]]:
-    """Split a deb822 file into stanzas (field name -> value, continuation lines joined)."""
-    stanzas: list[dict[str, str]] = []
+def is_aux(path: str) -> bool:
+    """Files giving packages' file lists: `info/PKG[:ARCH].list`, and distroless's
+    `status.d/PKG.md5sums` (paths with md5 digests)."""
+    if path.startswith(INFO_DIR):
+        name = path[len(INFO_DIR):]
+        return "/" not in name and name.endswith((".list", ".md5sums"))
+    if path.startswith(STATUS_D):
+        name = path[len(STATUS_D):]
+        return "/" not in name and name.endswith(".md5sums")
+    return False
+
+
+#: kept for callers of the older name
+is_file_list = is_aux
+
+
+def _text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def stanza_blocks(text: str, origin: str, problems: list[str] | None = None
+                  ) -> list[tuple[int, dict[str, str]]]:
+    """(first line, fields) of each deb822 stanza (field names lower-cased, continuation
+    lines joined). A stanza with a line that is no field is skipped, reported in `problems`
+    (raised as ParseError when `problems` is None)."""
+    stanzas: list[tuple[int, dict[str, str]]] = []
     current: dict[str, str] = {}
+    start = 0
     last: str | None = None
+    bad: str | None = None
+
+    def close() -> None:
+        if current and bad is None:
+            stanzas.append((start, dict(current)))
+        elif bad is not None:
+            if problems is None:
+                raise ParseError(bad)
+            problems.append(bad)
+
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
-            if current:
-                stanzas.append(current)
-            current, last = {}, None
+            close()
+            current, last, bad = {}, None, None
+            continue
+        if not current and bad is None:
+            start = lineno
+        if bad is not None:
             continue
         if line[0] in " \t":
             if last is None:
-                raise ParseError(f"{origin}:{lineno}: continuation line before any field")
+                bad = f"{origin}:{lineno}: continuation line before any field"
+                continue
             current[last] += "\n" + line[1:]
             continue
         m = _FIELD.match(line)
         if not m:
-            raise ParseError(f"{origin}:{lineno}: not a 'Field: value' line: {line[:60]!r}")
+            bad = f"{origin}:{lineno}: not a 'Field: value' line: {line[:60]!r}"
+            continue
         last = m.group(1).lower()
         current[last] = m.group(2)
-    if current:
-        stanzas.append(current)
+    close()
     return stanzas
 
 
-def read_database(files: dict[str, bytes]) -> list[dict[str, Any]]:
-    """Package records from the dpkg database files collected from an image."""
-    records: list[dict[str, Any]] = []
-    for path in sorted(files):
-        try:
-            text = files[path].decode("utf-8")
-        except UnicodeDecodeError:
-            text = files[path].decode("latin-1")
-        stanzas = parse_stanzas(text, path)
-        if path == STATUS and not stanzas and files[path]:
-            raise ParseError(f"{path}: no package stanzas in a non-empty file")
-        for stanza in stanzas:
-            record = _record(stanza, path)
-            if record is not None:
-                records.append(record)
+def parse_stanzas(text: str, origin: str) -> list[dict[str, str]]:
+    """Split a deb822 file into stanzas; a malformed line is a ParseError naming it."""
+    return [fields for _, fields in stanza_blocks(text, origin)]
+
+
+def read_database(files: dict[str, bytes], problems: list[str] | None = None
+                  ) -> list[dict[str, Any]]:
+    """Package records from the dpkg database files collected from an image. Entries that
+    cannot be read go to `problems` ("file:line: why"); a database with entries but none
+    readable, or a file that is no dpkg database, is a ParseError."""
+    records, _ = _read(files, problems)
     return records
 
 
-def _record(stanza: dict[str, str], origin: str) -> dict[str, Any] | None:
-    name = stanza.get("package")
+def _read(files: dict[str, bytes], problems: list[str] | None
+          ) -> tuple[list[dict[str, Any]], dict[str, dict[str, str]]]:
+    """(records, the stanza of each record's key)."""
+    found: list[str] = []
+    records: list[dict[str, Any]] = []
+    stanzas_of: dict[str, dict[str, str]] = {}
+    entries = 0
+    for path in sorted(p for p in files if is_database(p)):
+        data = files[path]
+        blocks = stanza_blocks(_text(data), path, found)
+        if path == STATUS and _foreign(blocks):
+            raise ParseError(f"{path}: not a dpkg database: its stanzas carry vcpkg's fields "
+                             "(Abi, Port-Version, Feature) and none has a Maintainer")
+        entries += len(blocks)
+        for lineno, fields in blocks:
+            record = _record(fields, f"{path}:{lineno}", path == STATUS, found)
+            if record is not None:
+                records.append(record)
+                stanzas_of[f"{record['name']}:{record['arch']}"] = fields
+    if problems is not None:
+        problems.extend(found)
+    if found and not records:
+        raise ParseError(f"{found[0]} (no readable package entry: {len(found)} unreadable)")
+    return records, stanzas_of
+
+
+def _foreign(blocks: list[tuple[int, dict[str, str]]]) -> bool:
+    fields = {name for _, stanza in blocks for name in stanza}
+    return bool(fields.intersection(_VCPKG_MARKS)) and not fields.intersection(_DPKG_MARKS)
+
+
+def _record(stanza: dict[str, str], where: str, in_status: bool, problems: list[str]
+            ) -> dict[str, Any] | None:
+    name = stanza.get("package", "").strip()
     if not name:
-        raise ParseError(f"{origin}: a stanza has no Package field")
-    status = stanza.get("status", "install ok installed").split()
-    if not status or status[-1] not in _PRESENT:
+        problems.append(f"{where}: a stanza without a Package field")
         return None
-    version = stanza.get("version", "")
+    status = stanza.get("status")
+    if status is None:
+        if in_status:
+            return None  # dpkg reads a stanza without Status as not installed
+        status = "install ok installed"
+    words = status.split()
+    if len(words) != 3 or words[0] not in _WANTS or words[1] not in _EFLAGS \
+            or words[2] not in _STATES:
+        problems.append(f"{where}: package {name}: bad Status {status[:60]!r}")
+        return None
+    if words[2] not in _INSTALLED:
+        return None
+    version = stanza.get("version", "").strip()
+    if not version:
+        problems.append(f"{where}: package {name}: no Version field")
+        return None
     try:
         parsed = parse_dpkg_version(version)
     except ValueError as exc:
-        raise ParseError(f"{origin}: package {name}: {exc}") from exc
+        problems.append(f"{where}: package {name}: {exc}")
+        return None
+    warning = dpkg_version_warning(parsed)
+    if warning is not None:
+        problems.append(f"{where}: package {name}: version {version[:60]!r}: {warning}")
+        return None
     source = stanza.get("source", name).split(" ")[0] or name
     size_kib = stanza.get("installed-size", "").strip()
     return {
         "manager": "dpkg",
         "name": name,
-        "arch": stanza.get("architecture", ""),
+        "arch": stanza.get("architecture", "").strip(),
         "epoch": parsed.epoch if ":" in version else None,
         "version": version.split(":", 1)[1] if ":" in version else version,
         "release": None,
@@ -101,33 +214,81 @@ def _record(stanza: dict[str, str], origin: str) -> dict[str, Any] | None:
     }
 
 
-def is_file_list(path: str) -> bool:
-    """dpkg's per-package file lists: `info/PKG.list` or `info/PKG:ARCH.list`."""
-    return path.startswith(INFO_DIR) and path.endswith(".list") and "/" not in path[len(INFO_DIR):]
-
-
 def read_file_lists(files: dict[str, bytes]) -> dict[str, list[dict[str, Any]]]:
-    """`name:arch` -> the paths its list records (dpkg keeps no modes or owners; md5sums are
-    not compared: the snapshot hashes with sha256). Conffiles are marked, as users edit them."""
-    records = read_database({p: d for p, d in files.items() if is_database(p)})
-    conffiles: dict[str, set[str]] = {}
-    for path, data in files.items():
-        if is_database(path):
-            for stanza in parse_stanzas(data.decode("utf-8", "replace"), path):
-                name = stanza.get("package", "")
-                arch = stanza.get("architecture", "")
-                conffiles[f"{name}:{arch}"] = {
-                    line.split()[0] for line in stanza.get("conffiles", "").splitlines()
-                    if line.strip()}
+    """`name:arch` -> the paths its package records: `info/PKG.list`, else (distroless)
+    `status.d/PKG.md5sums` and the stanza's Conffiles, with md5 digests where known (dpkg
+    keeps no modes or owners). Conffiles are marked, as users edit them."""
+    records, stanzas = _read(files, [])
     lists: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         name, arch = record["name"], record["arch"]
         key = f"{name}:{arch}"
-        listed = files.get(f"{INFO_DIR}{name}:{arch}.list", files.get(f"{INFO_DIR}{name}.list"))
-        if listed is None:
-            continue
-        config = conffiles.get(key, set())
-        lists[key] = [{"path": line, "config": line in config}
-                      for line in listed.decode("utf-8", "surrogateescape").splitlines()
-                      if line.startswith("/") and line != "/."]
+        conffiles = _conffiles(stanzas[key].get("conffiles", ""))
+        digests = _md5sums(_first(files, [f"{INFO_DIR}{name}:{arch}.md5sums",
+                                          f"{INFO_DIR}{name}.md5sums"]))
+        listed = _first(files, [f"{INFO_DIR}{name}:{arch}.list", f"{INFO_DIR}{name}.list"])
+        if listed is not None:
+            paths = [line for line in listed.decode("utf-8", "surrogateescape").splitlines()
+                     if line.startswith("/") and line != "/."]
+        else:
+            distroless = _md5sums(_first(files, [f"{STATUS_D}{name}.md5sums",
+                                                 f"{STATUS_D}{name}:{arch}.md5sums"]))
+            if distroless is None and not conffiles:
+                continue
+            digests = {**(distroless or {}), **(digests or {})}
+            # md5sums leave conffiles out: dpkg records them in the stanza
+            paths = sorted(set(digests) | set(conffiles))
+        entries = []
+        for path in paths:
+            entry: dict[str, Any] = {"path": path, "config": path in conffiles}
+            digest = (digests or {}).get(path) or conffiles.get(path)
+            if digest:
+                entry["digest"] = f"md5:{digest}"
+            entries.append(entry)
+        lists[key] = entries
     return lists
+
+
+def _first(files: dict[str, bytes], paths: list[str]) -> bytes | None:
+    return next((files[p] for p in paths if p in files), None)
+
+
+def _conffiles(value: str) -> dict[str, str]:
+    """Conffiles lines ` /etc/x 0123abcd... [obsolete|remove-on-upgrade]` -> path: md5."""
+    out: dict[str, str] = {}
+    for line in value.splitlines():
+        parts = line.split()
+        if parts and parts[0].startswith("/"):
+            digest = parts[1] if len(parts) > 1 and re.fullmatch(r"[0-9a-f]{32}", parts[1]) else ""
+            out[parts[0]] = digest
+    return out
+
+
+def _md5sums(data: bytes | None) -> dict[str, str] | None:
+    """`md5  relative/path` lines -> {"/relative/path": md5} (deb-md5sums(5))."""
+    if data is None:
+        return None
+    out: dict[str, str] = {}
+    for line in data.decode("utf-8", "surrogateescape").splitlines():
+        digest, _, path = line.partition(" ")
+        path = path.lstrip(" *")
+        if re.fullmatch(r"[0-9a-f]{32}", digest) and path:
+            out["/" + path.lstrip("/")] = digest
+    return out
+
+
+def copyright_file(record: dict[str, Any]) -> str:
+    """Where Debian policy puts a package's copyright file."""
+    return f"{DOC_DIR}{record['name']}/copyright"
+
+
+def is_copyright_file(path: str) -> bool:
+    """`/usr/share/doc/PKG/copyright`."""
+    if not (path.startswith(DOC_DIR) and path.endswith("/copyright")):
+        return False
+    return path.count("/") == DOC_DIR.count("/") + 1
+
+
+def copyright_licence(data: bytes) -> str | None:
+    """The licence expression of a machine-readable copyright file (None otherwise)."""
+    return dep5_license(data.decode("utf-8", "replace"))

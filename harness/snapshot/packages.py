@@ -1,9 +1,18 @@
 """The packages aspect: whichever package databases the image holds, read from its files.
 
 Readers are chosen by what the image contains (a small registry, as testinfra chooses its
-modules): each declares which paths make up its database and how to read them. An absent
-database is "no package database", never "zero packages"; a damaged one is an error naming
-the file.
+modules): each declares the folders its database lives in and which files there make it up.
+A folder may be reached through the image's symlinks (rpm-ostree's `/var/lib/rpm ->
+/usr/share/rpm`, merged-/usr trees): the walk keeps the files of every folder named as a
+database folder is (`rpm`, `dpkg`, `apk/db`), and once the walk is done each known location
+is resolved through the image's symlinks to the folder it lands on. Every database found is
+read and named, several of one manager too.
+
+One rule for every manager: an absent database is "no package database", never "zero
+packages"; an existing empty one (an empty file, or a database of no entries) is 0 packages,
+marked `empty`; an entry that cannot be read is skipped and listed in `malformed` (file and
+line or record), the rest still read; a database that cannot be read at all, or whose every
+entry is unreadable, is an error naming the file.
 """
 
 from __future__ import annotations
@@ -13,29 +22,46 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import ParseError
+from harness.paths import Resolver
 from harness.snapshot import dpkg
 
 
 FileLists = dict[str, list[dict[str, Any]]]
+#: malformed entries listed per database (the count is always complete)
+MAX_MALFORMED = 50
 
 
 @dataclass(frozen=True)
 class PackageReader:
     """How to find and read one package manager's database in an image's files.
 
-    `file_lists` (optional) gives each package's recorded files, from the database files and
-    the auxiliary files `is_aux` accepts (dpkg keeps them apart, in info/*.list).
+    `locations` are the folders the database lives in, preferred first; `is_database` and
+    `is_aux` take a file's path under one of them. `read(files, problems)` returns package
+    records and appends what it skipped to `problems`; `file_lists` (optional) gives each
+    package's recorded files, from the database files and the auxiliary files `is_aux`
+    accepts (dpkg keeps them apart, in info/*.list).
     """
 
     manager: str
     is_database: Callable[[str], bool]
-    read: Callable[[dict[str, bytes]], list[dict[str, Any]]]
+    read: Callable[..., list[dict[str, Any]]]
     file_lists: Callable[[dict[str, bytes]], FileLists] | None = None
     is_aux: Callable[[str], bool] | None = None
+    locations: tuple[str, ...] = ()
+    #: where a package's licence is written apart from the database (Debian's copyright
+    #: file), and how to read it: the record's `license` is filled from it when empty
+    licence_file: Callable[[dict[str, Any]], str] | None = None
+    is_licence_file: Callable[[str], bool] | None = None
+    read_licence: Callable[[bytes], str | None] | None = None
 
 
 READERS: list[PackageReader] = [PackageReader("dpkg", dpkg.is_database, dpkg.read_database,
-                                              dpkg.read_file_lists, dpkg.is_file_list)]
+                                              dpkg.read_file_lists, dpkg.is_aux,
+                                              (dpkg.LOCATION,), dpkg.copyright_file,
+                                              dpkg.is_copyright_file, dpkg.copyright_licence)]
+#: a licence file larger than this is not read (a copyright file is a few KiB; the largest
+#: in Debian are a few hundred)
+MAX_LICENCE_FILE = 1 << 20
 
 
 def register(reader: PackageReader) -> None:
@@ -49,64 +75,182 @@ def package_key(record: dict[str, Any]) -> str:
     return f"{record['name']}:{record.get('arch') or ''}"
 
 
+def _tail(location: str) -> str:
+    """What a copy of the folder must end in to be kept: `/rpm/`, `/dpkg/`, `/apk/db/`."""
+    parts = location.strip("/").split("/")
+    return "/" + "/".join(parts[-2:] if parts[-1] == "db" else parts[-1:]) + "/"
+
+
+@dataclass
+class Database:
+    """One database found in an image: its manager, where it is, its files by the path the
+    reader knows (`location` + name) and by the path the image holds them at."""
+
+    reader: PackageReader
+    location: str
+    real: str
+    files: dict[str, bytes]
+    aux: dict[str, bytes]
+    paths: list[str]
+
+    def entry(self) -> dict[str, Any]:
+        """The database as `package_dbs` lists it."""
+        entry: dict[str, Any] = {"manager": self.reader.manager, "location": self.location,
+                                 "paths": self.paths}
+        if self.real != self.location:
+            entry["real"] = self.real
+        return entry
+
+
 class PackagesCollector:
-    """Collects the database files of every registered manager during the walk."""
+    """Collects the files of every registered manager's database folders during the walk."""
 
     def __init__(self) -> None:
-        self._found: dict[str, dict[str, bytes]] = {}
-        self._aux: dict[str, dict[str, bytes]] = {}
+        self._taken: dict[str, bytes] = {}
+        #: licence files read as they pass (a licence, not the file, is kept)
+        self._licences: dict[str, str | None] = {}
+        self._databases: list[Database] | None = None
+        self._tails = tuple({_tail(loc) for r in READERS for loc in r.locations})
+
+    @staticmethod
+    def _rerooted(path: str) -> list[tuple[PackageReader, str, str]]:
+        """(reader, location, path under the location) for every way the file could belong
+        to a database folder of the same name."""
+        out = []
+        for reader in READERS:
+            for location in reader.locations:
+                tail = _tail(location)
+                start = path.find(tail)
+                while start >= 0:
+                    rel = path[start + len(tail):]
+                    candidate = location.rstrip("/") + "/" + rel
+                    if reader.is_database(candidate) or (
+                            reader.is_aux is not None and reader.is_aux(candidate)):
+                        out.append((reader, location, candidate))
+                    start = path.find(tail, start + 1)
+        return out
 
     def wants(self, path: str, head: bytes, size: int) -> bool:
-        return any(r.is_database(path) or (r.is_aux is not None and r.is_aux(path))
-                   for r in READERS)
+        if size <= MAX_LICENCE_FILE and any(
+                r.is_licence_file is not None and r.is_licence_file(path) for r in READERS):
+            return True
+        return any(t in path for t in self._tails) and bool(self._rerooted(path))
 
     def take(self, path: str, data: bytes) -> None:
         for reader in READERS:
-            if reader.is_database(path):
-                self._found.setdefault(reader.manager, {})[path] = data
-            elif reader.is_aux is not None and reader.is_aux(path):
-                self._aux.setdefault(reader.manager, {})[path] = data
+            if (reader.is_licence_file is not None and reader.read_licence is not None
+                    and reader.is_licence_file(path)):
+                try:
+                    self._licences[path] = reader.read_licence(data)
+                except Exception:  # a licence reader's bug must not stop the walk
+                    self._licences[path] = None
+                if not self._rerooted(path):
+                    return
+        self._taken[path] = data
+        self._databases = None
 
-    def file_lists(self) -> tuple[FileLists, list[str]]:
+    def _fill_licences(self, reader: PackageReader, records: list[dict[str, Any]],
+                       resolver: Resolver | None) -> None:
+        """Each record without a licence takes the one its licence file names, if any."""
+        if reader.licence_file is None or reader.read_licence is None:
+            return
+        for record in records:
+            if record.get("license"):
+                continue
+            path: str | None = reader.licence_file(record)
+            if resolver is not None and path is not None:
+                path = resolver.resolve(path)
+            licence = self._licences.get(path) if path is not None else None
+            if licence is not None:
+                record["license"] = licence
+
+    def databases(self, files: dict[str, dict[str, Any]] | None = None) -> list[Database]:
+        """Every database found: each reader's locations resolved through the image's
+        symlinks (`files`: the walk's records; without them, locations are taken as they
+        are); a folder reached from several locations is one database, named by the
+        location that is the folder itself, else by the first that reaches it."""
+        if self._databases is not None and files is None:
+            return self._databases
+        resolver = Resolver(files) if files is not None else None
+        found: list[Database] = []
+        for reader in READERS:
+            reals: dict[str, list[str]] = {}
+            for location in reader.locations:
+                real = resolver.resolve(location) if resolver is not None else location
+                if real is not None:
+                    reals.setdefault(real, []).append(location)
+            for real, locations in reals.items():
+                name = real if real in locations else locations[0]
+                prefix = real.rstrip("/") + "/"
+                db: dict[str, bytes] = {}
+                aux: dict[str, bytes] = {}
+                paths: list[str] = []
+                for path, data in self._taken.items():
+                    if not path.startswith(prefix):
+                        continue
+                    as_read = name.rstrip("/") + "/" + path[len(prefix):]
+                    if reader.is_database(as_read):
+                        db[as_read] = data
+                        paths.append(path)
+                    elif reader.is_aux is not None and reader.is_aux(as_read):
+                        aux[as_read] = data
+                if db:
+                    found.append(Database(reader, name, real, db, aux, sorted(paths)))
+        self._databases = found
+        return found
+
+    def file_lists(self, files: dict[str, dict[str, Any]] | None = None
+                   ) -> tuple[FileLists, list[str]]:
         """Every package's recorded files (key `name:arch`), and the errors of lists that
         could not be read (they never hide the packages themselves)."""
         lists: FileLists = {}
         errors: list[str] = []
-        for reader in READERS:
-            files = self._found.get(reader.manager)
-            if not files or reader.file_lists is None:
+        for database in self.databases(files):
+            reader = database.reader
+            if reader.file_lists is None:
                 continue
             try:
-                lists.update(reader.file_lists({**files, **self._aux.get(reader.manager, {})}))
+                for key, entries in reader.file_lists({**database.files, **database.aux}).items():
+                    lists.setdefault(key, entries)
             except ParseError as exc:
                 errors.append(str(exc))
             except Exception as exc:  # a reader bug must not hide the other checks
-                errors.append(f"{reader.manager} file lists unreadable ({type(exc).__name__}: {exc})")
+                errors.append(f"{reader.manager} file lists of {database.location} unreadable "
+                              f"({type(exc).__name__}: {exc})")
         return lists, errors
 
-    def result(self) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
-        """(package records by key, one entry per database found with its count or error)."""
+    def result(self, files: dict[str, dict[str, Any]] | None = None
+               ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+        """(package records by key, one entry per database found with its count or error,
+        and its malformed entries or emptiness). A key two databases hold keeps the record
+        of the one found first (the preferred location)."""
         records: dict[str, dict[str, Any]] = {}
         databases: list[dict[str, Any]] = []
-        for reader in READERS:
-            files = self._found.get(reader.manager)
-            if not files:
-                continue
-            entry: dict[str, Any] = {"manager": reader.manager, "paths": sorted(files)}
+        resolver = Resolver(files) if files is not None else None
+        for database in self.databases(files):
+            entry = database.entry()
+            problems: list[str] = []
             try:
-                found = reader.read(files)
+                found = database.reader.read(database.files, problems)
             except ParseError as exc:
                 entry["error"] = str(exc)
                 databases.append(entry)
                 continue
             except Exception as exc:  # a reader bug must not hide the other databases
-                entry["error"] = f"{', '.join(sorted(files))}: unreadable ({type(exc).__name__}: {exc})"
+                entry["error"] = (f"{', '.join(database.paths)}: unreadable "
+                                  f"({type(exc).__name__}: {exc})")
                 databases.append(entry)
                 continue
+            self._fill_licences(database.reader, found, resolver)
             entry["count"] = len(found)
+            if problems:
+                entry["malformed"] = problems[:MAX_MALFORMED]
+                entry["malformed_count"] = len(problems)
+            elif not found:
+                entry["empty"] = True
             databases.append(entry)
             for record in found:
-                records[package_key(record)] = record
+                records.setdefault(package_key(record), record)
         return records, databases
 
 

@@ -5,12 +5,14 @@
 - Berkeley DB hash `Packages` (rpm < 4.16: CentOS 7/8, RHEL 8): `harness.rpmdb_bdb`.
 
 Each yields one header blob per package (`harness.rpmheader`). The database lives in
-`/usr/lib/sysimage/rpm/` or `/var/lib/rpm/` (one is usually a symlink to the other, and the
-walk sees only the real files). The image's own rpm is never run.
+`/usr/lib/sysimage/rpm/`, `/var/lib/rpm/` or (rpm-ostree) `/usr/share/rpm/`; one is often a
+symlink to another, resolved by the packages collector. The image's own rpm is never run.
 
 Package records stay small and flat (they go into baselines, one line each); provides/requires
-names and per-file lists are read by `read_dependencies` and `read_file_lists`. Parsing is
-strict: a damaged, truncated, empty or foreign database is a ParseError naming the file.
+names and per-file lists are read by `read_dependencies` and `read_file_lists`. A damaged,
+truncated or foreign database is a ParseError naming the file; an empty file or a database
+of no packages is 0 packages; a package header that cannot be read is skipped and reported,
+unless no header can be read.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from harness.rpmheader import RpmHeader
 from harness.snapshot.packages import PackageReader, package_key, register
 from harness.versions import rpm_compare
 
-DB_DIRS = ("/usr/lib/sysimage/rpm/", "/var/lib/rpm/")
+DB_DIRS = ("/usr/lib/sysimage/rpm/", "/var/lib/rpm/", "/usr/share/rpm/")
+LOCATIONS = tuple(d.rstrip("/") for d in DB_DIRS)
 #: file name -> backend, in the order rpm's own backend detection probes them (lib/backend/dbi.c)
 BACKENDS = {"rpmdb.sqlite": "sqlite", "Packages.db": "ndb", "Packages": "bdb"}
 WAL = "-wal"
@@ -63,7 +66,7 @@ def iter_blobs(files: dict[str, bytes]) -> Iterator[tuple[str, bytes]]:
     backend, path = select_database(files)
     data = files[path]
     if not data:
-        raise ParseError(f"{path}: empty rpm database")
+        return  # an empty file: a database of no packages
     if backend == "sqlite":
         blobs = _sqlite_blobs(path, data, files.get(path + WAL))
     elif backend == "ndb":
@@ -74,13 +77,13 @@ def iter_blobs(files: dict[str, bytes]) -> Iterator[tuple[str, bytes]]:
         yield f"{path}: package #{number}", blob
 
 
-def _guarded(read: Callable[[dict[str, bytes]], T]) -> Callable[[dict[str, bytes]], T]:
+def _guarded(read: Callable[..., T]) -> Callable[..., T]:
     """A slip past the parsers' own checks still becomes a ParseError naming the files."""
 
     @functools.wraps(read)
-    def guarded(files: dict[str, bytes]) -> T:
+    def guarded(files: dict[str, bytes], *args: Any) -> T:
         try:
-            return read(files)
+            return read(files, *args)
         except (struct.error, IndexError, ValueError, OverflowError, MemoryError) as exc:
             names = ", ".join(sorted(files))
             raise ParseError(f"{names}: damaged rpm database ({type(exc).__name__}: {exc})") \
@@ -90,18 +93,39 @@ def _guarded(read: Callable[[dict[str, bytes]], T]) -> Callable[[dict[str, bytes
 
 
 @_guarded
-def read_headers(files: dict[str, bytes]) -> list[RpmHeader]:
-    """Every package header of the database; a database of no packages is an error."""
-    headers = [RpmHeader(blob, origin) for origin, blob in iter_blobs(files)]
-    if not headers:
-        raise ParseError(f"{select_database(files)[1]}: the rpm database holds no packages")
+def read_headers(files: dict[str, bytes], problems: list[str] | None = None) -> list[RpmHeader]:
+    """Every readable package header of the database (a header lacking name, version or
+    release is unreadable too). Unreadable ones go to `problems` ("file: package #N: why");
+    when none is readable, or `problems` is None, the first is a ParseError."""
+    headers: list[RpmHeader] = []
+    found: list[str] = []
+    for origin, blob in iter_blobs(files):
+        try:
+            header = RpmHeader(blob, origin)
+            package_record(header)
+        except ParseError as exc:
+            if problems is None:
+                raise
+            found.append(str(exc))
+            continue
+        except (struct.error, IndexError, ValueError, OverflowError) as exc:
+            if problems is None:
+                raise
+            found.append(f"{origin}: damaged header ({type(exc).__name__}: {exc})")
+            continue
+        headers.append(header)
+    if found and not headers:
+        raise ParseError(f"{found[0]} (no readable package header: {len(found)} unreadable)")
+    if problems is not None:
+        problems.extend(found)
     return headers
 
 
 @_guarded
-def read_database(files: dict[str, bytes]) -> list[dict[str, Any]]:
+def read_database(files: dict[str, bytes], problems: list[str] | None = None
+                  ) -> list[dict[str, Any]]:
     """Package records (the registry's reader function), one per `name:arch`."""
-    return merge_instances([package_record(h) for h in read_headers(files)])
+    return merge_instances([package_record(h) for h in read_headers(files, problems)])
 
 
 def merge_instances(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -132,7 +156,7 @@ def read_file_lists(files: dict[str, bytes]) -> dict[str, list[dict[str, Any]]]:
     link, flags, state). Several installed versions of one name:arch (install-only packages
     such as kernels) own the union of their files."""
     lists: dict[str, list[dict[str, Any]]] = {}
-    for h in read_headers(files):
+    for h in read_headers(files, []):
         lists.setdefault(package_key(package_record(h)), []).extend(h.files())
     return lists
 
@@ -141,7 +165,7 @@ def read_file_lists(files: dict[str, bytes]) -> dict[str, list[dict[str, Any]]]:
 def read_dependencies(files: dict[str, bytes]) -> dict[str, dict[str, list[str]]]:
     """`name:arch` -> {"provides": names, "requires": names}, as the header lists them."""
     deps: dict[str, dict[str, list[str]]] = {}
-    for h in read_headers(files):
+    for h in read_headers(files, []):
         entry = deps.setdefault(package_key(package_record(h)), {"provides": [], "requires": []})
         entry["provides"] += h.strings(tags.PROVIDENAME)
         entry["requires"] += h.strings(tags.REQUIRENAME)
@@ -257,4 +281,5 @@ def _query(con: sqlite3.Connection) -> list[tuple[int, Any]]:
         raise sqlite3.DatabaseError(f"no rpm Packages table ({exc})") from exc
 
 
-register(PackageReader("rpm", is_database, read_database, read_file_lists))
+register(PackageReader("rpm", is_database, read_database, read_file_lists,
+                       locations=LOCATIONS))

@@ -1,0 +1,112 @@
+"""Licences: Debian copyright files read as SPDX expressions, the licence kinds and their
+verdicts under `license_deny`, and the SBOM's licences (checked by CycloneDX's own
+validator)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.config import parse_config
+from harness.diff.packages import diff_packages
+from harness.licenses import denied, dep5_license, spdx_name
+from harness.policy import judge
+from harness.snapshot import Snapshot
+
+DEP5 = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: demo
+
+Files: *
+Copyright: 2020 A
+License: GPL-2+ or Artistic
+
+Files: src/vendored/*
+Copyright: 2019 B
+License: Expat
+
+Files: debian/*
+License: GPL-2+
+
+License: Expat
+ Permission is hereby granted ...
+"""
+
+
+@pytest.mark.parametrize(("name", "spdx"), [
+    ("GPL-2", "GPL-2.0-only"), ("GPL-2+", "GPL-2.0-or-later"), ("LGPL-2.1+", "LGPL-2.1-or-later"),
+    ("AGPL-3", "AGPL-3.0-only"), ("Expat", "MIT"), ("BSD-3-clause", "BSD-3-Clause"),
+    ("zlib", "Zlib"), ("public-domain", "public-domain"), ("Apache-2.0", "Apache-2.0"),
+])
+def test_debian_names_map_to_spdx_or_stay_as_written(name: str, spdx: str) -> None:
+    assert spdx_name(name) == spdx
+
+
+def test_machine_readable_copyright_is_an_expression() -> None:
+    assert dep5_license(DEP5) == "(GPL-2.0-or-later OR Artistic-1.0-Perl) AND MIT AND GPL-2.0-or-later"
+    assert dep5_license("This is the Debian prepackaged version of ...\nLicense: GPL\n") is None
+    # free text: only what it cites from /usr/share/common-licenses
+    assert dep5_license("... see /usr/share/common-licenses/LGPL-2.1 and\n"
+                        "/usr/share/common-licenses/GPL-2.\n") == "LGPL-2.1-only AND GPL-2.0-only"
+    # a comma binds loosest; trailing punctuation is no part of a name
+    assert dep5_license("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"
+                        "\n\nFiles: *\nLicense: GPL-1+ or Artistic, and BSD-3-clause\n\n"
+                        "Files: z/*\nLicense: Zlib,\n") == \
+        "((GPL-1.0-or-later OR Artistic-1.0-Perl) AND BSD-3-Clause) AND Zlib"
+
+
+def _record(name: str, licence: str | None) -> dict[str, object]:
+    return {"manager": "rpm", "name": name, "arch": "x86_64", "epoch": None, "version": "1",
+            "release": "1", "evr": "1-1", "license": licence}
+
+
+def test_licence_kinds_and_verdicts() -> None:
+    """A changed licence is review; a new package's licence breaks only when denied."""
+    config = parse_config({"license_deny": ["AGPL-*", "SSPL-1.0"]})
+    before = {"a:x86_64": _record("a", "GPL-2.0-only")}
+    after = {"a:x86_64": _record("a", "AGPL-3.0-only"),
+             "b:x86_64": _record("b", "MIT OR AGPL-3.0-or-later"),
+             "c:x86_64": _record("c", "MIT"), "d:x86_64": _record("d", None)}
+    judged = judge(diff_packages(before, after), config, "img", "x86_64")
+    got = {(c.kind, c.subject, c.verdict) for c in judged if c.kind.startswith("license")}
+    assert got == {("license-changed", "a", "review"), ("license-added", "b", "break"),
+                   ("license-added", "c", "info")}
+    assert denied("(MIT OR AGPL-3.0-or-later) AND Zlib", ("agpl-*",)) == ["AGPL-3.0-or-later"]
+    assert denied("GPL-2.0-only WITH Linux-syscall-note", ("Linux-*",)) == []
+
+
+def test_a_baseline_without_licences_gives_no_licence_change() -> None:
+    """Baselines written before licences were read (dpkg's None) stay quiet."""
+    before = {"a:x86_64": _record("a", None)}
+    after = {"a:x86_64": _record("a", "GPL-2.0-only")}
+    assert not [c for c in diff_packages(before, after) if c.kind.startswith("license")]
+
+
+def test_license_deny_must_be_a_list_of_strings() -> None:
+    from harness.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="license_deny"):
+        parse_config({"license_deny": "AGPL-3.0-only"})
+
+
+def test_sbom_carries_licences(tmp_path: Path) -> None:
+    """SPDX ids, SPDX expressions and raw text, each as CycloneDX has it; the document
+    passes CycloneDX's schema validation."""
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    from harness import sbom
+
+    packages = {"a:x86_64": _record("a", "MIT"), "b:x86_64": _record("b", "GPL-2.0-or-later AND MIT"),
+                "c:x86_64": _record("c", "GPLv2+ and Public Domain"), "d:x86_64": _record("d", None)}
+    snap = Snapshot(image={"image_id": "sha256:1", "arch": "x86_64", "os": "linux"}, metadata={},
+                    files={}, packages=packages)
+    text = sbom.write(tmp_path, "img", snap).read_text()
+    errors = JsonStrictValidator(SchemaVersion.V1_5).validate_str(text)
+    assert errors is None, errors
+    doc = {c["name"]: c.get("licenses") for c in json.loads(text)["components"]}
+    assert doc["a"] == [{"license": {"id": "MIT"}}]
+    assert doc["b"] == [{"expression": "GPL-2.0-or-later AND MIT"}]
+    assert doc["c"] == [{"license": {"name": "GPLv2+ and Public Domain"}}]
+    assert doc["d"] is None
