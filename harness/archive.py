@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from harness.engine import ARCH_NAMES, ImageInfo, uname_arch
+from harness.engine import ARCH_NAMES, ImageInfo, image_arch
 from harness.errors import ConfigError, ImageNotFound, SourceError
 from harness.layermerge import CHUNK, LayerMerge, MergedReader
 
@@ -353,7 +353,7 @@ class ArchiveSource:
             variant = config.get("variant") if isinstance(config.get("variant"), str) else None
             self._info = ImageInfo(
                 ref=self.ref, image_id="sha256:" + hashlib.sha256(raw).hexdigest(),
-                arch=uname_arch(arch, variant), os=os_name, variant=variant or None,
+                arch=image_arch(arch, variant, self.ref), os=os_name, variant=variant or None,
                 config=_checked_config(config.get("config"), what),
                 size=sum(self._blobs.size(n) for n in image.layers))
         return self._info

@@ -21,6 +21,7 @@ import requests.exceptions
 
 from harness.dockersdk import docker, ssh_transport
 from harness.errors import EngineUnavailable, ImageNotFound, SourceError
+from harness.safepath import check_arch
 
 #: Every container the harness creates carries this label; its value is the run id.
 RUN_LABEL = "io.harness.run"
@@ -39,6 +40,14 @@ def uname_arch(go_arch: str, variant: str | None = None) -> str:
     if go_arch == "arm" and variant == "v6":
         return "armv6l"
     return ARCH_NAMES.get(go_arch, go_arch)
+
+
+def image_arch(go_arch: Any, variant: Any, image: str) -> str:
+    """The image's architecture as baselines name it (`uname_arch`); the image chose the
+    string, so anything but a plain name (`../x`, `/tmp/x`) is a `SourceError` naming it."""
+    name = uname_arch(go_arch if isinstance(go_arch, str) else "",
+                      variant if isinstance(variant, str) else None)
+    return check_arch(name, image)
 
 
 @dataclass(frozen=True)
@@ -278,7 +287,7 @@ def _image_info(ref: str, attrs: dict[str, Any]) -> ImageInfo:
     return ImageInfo(
         ref=ref,
         image_id=attrs["Id"],
-        arch=uname_arch(attrs.get("Architecture") or "", attrs.get("Variant")),
+        arch=image_arch(attrs.get("Architecture"), attrs.get("Variant"), ref),
         os=attrs.get("Os") or "",
         variant=attrs.get("Variant"),
         config=attrs.get("Config") or {},

@@ -9,14 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from harness import baseline, gcpause, ownership
+from harness import baseline, gcpause, ownership, safepath
 from harness.config import HarnessConfig, ImageSpec
 from harness.diff import abi
 from harness.diff.change import Change
@@ -108,7 +107,7 @@ class SnapshotStore:
 
     def _cache_path(self, info: ImageInfo) -> Path:
         key = f"{info.image_id.replace('sha256:', '')[:32]}-{self._fingerprint}-{CACHE_FORMAT}"
-        return self.cache_dir / f"{key}.snapshot"
+        return safepath.inside(self.cache_dir, f"{key}.snapshot")
 
     def _load_or_take(self, info: ImageInfo) -> Snapshot:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -152,8 +151,9 @@ class SnapshotStore:
     def recall_verdict(self, key: str) -> dict[str, Any] | None:
         """A judgement an earlier run stored under `key`; None when absent or unreadable."""
         try:
-            data = json.loads((self.cache_dir / "verdicts" / f"{key}.json").read_text("ascii"))
-        except (OSError, ValueError):
+            path = safepath.inside(self.cache_dir, "verdicts", f"{key}.json")
+            data = json.loads(path.read_text("ascii"))
+        except (OSError, ValueError, HarnessError):
             return None
         if not isinstance(data, dict) or not {"result", "matched", "expired"} <= data.keys():
             return None
@@ -161,14 +161,12 @@ class SnapshotStore:
 
     def keep_verdict(self, key: str, data: dict[str, Any]) -> None:
         """Store a judgement for later runs (atomically; a failure only costs the reuse)."""
-        folder = self.cache_dir / "verdicts"
-        tmp = folder / f"{key}.{os.getpid()}.tmp"
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(data, ensure_ascii=True), encoding="ascii")
-            tmp.replace(folder / f"{key}.json")
-        except OSError:
-            tmp.unlink(missing_ok=True)
+            (self.cache_dir / "verdicts").mkdir(parents=True, exist_ok=True)
+            path = safepath.inside(self.cache_dir, "verdicts", f"{key}.json")
+            safepath.replace_file(path, json.dumps(data, ensure_ascii=True).encode("ascii"))
+        except (OSError, HarnessError):
+            pass
 
     def linkage(self, snap: Snapshot) -> list[Finding]:
         """The linkage findings of a snapshot (harness.linkage), computed once."""
@@ -415,9 +413,9 @@ def _verdict_key(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
     left to the judgement itself to report)."""
     try:
         info = store.resolve(spec)
+        path = baseline.aspect_path(root, spec.name, info.arch, STORED_AS[aspect])
     except HarnessError:
         return None
-    path = baseline.aspect_path(root, spec.name, info.arch, STORED_AS[aspect])
     try:
         stored = baseline.file_digest(path)
     except FileNotFoundError:

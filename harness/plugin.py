@@ -19,7 +19,7 @@ import pytest
 
 from harness.config import HarnessConfig, ImageSpec, load_config, parse_image_option
 from harness.errors import ConfigError
-from harness import emulation, families, gcpause, runtime
+from harness import baseline, emulation, families, gcpause, runtime
 from harness.diff.probes import probe_records
 from harness.engine import Engine
 from harness.errors import HarnessError
@@ -208,7 +208,10 @@ def compat_check(request: pytest.FixtureRequest, compat_store: SnapshotStore,
             from harness import sbom
 
             snap = compat_store.snapshot(compat_store.resolve(_harness_image))
-            sbom.write(Path(sbom_dir), _harness_image.name, snap)
+            try:
+                sbom.write(Path(sbom_dir), _harness_image.name, snap)
+            except (HarnessError, OSError) as exc:
+                pytest.fail(f"{_harness_image.name}: SBOM not written: {exc}", pytrace=False)
         if result.verdict != "pass":
             pytest.fail(failure_message(result, state.baselines), pytrace=False)
         return result
@@ -225,7 +228,7 @@ def _families(request: pytest.FixtureRequest, store: SnapshotStore, spec: ImageS
     found = families.detect(snap.files, snap.metadata, has_db)
     # a family the baseline has probes for still applies: a candidate that lost its runtime
     # must fail that family's suite, not skip it
-    baseline_dir = request.config.stash[STATE].baselines / spec.name / info.arch
+    baseline_dir = baseline.image_dir(request.config.stash[STATE].baselines, spec.name, info.arch)
     recorded = tuple(p.name[len("probes."):-len(".json")] for p in sorted(baseline_dir.glob("probes.*.json")))
     return tuple(dict.fromkeys(found + recorded))
 

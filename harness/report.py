@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import safepath
 from harness.diff.change import Change
 from harness.gate import AspectResult
 
@@ -288,9 +289,7 @@ def write_report(path: Path, reports: list[ImageReport]) -> None:
         text = to_html(reports)
     else:
         raise ValueError(f"unknown report format {path.suffix!r} (use .json, .md or .html)")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    safepath.replace_file(path, text.encode("utf-8"))
 
 
 def summary_lines(reports: list[ImageReport]) -> Iterator[str]:
