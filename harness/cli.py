@@ -28,8 +28,9 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     """Snapshot one image through the engine into a JSON file."""
     source = EngineSource(Engine.connect(), args.image, read="export")  # any engine
     info = source.inspect()
-    with source.rootfs(f"cli-{uuid.uuid4().hex[:12]}") as stream:
-        snap = take_snapshot(info, stream)
+    run_id = f"cli-{uuid.uuid4().hex[:12]}"
+    with source.rootfs(run_id) as stream:
+        snap = take_snapshot(info, stream, lambda: source.rootfs(run_id))
     snap.dump(Path(args.output))
     print(f"{args.image}: {len(snap.files)} files, {len(snap.packages)} packages -> {args.output}")
     return 0

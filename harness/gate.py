@@ -134,7 +134,7 @@ class SnapshotStore:
             elf.prestart_pool(in_place=True)  # a guess: `auto` may still fall back
         try:
             with source.rootfs(self.run_id) as stream:
-                snap = take_snapshot(info, stream)
+                snap = take_snapshot(info, stream, lambda: source.rootfs(self.run_id))
         finally:
             elf.discard_started_pool()
         # the closure waits for the abi aspect, which comes after the others: the second core

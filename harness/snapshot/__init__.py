@@ -24,7 +24,7 @@ from harness.snapshot.language import LanguageCollector
 from harness.snapshot.osrelease import OsReleaseCollector
 from harness.snapshot.packages import PackagesCollector, load_builtin_readers, package_key
 from harness.snapshot.tarstream import TarReader
-from harness.snapshot.walk import ContentCollector, Rootfs, walk
+from harness.snapshot.walk import ContentCollector, Reopen, Rootfs, walk
 
 #: Bumped whenever a record's shape changes; cached snapshots of another schema are retaken.
 SCHEMA = 1
@@ -111,9 +111,9 @@ def image_header(info: ImageInfo) -> dict[str, Any]:
             "repo_digests": info.repo_digests, "size": info.size}
 
 
-def take_snapshot(info: ImageInfo, rootfs: Rootfs) -> Snapshot:
+def take_snapshot(info: ImageInfo, rootfs: Rootfs, reopen: Reopen | None = None) -> Snapshot:
     """Read the image's filesystem once (a tar stream or a member reader) and assemble
-    every aspect."""
+    every aspect; `reopen` gives it again when hard links need a second pass (`walk`)."""
     load_builtin_readers()
     packages = PackagesCollector()
     accounts = AccountsCollector()
@@ -123,7 +123,7 @@ def take_snapshot(info: ImageInfo, rootfs: Rootfs) -> Snapshot:
     language = LanguageCollector()
     os_release = OsReleaseCollector()
     collectors: list[ContentCollector] = [packages, accounts, secrets, language, os_release, elf]
-    files = walk(rootfs, collectors)
+    files = walk(rootfs, collectors, reopen)
     records, dbs = packages.result()
     for record in language.records:
         records.setdefault(package_key(record), record)
