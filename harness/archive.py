@@ -250,6 +250,25 @@ def _checked_config(cfg: Any, what: str) -> dict[str, Any]:
     return out
 
 
+def _diff_ids(config: dict[str, Any], layers: list[str], what: str) -> list[str]:
+    """The config's `rootfs.diff_ids`, one digest per layer of the manifest: without them no
+    layer could be checked and the image id would not name the content, so the engine
+    refuses such an image and so does this."""
+    rootfs = config.get("rootfs")
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if not isinstance(diff_ids, list):
+        raise SourceError(f"{what}: no rootfs.diff_ids list, so its layers cannot be verified "
+                          "(the engine refuses such an image)")
+    if len(diff_ids) != len(layers):
+        raise SourceError(f"{what}: its rootfs.diff_ids name {len(diff_ids)} layers, the "
+                          f"manifest {len(layers)}; the layers cannot be verified")
+    for diff_id in diff_ids:
+        if not isinstance(diff_id, str) or not _DIGEST.match(diff_id):
+            raise SourceError(f"{what}: rootfs.diff_ids holds a malformed digest "
+                              f"{str(diff_id)[:80]!r}")
+    return diff_ids
+
+
 class ArchiveSource:
     """An image in a `docker save` tarball or an OCI layout; see `open_archive`."""
 
@@ -342,21 +361,29 @@ class ArchiveSource:
             config = _parse_json(raw, what)
             if not isinstance(config, dict):
                 raise SourceError(f"{what} is not a JSON object")
-            diff_ids = (config.get("rootfs") or {}).get("diff_ids") \
-                if isinstance(config.get("rootfs"), dict) else None
-            if diff_ids is not None and (not isinstance(diff_ids, list) or len(diff_ids) != len(
-                    image.layers) or not all(isinstance(d, str) for d in diff_ids)):
-                raise SourceError(f"{what}: its diff_ids do not match the manifest's "
-                                  f"{len(image.layers)} layers")
-            self._layers = list(zip(image.layers, diff_ids or [None] * len(image.layers)))
+            self._layers = list(zip(image.layers, _diff_ids(config, image.layers, what)))
             os_name, arch, _ = _platform_of(config)
             variant = config.get("variant") if isinstance(config.get("variant"), str) else None
             self._info = ImageInfo(
                 ref=self.ref, image_id="sha256:" + hashlib.sha256(raw).hexdigest(),
                 arch=image_arch(arch, variant, self.ref), os=os_name, variant=variant or None,
                 config=_checked_config(config.get("config"), what),
-                size=sum(self._blobs.size(n) for n in image.layers))
+                size=sum(self._blobs.size(n) for n in image.layers),
+                content=self._layers_digest(image.layers))
         return self._info
+
+    def _layers_digest(self, layers: list[str]) -> str:
+        """A digest of the layer blobs as they lie in the archive: the cache key of an image
+        whose config another archive may reuse over other layers (they would fail their
+        diff ids when read, but a cache hit reads nothing)."""
+        digest = hashlib.sha256()
+        for name in layers:
+            blob = hashlib.sha256()
+            with self._blobs.open(name) as stream:
+                while chunk := stream.read(CHUNK):
+                    blob.update(chunk)
+            digest.update(blob.digest())
+        return "layers:" + digest.hexdigest()
 
     @contextlib.contextmanager
     def rootfs(self, run_id: str) -> Iterator[MergedReader]:

@@ -62,6 +62,16 @@ class ImageInfo:
     config: dict[str, Any]
     repo_digests: list[str] = field(default_factory=list)
     size: int = 0
+    #: what names the image's content besides its id, when the id alone does not: a
+    #: daemonless image's config names its layers by diff id, but those are checked only as
+    #: the layers are read, so its layer blobs' digest goes here. Empty for an engine's
+    #: image (the engine checked its layers when it stored them).
+    content: str = ""
+
+    @property
+    def key(self) -> str:
+        """What every cache (snapshot, verdict, in-process memo) keys this image on."""
+        return f"{self.image_id}+{self.content}" if self.content else self.image_id
 
 
 class _ChunkReader(io.RawIOBase):

@@ -72,6 +72,8 @@ class SnapshotStore:
         self._fingerprint = _code_fingerprint()
         #: snapshots this process already holds: the five aspect tests of an image share one
         self._memo: dict[str, Snapshot] = {}
+        #: id() of each held snapshot -> its image's key (ImageInfo.key)
+        self._keys: dict[int, str] = {}
         #: each held snapshot's linkage findings, begun in a child when the snapshot was taken
         self._linkage: dict[str, Forked[list[Finding]]] = {}
 
@@ -91,22 +93,25 @@ class SnapshotStore:
         if info is None:
             source = open_source(spec.ref, lambda: self.engine, self.platform, self.read)
             info = self._resolved[spec.ref] = source.inspect()
-            self._sources.setdefault(info.image_id, source)
+            self._sources.setdefault(info.key, source)
         return info
 
     def snapshot(self, info: ImageInfo) -> Snapshot:
         """The snapshot of an image, from the cache or taken now behind a lock."""
-        held = self._memo.get(info.image_id)
+        held = self._memo.get(info.key)
         if held is not None:
             return held
         with gcpause.paused():
             snap = self._load_or_take(info)
-        self._memo[info.image_id] = snap
+        self._memo[info.key] = snap
+        self._keys[id(snap)] = info.key
         gcpause.settle()
         return snap
 
     def _cache_path(self, info: ImageInfo) -> Path:
-        key = f"{info.image_id.replace('sha256:', '')[:32]}-{self._fingerprint}-{CACHE_FORMAT}"
+        # the content's key, hashed: an engine image's id, a daemonless one's with its layers
+        name = hashlib.sha256(info.key.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+        key = f"{name}-{self._fingerprint}-{CACHE_FORMAT}"
         return safepath.inside(self.cache_dir, f"{key}.snapshot")
 
     def _load_or_take(self, info: ImageInfo) -> Snapshot:
@@ -128,7 +133,7 @@ class SnapshotStore:
 
     def _take(self, info: ImageInfo, path: Path) -> Snapshot:
         """Read the image now and keep its snapshot at `path` (the caller holds its lock)."""
-        source = self._sources.get(info.image_id) or open_source(
+        source = self._sources.get(info.key) or open_source(
             info.ref, lambda: self.engine, self.platform, self.read)
         if self.read != "export" and isinstance(source, EngineSource):
             elf.prestart_pool(in_place=True)  # a guess: `auto` may still fall back
@@ -139,7 +144,7 @@ class SnapshotStore:
             elf.discard_started_pool()
         # the closure waits for the abi aspect, which comes after the others: the second core
         # computes it meanwhile (Debian minbase: 0.12 s)
-        self._linkage[info.image_id] = _linkage_of(snap, fork=True)
+        self._linkage[info.key] = _linkage_of(snap, fork=True)
         snap.keep(path)
         return snap
 
@@ -170,10 +175,10 @@ class SnapshotStore:
 
     def linkage(self, snap: Snapshot) -> list[Finding]:
         """The linkage findings of a snapshot (harness.linkage), computed once."""
-        image_id = snap.image["image_id"]
-        if image_id not in self._linkage:
-            self._linkage[image_id] = _linkage_of(snap, fork=False)
-        return self._linkage[image_id].result()
+        key = self._keys.get(id(snap), snap.image["image_id"])
+        if key not in self._linkage:
+            self._linkage[key] = _linkage_of(snap, fork=False)
+        return self._linkage[key].result()
 
     def cleanup(self) -> int:
         """Remove every container this run created (they are removed as they go; this is the
@@ -423,7 +428,7 @@ def _verdict_key(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
     except OSError:
         return None
     digest = hashlib.sha256()
-    for part in (aspect, spec.name, info.image_id, info.arch, store.fingerprint, repr(config),
+    for part in (aspect, spec.name, info.key, info.arch, store.fingerprint, repr(config),
                  dt.date.today().isoformat()):
         digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
     digest.update(stored)
