@@ -18,6 +18,7 @@ does (the WorkingDir made, the volumes checked). Nothing is unpacked.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -25,6 +26,7 @@ import os
 import platform as host
 import posixpath
 import re
+import stat
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -119,18 +121,15 @@ class _Blobs:
         self._members = members
 
     def has(self, name: str) -> bool:
-        """Whether the blob exists."""
+        """Whether the blob exists (`open` says when it is not a regular file)."""
         if self._members is not None:
             return name in self._members
-        return _inside(self.path, name).is_file()
+        return os.path.lexists(_inside(self.path, name))
 
     def open(self, name: str) -> IO[bytes]:
         """A stream of one blob."""
         if self._members is None:
-            try:
-                return open(_inside(self.path, name), "rb")
-            except OSError as exc:
-                raise SourceError(f"{self.what}: {name} is missing ({exc.strerror})") from None
+            return os.fdopen(_open_regular(self.path, name, self.what), "rb")
         if name not in self._members:
             raise SourceError(f"{self.what}: {name} is missing from the archive")
         return io.BufferedReader(_Slice(self.path, *self._members[name]), CHUNK)
@@ -139,7 +138,11 @@ class _Blobs:
         """The blob's size in bytes."""
         if self._members is not None:
             return self._members.get(name, (0, 0))[1]
-        return _inside(self.path, name).stat().st_size
+        fd = _open_regular(self.path, name, self.what)
+        try:
+            return os.fstat(fd).st_size
+        finally:
+            os.close(fd)
 
     def raw(self, name: str) -> bytes:
         """A small blob's bytes (a manifest, an index, a config)."""
@@ -159,6 +162,31 @@ def _inside(root: Path, name: str) -> Path:
     if not name or name.startswith("/") or ".." in name.split("/"):
         raise SourceError(f"{root}: blob name {name!r} points outside the archive")
     return root.joinpath(*name.split("/"))
+
+
+def _open_regular(root: Path, name: str, what: str) -> int:
+    """A descriptor of a blob of a layout folder: a regular file inside the folder, reached
+    through no symlink (neither the blob nor a folder on its way), never a FIFO or device
+    (opened non-blocking, then checked). The layout is image content: a blob linked to a
+    host file must neither be read nor have its bytes quoted."""
+    path = _inside(root, name)
+    top = os.path.realpath(root)
+    folder = os.path.realpath(path.parent)
+    if folder != top and not folder.startswith(top.rstrip("/") + "/"):
+        raise SourceError(f"{what}: {name} lies outside the layout (through a symlinked folder)")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
+                     | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SourceError(f"{what}: {name} is a symlink; blobs must be regular files "
+                              "inside the layout") from None
+        raise SourceError(f"{what}: {name} is missing ({exc.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise SourceError(f"{what}: {name} is not a regular file")
+    os.set_blocking(fd, True)
+    return fd
 
 
 def _parse_json(data: bytes, what: str) -> Any:
