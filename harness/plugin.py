@@ -27,6 +27,7 @@ from harness.gate import ACCEPTED, AspectResult, SnapshotStore, check_aspect, ch
 from harness.policy import WaiverUse
 from harness.report import build_reports, summary_lines, write_report
 from harness.review import failure_message
+from harness.safetext import terminal
 
 RESULT_PROPERTY = "harness_result"
 WAIVER_PROPERTY = "harness_waivers"
@@ -211,7 +212,8 @@ def compat_check(request: pytest.FixtureRequest, compat_store: SnapshotStore,
             try:
                 sbom.write(Path(sbom_dir), _harness_image.name, snap)
             except (HarnessError, OSError) as exc:
-                pytest.fail(f"{_harness_image.name}: SBOM not written: {exc}", pytrace=False)
+                pytest.fail(terminal(f"{_harness_image.name}: SBOM not written: {exc}"),
+                            pytrace=False)
         if result.verdict != "pass":
             pytest.fail(failure_message(result, state.baselines), pytrace=False)
         return result
@@ -241,7 +243,7 @@ def image_families(request: pytest.FixtureRequest, compat_store: SnapshotStore,
     try:
         found = _families(request, compat_store, _harness_image)
     except HarnessError as exc:
-        pytest.fail(f"{_harness_image.name}: cannot be judged: {exc}", pytrace=False)
+        pytest.fail(terminal(f"{_harness_image.name}: cannot be judged: {exc}"), pytrace=False)
     _require_family(request, found, _harness_image.name)  # skips outside the test's family
     return found
 
@@ -291,7 +293,7 @@ def runtime_emulation(compat_store: SnapshotStore, _harness_image: ImageSpec,
                     verdict, platform=emulation.platform_of(info.arch, info.os, info.variant))
             _runnable_memo[info.image_id] = verdict
     except HarnessError as exc:
-        pytest.fail(f"{name}: cannot be judged: {exc}", pytrace=False)
+        pytest.fail(terminal(f"{name}: cannot be judged: {exc}"), pytrace=False)
     if not verdict.ok:
         pytest.skip(f"{name} ({info.arch}): runtime suites skipped: {verdict.reason}")
     return verdict
@@ -335,7 +337,7 @@ def runtime_container(request: pytest.FixtureRequest, compat_store: SnapshotStor
                 pytest.skip(_runtime_pool[info.image_id])
             _runtime_pool[info.image_id] = held
     except HarnessError as exc:
-        pytest.fail(f"{_harness_image.name}: cannot be started: {exc}", pytrace=False)
+        pytest.fail(terminal(f"{_harness_image.name}: cannot be started: {exc}"), pytrace=False)
     assert isinstance(held, runtime.RuntimeContainer)
     return held
 
@@ -461,7 +463,8 @@ class ResultCollector:
             terminalreporter.write_line(line)
         if self._full_run(config) and not state.update and state.config.images:
             for path in unused_baselines(state.baselines, [i.name for i in state.images]):
-                terminalreporter.write_line(f"unused baseline (no configured image): {path}")
+                terminalreporter.write_line(
+                    f"unused baseline (no configured image): {terminal(path)}")
         if state.update:
             updated = sorted({r.baseline_path for r in state.results
                               if r.updated and r.baseline_path})
@@ -469,6 +472,6 @@ class ResultCollector:
             terminalreporter.write_line(f"baselines updated: {len(updated)} file(s) written, "
                                         f"{accepted} change(s) accepted")
             for written in updated:
-                terminalreporter.write_line(f"  wrote {os.path.relpath(written)}")
+                terminalreporter.write_line(f"  wrote {terminal(os.path.relpath(written))}")
         for report in state.reports:
             terminalreporter.write_sep("-", f"compat report written to {report}")
