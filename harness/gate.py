@@ -285,12 +285,43 @@ def candidate_only_changes(aspect: str, snap: Snapshot, config: HarnessConfig,
                            linkage: Linkage = _linkage_here) -> list[Change]:
     """Checks that need no baseline (they also guard a first release)."""
     if aspect == "security":
-        return diff_security(None, {}, snap.accounts) + candidate_security(snap.metadata, snap.secrets)
+        return (diff_security(None, {}, snap.accounts) + candidate_security(snap.metadata, snap.secrets)
+                + hidden_changes(snap))
     if aspect == "abi":
         return abi.linkage_changes(_abi_with_env(snap), config, linkage(snap))
     if aspect == "packages":
         return package_checks(snap, config)
+    if aspect == "metadata":
+        return hidden_size(snap)
     return []
+
+
+#: the subject of the one note an image read as a merged export stream gets
+HIDDEN_UNKNOWN = "image"
+
+
+def hidden_changes(snap: Snapshot) -> list[Change]:
+    """hidden-in-lower-layer: each regular file a later layer deleted that the image still
+    ships; break when it holds a secret, is setuid/setgid or ELF, else info. An image read
+    as one merged stream gets one info note that the check needs its layers."""
+    if snap.hidden is None:
+        return [Change("security", "hidden-in-lower-layer", HIDDEN_UNKNOWN,
+                       after="not checked: the image was read as one merged export stream; "
+                             "the check needs its layers (--compat-read=layers on a local "
+                             "engine, or a daemonless source)",
+                       detail={"verdict": "info"})]
+    return [Change("security", "hidden-in-lower-layer", path, after=dict(record),
+                   detail={"verdict": "break" if record.get("found") else "info"})
+            for path, record in snap.hidden.items()]
+
+
+def hidden_size(snap: Snapshot) -> list[Change]:
+    """The bytes deleted files still cost the image (size aspect, info)."""
+    if not snap.hidden:
+        return []
+    total = sum(int(r.get("size") or 0) for r in snap.hidden.values())
+    return [Change("size", "hidden-in-lower-layer", "image",
+                   after={"files": len(snap.hidden), "bytes": total}, detail={"verdict": "info"})]
 
 
 def package_checks(snap: Snapshot, config: HarnessConfig) -> list[Change]:
@@ -314,9 +345,10 @@ def diff_aspect(aspect: str, before: dict[str, Any], snap: Snapshot,
         return diff_files(visible_files(before, config), visible_files(snap.files, config))
     if aspect == "security":
         return (diff_security(visible_files(before, config), visible_files(snap.files, config),
-                              snap.accounts) + candidate_security(snap.metadata, snap.secrets))
+                              snap.accounts) + candidate_security(snap.metadata, snap.secrets)
+                + hidden_changes(snap))
     if aspect == "metadata":
-        return diff_metadata(before, snap.metadata)
+        return diff_metadata(before, snap.metadata) + hidden_size(snap)
     if aspect == "packages":
         return diff_packages(before, snap.packages) + package_checks(snap, config)
     if aspect == "abi":

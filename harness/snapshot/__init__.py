@@ -18,6 +18,7 @@ from harness.engine import ImageInfo
 from harness.ownership import verify
 from harness.snapshot.accounts import AccountsCollector
 from harness.snapshot.elf import ElfCollector
+from harness.snapshot.hidden import HiddenCollector
 from harness.snapshot.meta import flatten_config
 from harness.snapshot.secrets import SecretsCollector
 from harness.snapshot.language import LanguageCollector
@@ -46,6 +47,9 @@ class Snapshot:
     secrets: dict[str, str] = field(default_factory=dict)
     #: package-to-file verification (harness.ownership.verify), candidate-only
     ownership: dict[str, Any] = field(default_factory=dict)
+    #: files later layers deleted but the image ships (harness.snapshot.hidden), candidate-
+    #: only; None when the read saw the merged view alone (an export stream)
+    hidden: dict[str, dict[str, Any]] | None = None
     schema: int = SCHEMA
 
     @property
@@ -123,6 +127,10 @@ def take_snapshot(info: ImageInfo, rootfs: Rootfs, reopen: Reopen | None = None)
     language = LanguageCollector()
     os_release = OsReleaseCollector()
     collectors: list[ContentCollector] = [packages, accounts, secrets, language, os_release, elf]
+    hidden: HiddenCollector | None = None
+    if hasattr(rootfs, "set_hidden_sink"):  # a reader of each layer
+        hidden = HiddenCollector()
+        rootfs.set_hidden_sink(hidden.add)
     files = walk(rootfs, collectors, reopen)
     records, dbs = packages.result()
     for record in language.records:
@@ -142,5 +150,6 @@ def take_snapshot(info: ImageInfo, rootfs: Rootfs, reopen: Reopen | None = None)
                             if k in ("ID", "ID_LIKE", "VERSION_ID", "PRETTY_NAME")}
     snap = Snapshot(image=header, metadata=flatten_config(info), files=files,
                     packages=records, package_dbs=dbs, accounts=accounts.result(),
-                    abi=elf.result(files, records), secrets=secrets.result(), ownership=owned)
+                    abi=elf.result(files, records), secrets=secrets.result(), ownership=owned,
+                    hidden=hidden.result() if hidden is not None else None)
     return snap
