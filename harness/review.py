@@ -39,6 +39,8 @@ WHY = {
     "setuid-added": "a new privileged program widens the attack surface",
     "world-writable-added": "anyone in the container can change the file",
     "empty-password": "an account logs in with no password (CVE-2019-5021 class)",
+    "hidden-in-lower-layer": "a deleted secret, privileged program or binary still ships in the "
+                             "image's layers (docker save, registries) for anyone to extract",
     "probe-item-removed": "programs using the module, extension or applet fail",
     "runtime-version-changed": "code written for the runtime's version may fail",
 }
