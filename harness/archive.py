@@ -18,6 +18,7 @@ does (the WorkingDir made, the volumes checked). Nothing is unpacked.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -25,13 +26,14 @@ import os
 import platform as host
 import posixpath
 import re
+import stat
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from harness.engine import ARCH_NAMES, ImageInfo, uname_arch
+from harness.engine import ARCH_NAMES, ImageInfo, image_arch
 from harness.errors import ConfigError, ImageNotFound, SourceError
 from harness.layermerge import CHUNK, LayerMerge, MergedReader
 
@@ -119,18 +121,15 @@ class _Blobs:
         self._members = members
 
     def has(self, name: str) -> bool:
-        """Whether the blob exists."""
+        """Whether the blob exists (`open` says when it is not a regular file)."""
         if self._members is not None:
             return name in self._members
-        return _inside(self.path, name).is_file()
+        return os.path.lexists(_inside(self.path, name))
 
     def open(self, name: str) -> IO[bytes]:
         """A stream of one blob."""
         if self._members is None:
-            try:
-                return open(_inside(self.path, name), "rb")
-            except OSError as exc:
-                raise SourceError(f"{self.what}: {name} is missing ({exc.strerror})") from None
+            return os.fdopen(_open_regular(self.path, name, self.what), "rb")
         if name not in self._members:
             raise SourceError(f"{self.what}: {name} is missing from the archive")
         return io.BufferedReader(_Slice(self.path, *self._members[name]), CHUNK)
@@ -139,7 +138,11 @@ class _Blobs:
         """The blob's size in bytes."""
         if self._members is not None:
             return self._members.get(name, (0, 0))[1]
-        return _inside(self.path, name).stat().st_size
+        fd = _open_regular(self.path, name, self.what)
+        try:
+            return os.fstat(fd).st_size
+        finally:
+            os.close(fd)
 
     def raw(self, name: str) -> bytes:
         """A small blob's bytes (a manifest, an index, a config)."""
@@ -159,6 +162,31 @@ def _inside(root: Path, name: str) -> Path:
     if not name or name.startswith("/") or ".." in name.split("/"):
         raise SourceError(f"{root}: blob name {name!r} points outside the archive")
     return root.joinpath(*name.split("/"))
+
+
+def _open_regular(root: Path, name: str, what: str) -> int:
+    """A descriptor of a blob of a layout folder: a regular file inside the folder, reached
+    through no symlink (neither the blob nor a folder on its way), never a FIFO or device
+    (opened non-blocking, then checked). The layout is image content: a blob linked to a
+    host file must neither be read nor have its bytes quoted."""
+    path = _inside(root, name)
+    top = os.path.realpath(root)
+    folder = os.path.realpath(path.parent)
+    if folder != top and not folder.startswith(top.rstrip("/") + "/"):
+        raise SourceError(f"{what}: {name} lies outside the layout (through a symlinked folder)")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
+                     | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SourceError(f"{what}: {name} is a symlink; blobs must be regular files "
+                              "inside the layout") from None
+        raise SourceError(f"{what}: {name} is missing ({exc.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise SourceError(f"{what}: {name} is not a regular file")
+    os.set_blocking(fd, True)
+    return fd
 
 
 def _parse_json(data: bytes, what: str) -> Any:
@@ -248,6 +276,25 @@ def _checked_config(cfg: Any, what: str) -> dict[str, Any]:
             raise SourceError(f"{what}: config field {key} is not a {kind.__name__} of strings"
                               if kind is not str else f"{what}: config field {key} is not a str")
     return out
+
+
+def _diff_ids(config: dict[str, Any], layers: list[str], what: str) -> list[str]:
+    """The config's `rootfs.diff_ids`, one digest per layer of the manifest: without them no
+    layer could be checked and the image id would not name the content, so the engine
+    refuses such an image and so does this."""
+    rootfs = config.get("rootfs")
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if not isinstance(diff_ids, list):
+        raise SourceError(f"{what}: no rootfs.diff_ids list, so its layers cannot be verified "
+                          "(the engine refuses such an image)")
+    if len(diff_ids) != len(layers):
+        raise SourceError(f"{what}: its rootfs.diff_ids name {len(diff_ids)} layers, the "
+                          f"manifest {len(layers)}; the layers cannot be verified")
+    for diff_id in diff_ids:
+        if not isinstance(diff_id, str) or not _DIGEST.match(diff_id):
+            raise SourceError(f"{what}: rootfs.diff_ids holds a malformed digest "
+                              f"{str(diff_id)[:80]!r}")
+    return diff_ids
 
 
 class ArchiveSource:
@@ -342,21 +389,29 @@ class ArchiveSource:
             config = _parse_json(raw, what)
             if not isinstance(config, dict):
                 raise SourceError(f"{what} is not a JSON object")
-            diff_ids = (config.get("rootfs") or {}).get("diff_ids") \
-                if isinstance(config.get("rootfs"), dict) else None
-            if diff_ids is not None and (not isinstance(diff_ids, list) or len(diff_ids) != len(
-                    image.layers) or not all(isinstance(d, str) for d in diff_ids)):
-                raise SourceError(f"{what}: its diff_ids do not match the manifest's "
-                                  f"{len(image.layers)} layers")
-            self._layers = list(zip(image.layers, diff_ids or [None] * len(image.layers)))
+            self._layers = list(zip(image.layers, _diff_ids(config, image.layers, what)))
             os_name, arch, _ = _platform_of(config)
             variant = config.get("variant") if isinstance(config.get("variant"), str) else None
             self._info = ImageInfo(
                 ref=self.ref, image_id="sha256:" + hashlib.sha256(raw).hexdigest(),
-                arch=uname_arch(arch, variant), os=os_name, variant=variant or None,
+                arch=image_arch(arch, variant, self.ref), os=os_name, variant=variant or None,
                 config=_checked_config(config.get("config"), what),
-                size=sum(self._blobs.size(n) for n in image.layers))
+                size=sum(self._blobs.size(n) for n in image.layers),
+                content=self._layers_digest(image.layers))
         return self._info
+
+    def _layers_digest(self, layers: list[str]) -> str:
+        """A digest of the layer blobs as they lie in the archive: the cache key of an image
+        whose config another archive may reuse over other layers (they would fail their
+        diff ids when read, but a cache hit reads nothing)."""
+        digest = hashlib.sha256()
+        for name in layers:
+            blob = hashlib.sha256()
+            with self._blobs.open(name) as stream:
+                while chunk := stream.read(CHUNK):
+                    blob.update(chunk)
+            digest.update(blob.digest())
+        return "layers:" + digest.hexdigest()
 
     @contextlib.contextmanager
     def rootfs(self, run_id: str) -> Iterator[MergedReader]:

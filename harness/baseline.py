@@ -7,22 +7,31 @@ the same folder, fsynced, renamed over the old one; a reader never sees half a f
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from harness import safepath
 from harness.errors import BaselineCorrupt, BaselineMissing, BaselineWriteError
 
 SCHEMA = 1
 
 
+def image_dir(root: Path, name: str, arch: str) -> Path:
+    """The folder of one image's baselines on one architecture: the name, the architecture
+    (the image's own string) each checked, and the folder resolved inside `root`."""
+    safepath.check_part(name, "image name")
+    safepath.check_arch(arch, name)
+    return safepath.inside(root, name, arch)
+
+
 def aspect_path(root: Path, name: str, arch: str, aspect: str) -> Path:
-    """Where the baseline of one aspect of one image on one architecture lives."""
-    return root / name / arch / f"{aspect}.json"
+    """Where the baseline of one aspect of one image on one architecture lives (inside
+    `root`, else `UnsafePath`)."""
+    safepath.check_part(aspect, "aspect")
+    image_dir(root, name, arch)
+    return safepath.inside(root, name, arch, f"{aspect}.json")
 
 
 def render(aspect: str, image: dict[str, Any], records: dict[str, Any]) -> str:
@@ -119,23 +128,4 @@ def write(root: Path, name: str, arch: str, aspect: str, image: dict[str, Any],
 
 def _replace(path: Path, text: str, aspect: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{aspect}.", suffix=".tmp", dir=path.parent)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; a baseline is a normal repo file
-        with os.fdopen(fd, "w", encoding="ascii") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
+    safepath.replace_file(path, text.encode("ascii"), sync=True)

@@ -30,8 +30,9 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     package database cannot be read (the snapshot is still written)."""
     source = open_source(args.image, Engine.connect, args.platform, args.read)
     info = source.inspect()
-    with source.rootfs(f"cli-{uuid.uuid4().hex[:12]}") as stream:
-        snap = take_snapshot(info, stream)
+    run_id = f"cli-{uuid.uuid4().hex[:12]}"
+    with source.rootfs(run_id) as stream:
+        snap = take_snapshot(info, stream, lambda: source.rootfs(run_id))
     snap.dump(Path(args.output))
     print(f"{args.image}: {len(snap.files)} files, {len(snap.packages)} packages -> {args.output}")
     failed = 0

@@ -21,6 +21,7 @@ import requests.exceptions
 
 from harness.dockersdk import docker, ssh_transport
 from harness.errors import EngineUnavailable, ImageNotFound, SourceError
+from harness.safepath import check_arch
 
 #: Every container the harness creates carries this label; its value is the run id.
 RUN_LABEL = "io.harness.run"
@@ -41,6 +42,14 @@ def uname_arch(go_arch: str, variant: str | None = None) -> str:
     return ARCH_NAMES.get(go_arch, go_arch)
 
 
+def image_arch(go_arch: Any, variant: Any, image: str) -> str:
+    """The image's architecture as baselines name it (`uname_arch`); the image chose the
+    string, so anything but a plain name (`../x`, `/tmp/x`) is a `SourceError` naming it."""
+    name = uname_arch(go_arch if isinstance(go_arch, str) else "",
+                      variant if isinstance(variant, str) else None)
+    return check_arch(name, image)
+
+
 @dataclass(frozen=True)
 class ImageInfo:
     """What the engine knows about an image, apart from its filesystem."""
@@ -53,6 +62,16 @@ class ImageInfo:
     config: dict[str, Any]
     repo_digests: list[str] = field(default_factory=list)
     size: int = 0
+    #: what names the image's content besides its id, when the id alone does not: a
+    #: daemonless image's config names its layers by diff id, but those are checked only as
+    #: the layers are read, so its layer blobs' digest goes here. Empty for an engine's
+    #: image (the engine checked its layers when it stored them).
+    content: str = ""
+
+    @property
+    def key(self) -> str:
+        """What every cache (snapshot, verdict, in-process memo) keys this image on."""
+        return f"{self.image_id}+{self.content}" if self.content else self.image_id
 
 
 class _ChunkReader(io.RawIOBase):
@@ -278,7 +297,7 @@ def _image_info(ref: str, attrs: dict[str, Any]) -> ImageInfo:
     return ImageInfo(
         ref=ref,
         image_id=attrs["Id"],
-        arch=uname_arch(attrs.get("Architecture") or "", attrs.get("Variant")),
+        arch=image_arch(attrs.get("Architecture"), attrs.get("Variant"), ref),
         os=attrs.get("Os") or "",
         variant=attrs.get("Variant"),
         config=attrs.get("Config") or {},

@@ -9,14 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from harness import baseline, gcpause, ownership
+from harness import baseline, gcpause, ownership, safepath
 from harness.config import HarnessConfig, ImageSpec
 from harness.diff import abi
 from harness.diff.change import Change
@@ -73,6 +72,8 @@ class SnapshotStore:
         self._fingerprint = _code_fingerprint()
         #: snapshots this process already holds: the five aspect tests of an image share one
         self._memo: dict[str, Snapshot] = {}
+        #: id() of each held snapshot -> its image's key (ImageInfo.key)
+        self._keys: dict[int, str] = {}
         #: each held snapshot's linkage findings, begun in a child when the snapshot was taken
         self._linkage: dict[str, Forked[list[Finding]]] = {}
 
@@ -92,23 +93,26 @@ class SnapshotStore:
         if info is None:
             source = open_source(spec.ref, lambda: self.engine, self.platform, self.read)
             info = self._resolved[spec.ref] = source.inspect()
-            self._sources.setdefault(info.image_id, source)
+            self._sources.setdefault(info.key, source)
         return info
 
     def snapshot(self, info: ImageInfo) -> Snapshot:
         """The snapshot of an image, from the cache or taken now behind a lock."""
-        held = self._memo.get(info.image_id)
+        held = self._memo.get(info.key)
         if held is not None:
             return held
         with gcpause.paused():
             snap = self._load_or_take(info)
-        self._memo[info.image_id] = snap
+        self._memo[info.key] = snap
+        self._keys[id(snap)] = info.key
         gcpause.settle()
         return snap
 
     def _cache_path(self, info: ImageInfo) -> Path:
-        key = f"{info.image_id.replace('sha256:', '')[:32]}-{self._fingerprint}-{CACHE_FORMAT}"
-        return self.cache_dir / f"{key}.snapshot"
+        # the content's key, hashed: an engine image's id, a daemonless one's with its layers
+        name = hashlib.sha256(info.key.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+        key = f"{name}-{self._fingerprint}-{CACHE_FORMAT}"
+        return safepath.inside(self.cache_dir, f"{key}.snapshot")
 
     def _load_or_take(self, info: ImageInfo) -> Snapshot:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -129,18 +133,18 @@ class SnapshotStore:
 
     def _take(self, info: ImageInfo, path: Path) -> Snapshot:
         """Read the image now and keep its snapshot at `path` (the caller holds its lock)."""
-        source = self._sources.get(info.image_id) or open_source(
+        source = self._sources.get(info.key) or open_source(
             info.ref, lambda: self.engine, self.platform, self.read)
         if self.read != "export" and isinstance(source, EngineSource):
             elf.prestart_pool(in_place=True)  # a guess: `auto` may still fall back
         try:
             with source.rootfs(self.run_id) as stream:
-                snap = take_snapshot(info, stream)
+                snap = take_snapshot(info, stream, lambda: source.rootfs(self.run_id))
         finally:
             elf.discard_started_pool()
         # the closure waits for the abi aspect, which comes after the others: the second core
         # computes it meanwhile (Debian minbase: 0.12 s)
-        self._linkage[info.image_id] = _linkage_of(snap, fork=True)
+        self._linkage[info.key] = _linkage_of(snap, fork=True)
         snap.keep(path)
         return snap
 
@@ -152,8 +156,9 @@ class SnapshotStore:
     def recall_verdict(self, key: str) -> dict[str, Any] | None:
         """A judgement an earlier run stored under `key`; None when absent or unreadable."""
         try:
-            data = json.loads((self.cache_dir / "verdicts" / f"{key}.json").read_text("ascii"))
-        except (OSError, ValueError):
+            path = safepath.inside(self.cache_dir, "verdicts", f"{key}.json")
+            data = json.loads(path.read_text("ascii"))
+        except (OSError, ValueError, HarnessError):
             return None
         if not isinstance(data, dict) or not {"result", "matched", "expired"} <= data.keys():
             return None
@@ -161,21 +166,19 @@ class SnapshotStore:
 
     def keep_verdict(self, key: str, data: dict[str, Any]) -> None:
         """Store a judgement for later runs (atomically; a failure only costs the reuse)."""
-        folder = self.cache_dir / "verdicts"
-        tmp = folder / f"{key}.{os.getpid()}.tmp"
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(data, ensure_ascii=True), encoding="ascii")
-            tmp.replace(folder / f"{key}.json")
-        except OSError:
-            tmp.unlink(missing_ok=True)
+            (self.cache_dir / "verdicts").mkdir(parents=True, exist_ok=True)
+            path = safepath.inside(self.cache_dir, "verdicts", f"{key}.json")
+            safepath.replace_file(path, json.dumps(data, ensure_ascii=True).encode("ascii"))
+        except (OSError, HarnessError):
+            pass
 
     def linkage(self, snap: Snapshot) -> list[Finding]:
         """The linkage findings of a snapshot (harness.linkage), computed once."""
-        image_id = snap.image["image_id"]
-        if image_id not in self._linkage:
-            self._linkage[image_id] = _linkage_of(snap, fork=False)
-        return self._linkage[image_id].result()
+        key = self._keys.get(id(snap), snap.image["image_id"])
+        if key not in self._linkage:
+            self._linkage[key] = _linkage_of(snap, fork=False)
+        return self._linkage[key].result()
 
     def cleanup(self) -> int:
         """Remove every container this run created (they are removed as they go; this is the
@@ -282,12 +285,43 @@ def candidate_only_changes(aspect: str, snap: Snapshot, config: HarnessConfig,
                            linkage: Linkage = _linkage_here) -> list[Change]:
     """Checks that need no baseline (they also guard a first release)."""
     if aspect == "security":
-        return diff_security(None, {}, snap.accounts) + candidate_security(snap.metadata, snap.secrets)
+        return (diff_security(None, {}, snap.accounts) + candidate_security(snap.metadata, snap.secrets)
+                + hidden_changes(snap))
     if aspect == "abi":
         return abi.linkage_changes(_abi_with_env(snap), config, linkage(snap))
     if aspect == "packages":
         return package_checks(snap, config)
+    if aspect == "metadata":
+        return hidden_size(snap)
     return []
+
+
+#: the subject of the one note an image read as a merged export stream gets
+HIDDEN_UNKNOWN = "image"
+
+
+def hidden_changes(snap: Snapshot) -> list[Change]:
+    """hidden-in-lower-layer: each regular file a later layer deleted that the image still
+    ships; break when it holds a secret, is setuid/setgid or ELF, else info. An image read
+    as one merged stream gets one info note that the check needs its layers."""
+    if snap.hidden is None:
+        return [Change("security", "hidden-in-lower-layer", HIDDEN_UNKNOWN,
+                       after="not checked: the image was read as one merged export stream; "
+                             "the check needs its layers (--compat-read=layers on a local "
+                             "engine, or a daemonless source)",
+                       detail={"verdict": "info"})]
+    return [Change("security", "hidden-in-lower-layer", path, after=dict(record),
+                   detail={"verdict": "break" if record.get("found") else "info"})
+            for path, record in snap.hidden.items()]
+
+
+def hidden_size(snap: Snapshot) -> list[Change]:
+    """The bytes deleted files still cost the image (size aspect, info)."""
+    if not snap.hidden:
+        return []
+    total = sum(int(r.get("size") or 0) for r in snap.hidden.values())
+    return [Change("size", "hidden-in-lower-layer", "image",
+                   after={"files": len(snap.hidden), "bytes": total}, detail={"verdict": "info"})]
 
 
 def package_checks(snap: Snapshot, config: HarnessConfig) -> list[Change]:
@@ -331,9 +365,10 @@ def diff_aspect(aspect: str, before: dict[str, Any], snap: Snapshot,
         return diff_files(visible_files(before, config), visible_files(snap.files, config))
     if aspect == "security":
         return (diff_security(visible_files(before, config), visible_files(snap.files, config),
-                              snap.accounts) + candidate_security(snap.metadata, snap.secrets))
+                              snap.accounts) + candidate_security(snap.metadata, snap.secrets)
+                + hidden_changes(snap))
     if aspect == "metadata":
-        return diff_metadata(before, snap.metadata)
+        return diff_metadata(before, snap.metadata) + hidden_size(snap)
     if aspect == "packages":
         return diff_packages(before, snap.packages) + package_checks(snap, config)
     if aspect == "abi":
@@ -435,9 +470,9 @@ def _verdict_key(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
     left to the judgement itself to report)."""
     try:
         info = store.resolve(spec)
+        path = baseline.aspect_path(root, spec.name, info.arch, STORED_AS[aspect])
     except HarnessError:
         return None
-    path = baseline.aspect_path(root, spec.name, info.arch, STORED_AS[aspect])
     try:
         stored = baseline.file_digest(path)
     except FileNotFoundError:
@@ -445,7 +480,7 @@ def _verdict_key(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
     except OSError:
         return None
     digest = hashlib.sha256()
-    for part in (aspect, spec.name, info.image_id, info.arch, store.fingerprint, repr(config),
+    for part in (aspect, spec.name, info.key, info.arch, store.fingerprint, repr(config),
                  dt.date.today().isoformat()):
         digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
     digest.update(stored)

@@ -80,6 +80,14 @@ class LayerDirsReader:
         self._pending: tuple[bytes, int, int, str] | None = None  # path, size, layer, name
         #: the host path of the last regular file met (still known once its data is read)
         self._current: bytes | None = None
+        #: receives the regular files later layers deleted (harness.layermerge.HiddenSink)
+        self._hidden_sink: Callable[[str, int, int, int, Iterator[memoryview]], None] | None = None
+
+    def set_hidden_sink(self, sink: Callable[[str, int, int, int, Iterator[memoryview]], None]
+                        ) -> None:
+        """Hand the regular files later layers deleted (whited out, under an opaque folder or
+        under a folder replaced by a non-folder) to `sink` as the walk passes their folder."""
+        self._hidden_sink = sink
 
     def _error(self, action: str, name: bytes | str, layer: int, exc: OSError | None) -> SourceError:
         shown = name if isinstance(name, str) else _decode(name)
@@ -124,6 +132,10 @@ class LayerDirsReader:
                 try:
                     entry = found.get(name)
                     is_dir = item.is_dir(follow_symlinks=False)
+                    if self._hidden_sink is not None and (
+                            name in hidden or entry is not None and entry.copies is None
+                            and is_dir):
+                        self._deleted(_join(rel, name), layer, item.path)
                     if entry is None and name not in hidden:
                         st = item.stat(follow_symlinks=False)
                         if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
@@ -145,6 +157,10 @@ class LayerDirsReader:
             # the kernel ignores the root's marks: the root merges every layer
             if rel and (layer + 1 < len(self._roots) and self._is_opaque(folder, rel, layer)
                         or opaque):
+                if self._hidden_sink is not None:
+                    below = copies[copies.index((layer, folder)) + 1:]
+                    for lower, lower_folder in below:
+                        self._deleted(rel, lower, lower_folder, own=False)
                 break
         for path in INIT_DIRS:
             parent, _, name = path.rpartition(b"/")
@@ -152,6 +168,30 @@ class LayerDirsReader:
             if parent == rel and (entry is None or entry.copies is None):
                 found[name] = _Entry(0, b"", None, [])  # 0755 root, as the init layer
         return [(_join(rel, name), found[name]) for name in sorted(found)]
+
+    def _deleted(self, rel: bytes, layer: int, path: bytes, own: bool = True) -> None:
+        """Hand the regular files at `path` (with `own`; else only below it) in a layer to
+        the hidden sink: a later layer deleted them. Symlinks are never followed."""
+        assert self._hidden_sink is not None
+        stack = [(rel, path, own)]
+        while stack:
+            here, host, itself = stack.pop()
+            try:
+                st = os.lstat(host)
+                if stat.S_ISDIR(st.st_mode):
+                    with os.scandir(host) as listing:
+                        names = sorted(item.name for item in listing)
+                    stack += [(_join(here, n), host + b"/" + n, True) for n in reversed(names)
+                              if not n.startswith(WHITEOUT)]
+                    continue
+            except OSError as exc:
+                raise self._error("cannot be read", here, layer, exc) from None
+            if itself and stat.S_ISREG(st.st_mode):
+                pending = (host, st.st_size, layer, _decode(here))
+                self._hidden_sink("/" + _decode(here), len(self._roots) - layer,
+                                  stat.S_IMODE(st.st_mode), st.st_size,
+                                  self._read(pending, memoryview(bytearray(min(BUFFER, max(
+                                      st.st_size, 1) + 1)))))
 
     def _is_opaque(self, folder: bytes, rel: bytes, layer: int) -> bool:
         """Whether a folder's copy hides the layers below it (a redirect is refused)."""

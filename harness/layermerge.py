@@ -39,7 +39,7 @@ import lzma
 import shutil
 import tempfile
 import zlib
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
@@ -266,6 +266,11 @@ class _LayerIndex:
     links: dict[str, str] = field(default_factory=dict)  # link entry -> its group's first
 
 
+#: receives each regular file a later layer deleted: (path, layer counted from the bottom,
+#: mode, size, its data), while the merge passes it
+HiddenSink = Callable[[str, int, int, int, Iterator[memoryview]], None]
+
+
 class LayerMerge:
     """Layers, top first, into one view: a generator of members (`entries`)."""
 
@@ -283,6 +288,11 @@ class LayerMerge:
         if any(clean_path(p) != "/" for p in [workdir, *self._volumes] if p):
             self._others = {}
         self._layer = ""  # the layer being read
+        #: `HiddenSink` of files a later layer deleted (hidden-in-lower-layer), when wanted
+        self.hidden_sink: HiddenSink | None = None
+        self._number = 0  # the layer being read, counted from the bottom (1)
+        self._gone: set[str] = set()        # paths upper layers white out
+        self._gone_below: set[str] = set()  # paths below which upper layers deleted all
 
     def _stream(self, name: str) -> tuple[IO[bytes], bool]:
         """A layer's tar stream, and whether it is decompressed (else the blob as stored)."""
@@ -307,6 +317,24 @@ class LayerMerge:
             hidden = hidden or folder in self._subtree
             self._cache[folder] = hidden
         return hidden
+
+    def _deleted(self, path: str) -> bool:
+        """Whether upper layers deleted a path (a whiteout of it or of a folder above it, an
+        opaque folder or a non-folder above it), rather than shadowing it with a new copy."""
+        if path in self._gone:
+            return True
+        probe = path
+        while probe != "/":
+            probe = parent_path(probe)
+            if probe in self._gone_below:
+                return True
+        return False
+
+    def _report_hidden(self, m: Member, paths: Iterable[str], reader: TarReader) -> None:
+        """Hand a deleted regular file (any member of its group deleted) to the sink."""
+        if (self.hidden_sink is not None and m.type in (b"0", b"\0", b"7")
+                and any(self._deleted(p) for p in paths)):
+            self.hidden_sink(clean_path(m.name), self._number, m.mode, m.size, self.data(reader))
 
     def _visible(self, path: str, nondir: bool) -> bool:
         # the init layer unlinks whatever is not a folder at its paths
@@ -396,7 +424,7 @@ class LayerMerge:
         """The merged view's members in the engine's export order, each with the reader of
         its data (read it, through `data`, before asking for the next)."""
         for number, (name, diff_id) in enumerate(reversed(self._layers)):
-            self._layer = name
+            self._layer, self._number = name, len(self._layers) - number
             try:
                 idx, kept = self._index(name, number == len(self._layers) - 1)
                 yield from self._emit(name, diff_id, idx, kept)
@@ -409,6 +437,9 @@ class LayerMerge:
             if number < len(self._layers) - 1:  # what it holds and hides covers lower layers
                 self._exact |= idx.paths | idx.whiteouts
                 self._subtree |= idx.nondirs | idx.whiteouts | idx.opaque
+                if self.hidden_sink is not None:
+                    self._gone |= idx.whiteouts
+                    self._gone_below |= idx.nondirs | idx.whiteouts | idx.opaque
                 self._cache.clear()
         for path in INIT_DIRS:
             if path not in self._dirs:
@@ -486,6 +517,7 @@ class LayerMerge:
             if group is not None:  # a group's first entry: its content, under the primary
                 alive = [p for p in group.members if self._visible(p, True)]
                 if not alive:
+                    self._report_hidden(m, group.members, reader)
                     continue
                 group.primary = min(alive, key=walk_key)
                 self._shown(alive, group.kind, m.linkname)
@@ -498,6 +530,7 @@ class LayerMerge:
                              clean_path(m.linkname) if m.type == b"1" else m.linkname,
                              m.devmajor, m.devminor, reader if size else None)
             else:
+                self._report_hidden(m, (path,), reader)
                 continue
             if group is not None and group.primary != path and self._visible(path, True):
                 yield _entry(path, b"1", group.mode, group.uid, group.gid,
@@ -527,4 +560,8 @@ class MergedReader:
     def close(self) -> None:
         """Stop reading (the layer files and spills are closed)."""
         self._entries.close()
+
+    def set_hidden_sink(self, sink: HiddenSink) -> None:
+        """Hand the files later layers deleted to `sink` as the merge passes them."""
+        self._merge.hidden_sink = sink
 

@@ -19,7 +19,7 @@ import pytest
 
 from harness.config import HarnessConfig, ImageSpec, load_config, parse_image_option
 from harness.errors import ConfigError
-from harness import emulation, families, gcpause, runtime
+from harness import baseline, emulation, families, gcpause, runtime
 from harness.diff.probes import probe_records
 from harness.engine import Engine
 from harness.errors import HarnessError
@@ -27,6 +27,7 @@ from harness.gate import ACCEPTED, AspectResult, SnapshotStore, check_aspect, ch
 from harness.policy import WaiverUse
 from harness.report import build_reports, summary_lines, write_report
 from harness.review import failure_message
+from harness.safetext import terminal
 
 RESULT_PROPERTY = "harness_result"
 WAIVER_PROPERTY = "harness_waivers"
@@ -208,7 +209,11 @@ def compat_check(request: pytest.FixtureRequest, compat_store: SnapshotStore,
             from harness import sbom
 
             snap = compat_store.snapshot(compat_store.resolve(_harness_image))
-            sbom.write(Path(sbom_dir), _harness_image.name, snap)
+            try:
+                sbom.write(Path(sbom_dir), _harness_image.name, snap)
+            except (HarnessError, OSError) as exc:
+                pytest.fail(terminal(f"{_harness_image.name}: SBOM not written: {exc}"),
+                            pytrace=False)
         if result.verdict != "pass":
             pytest.fail(failure_message(result, state.baselines), pytrace=False)
         return result
@@ -225,7 +230,7 @@ def _families(request: pytest.FixtureRequest, store: SnapshotStore, spec: ImageS
     found = families.detect(snap.files, snap.metadata, has_db)
     # a family the baseline has probes for still applies: a candidate that lost its runtime
     # must fail that family's suite, not skip it
-    baseline_dir = request.config.stash[STATE].baselines / spec.name / info.arch
+    baseline_dir = baseline.image_dir(request.config.stash[STATE].baselines, spec.name, info.arch)
     recorded = tuple(p.name[len("probes."):-len(".json")] for p in sorted(baseline_dir.glob("probes.*.json")))
     return tuple(dict.fromkeys(found + recorded))
 
@@ -238,7 +243,7 @@ def image_families(request: pytest.FixtureRequest, compat_store: SnapshotStore,
     try:
         found = _families(request, compat_store, _harness_image)
     except HarnessError as exc:
-        pytest.fail(f"{_harness_image.name}: cannot be judged: {exc}", pytrace=False)
+        pytest.fail(terminal(f"{_harness_image.name}: cannot be judged: {exc}"), pytrace=False)
     _require_family(request, found, _harness_image.name)  # skips outside the test's family
     return found
 
@@ -288,7 +293,7 @@ def runtime_emulation(compat_store: SnapshotStore, _harness_image: ImageSpec,
                     verdict, platform=emulation.platform_of(info.arch, info.os, info.variant))
             _runnable_memo[info.image_id] = verdict
     except HarnessError as exc:
-        pytest.fail(f"{name}: cannot be judged: {exc}", pytrace=False)
+        pytest.fail(terminal(f"{name}: cannot be judged: {exc}"), pytrace=False)
     if not verdict.ok:
         pytest.skip(f"{name} ({info.arch}): runtime suites skipped: {verdict.reason}")
     return verdict
@@ -332,7 +337,7 @@ def runtime_container(request: pytest.FixtureRequest, compat_store: SnapshotStor
                 pytest.skip(_runtime_pool[info.image_id])
             _runtime_pool[info.image_id] = held
     except HarnessError as exc:
-        pytest.fail(f"{_harness_image.name}: cannot be started: {exc}", pytrace=False)
+        pytest.fail(terminal(f"{_harness_image.name}: cannot be started: {exc}"), pytrace=False)
     assert isinstance(held, runtime.RuntimeContainer)
     return held
 
@@ -458,7 +463,8 @@ class ResultCollector:
             terminalreporter.write_line(line)
         if self._full_run(config) and not state.update and state.config.images:
             for path in unused_baselines(state.baselines, [i.name for i in state.images]):
-                terminalreporter.write_line(f"unused baseline (no configured image): {path}")
+                terminalreporter.write_line(
+                    f"unused baseline (no configured image): {terminal(path)}")
         if state.update:
             updated = sorted({r.baseline_path for r in state.results
                               if r.updated and r.baseline_path})
@@ -466,6 +472,6 @@ class ResultCollector:
             terminalreporter.write_line(f"baselines updated: {len(updated)} file(s) written, "
                                         f"{accepted} change(s) accepted")
             for written in updated:
-                terminalreporter.write_line(f"  wrote {os.path.relpath(written)}")
+                terminalreporter.write_line(f"  wrote {terminal(os.path.relpath(written))}")
         for report in state.reports:
             terminalreporter.write_sep("-", f"compat report written to {report}")

@@ -67,6 +67,8 @@ def default_verdict(change: Change, config: HarnessConfig, public: re.Pattern[st
         return str(detail.get("verdict", "review"))
     if kind == "license-added":
         return "break" if denied(str(change.after or ""), config.license_deny) else "info"
+    if kind == "hidden-in-lower-layer":  # break for a secret, setuid/setgid or ELF file
+        return str(detail.get("verdict", "info"))
     if kind == "setuid-added" and any(fnmatch.fnmatchcase(change.subject, g) for g in config.setuid_allow):
         return "info"
     if kind in BREAK_KINDS:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import safepath, safetext
 from harness.diff.change import Change
 from harness.gate import AspectResult
 
@@ -80,25 +81,8 @@ def to_json(reports: list[ImageReport]) -> dict[str, Any]:
     } for rep in reports]}
 
 
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
-                     "\ud800-\udfff]")
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _escape_char(match: re.Match[str]) -> str:
-    if match.group() in _NAMED:
-        return _NAMED[match.group()]
-    code = ord(match.group())
-    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8, kept by surrogateescape
-        return f"\\x{code - 0xDC00:02x}"
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def visible(text: str) -> str:
-    """The text with every invisible or disguising character spelled out (`\\xNN`,
-    `\\uNNNN`): controls, bidi overrides, and non-UTF-8 bytes kept as surrogate escapes
-    (which no UTF-8 file could hold)."""
-    return _UNSAFE.sub(_escape_char, text)
+#: the terminal-safe spelling of image text (the HTML report imports it from here too)
+visible = safetext.terminal
 
 
 _DIGEST = re.compile(r"^[0-9a-f]{40,}$")
@@ -131,7 +115,7 @@ def _cell(value: Any, width: int = 80) -> str:
 
 
 def _md_name(text: str) -> str:
-    return visible(text).replace("|", "\\|").replace("`", "'")
+    return safetext.markdown(text)
 
 
 #: detail tables in the order they survive a cut: what blocks first, then what was waived
@@ -173,7 +157,7 @@ def to_markdown(reports: list[ImageReport], limit: int = MARKDOWN_LIMIT) -> str:
             "|---|---|---|---:|---:|---:|---:|"]
     for rep in reports:
         n = Counter("waived" if c.waived else c.verdict for c in changes[id(rep)])
-        head.append(f"| {_md_name(rep.name)} | {rep.arch or '?'} | **{rep.verdict}** | "
+        head.append(f"| {_md_name(rep.name)} | {_md_name(rep.arch or '?')} | **{rep.verdict}** | "
                     f"{n['break']} | {n['review']} | {n['info']} | {n['waived']} |")
     blocks: list[list[str]] = []
     for rep in reports:
@@ -288,24 +272,23 @@ def write_report(path: Path, reports: list[ImageReport]) -> None:
         text = to_html(reports)
     else:
         raise ValueError(f"unknown report format {path.suffix!r} (use .json, .md or .html)")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    safepath.replace_file(path, text.encode("utf-8"))
 
 
 def summary_lines(reports: list[ImageReport]) -> Iterator[str]:
     """Terminal summary: one line per image, then its breaks (bounded)."""
     for rep in reports:
         n = rep.counts()
-        yield (f"{rep.name} [{rep.arch or '?'}] {rep.verdict.upper()}: {n['break']} break, "
+        yield (f"{visible(rep.name)} [{visible(rep.arch or '?')}] {rep.verdict.upper()}: {n['break']} break, "
                f"{n['review']} review, {n['info']} info, {n['waived']} waived")
         for err in rep.errors:
-            yield f"  error: {err}"
+            yield f"  error: {visible(err)}"
         missing = sorted(a for a, r in rep.aspects.items() if r.missing_baseline)
         if missing:
             yield f"  no baseline for: {', '.join(missing)} (create with --update-baselines)"
         breaks = [c for c in rep.changes if c.blocking]
         for c in breaks[:10]:
-            yield f"  BREAK {c.kind} {c.subject}" + (f" (consumer {c.consumer})" if c.consumer else "")
+            yield (f"  BREAK {visible(c.kind)} {visible(c.subject)}"
+                   + (f" (consumer {visible(c.consumer)})" if c.consumer else ""))
         if len(breaks) > 10:
             yield f"  ... and {len(breaks) - 10} more breaks (see the report)"

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.gate import AspectResult
+from harness.safetext import terminal
 
 MAX_LISTED = 25
 
@@ -38,6 +39,8 @@ WHY = {
     "setuid-added": "a new privileged program widens the attack surface",
     "world-writable-added": "anyone in the container can change the file",
     "empty-password": "an account logs in with no password (CVE-2019-5021 class)",
+    "hidden-in-lower-layer": "a deleted secret, privileged program or binary still ships in the "
+                             "image's layers (docker save, registries) for anyone to extract",
     "probe-item-removed": "programs using the module, extension or applet fail",
     "runtime-version-changed": "code written for the runtime's version may fail",
 }
@@ -47,29 +50,36 @@ def _short(value: Any) -> str:
     if value is None:
         return "-"
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return terminal(text if len(text) <= 60 else text[:57] + "...")
+
+
+def _toml(text: str) -> str:
+    """A TOML basic string of any text (JSON's escapes are TOML's), terminal-safe."""
+    return terminal(json.dumps(text, ensure_ascii=True))
 
 
 def failure_message(result: AspectResult, baselines: Path) -> str:
-    """The text pytest shows for a failing aspect test."""
-    head = f"{result.name} [{result.arch or '?'}] {result.aspect}"
-    update = (f"pytest --image {result.name}={result.ref} --baselines={baselines} "
+    """The text pytest shows for a failing aspect test (every value from the image or its
+    baseline made terminal-safe: `harness.safetext.terminal`)."""
+    t = terminal
+    head = f"{t(result.name)} [{t(result.arch or '?')}] {t(result.aspect)}"
+    update = (f"pytest --image {t(result.name)}={t(result.ref)} --baselines={t(baselines)} "
               "--update-baselines")
     if result.error:
-        return f"{head}: cannot be judged: {result.error}"
+        return f"{head}: cannot be judged: {t(result.error)}"
     lines: list[str] = []
     if result.missing_baseline:
-        lines += [f"{head}: no baseline at {result.baseline_path}",
+        lines += [f"{head}: no baseline at {t(result.baseline_path)}",
                   "Create it from this image (then review and commit it):", f"    {update}"]
     breaks = [c for c in result.changes if c.blocking]
     if breaks:
         others = len(result.changes) - len(breaks)
         lines.append(f"{head}: {len(breaks)} unwaived break(s) against "
-                     f"{result.baseline_path or 'the candidate alone'} ({others} other change(s))")
+                     f"{t(result.baseline_path or 'the candidate alone')} ({others} other change(s))")
         for c in breaks[:MAX_LISTED]:
-            where = f" in {c.consumer}" if c.consumer else ""
-            lines.append(f"  {c.kind:<24} {c.subject}{where}: {_short(c.before)} -> {_short(c.after)}"
-                         + (f"  [{c.reason}]" if c.reason else ""))
+            where = f" in {t(c.consumer)}" if c.consumer else ""
+            lines.append(f"  {t(c.kind):<24} {t(c.subject)}{where}: {_short(c.before)} -> "
+                         f"{_short(c.after)}" + (f"  [{t(c.reason)}]" if c.reason else ""))
         if len(breaks) > MAX_LISTED:
             lines.append(f"  ... and {len(breaks) - MAX_LISTED} more (see --compat-report)")
         kinds = sorted({c.kind for c in breaks})
@@ -77,7 +87,8 @@ def failure_message(result: AspectResult, baselines: Path) -> str:
         lines += [f"  {k}: {WHY[k]}" for k in kinds if k in WHY]
         first = breaks[0]
         lines += ["If intended, waive it with a reason in pyproject.toml:",
-                  f'  [[tool.harness.waivers]]\n  image = "{result.name}"\n  kind = "{first.kind}"\n'
-                  f'  subject = "{first.subject}"\n  reason = "..."',
+                  f"  [[tool.harness.waivers]]\n  image = {_toml(result.name)}\n"
+                  f"  kind = {_toml(first.kind)}\n  subject = {_toml(first.subject)}\n"
+                  '  reason = "..."',
                   f"or accept this release as the new baseline:\n    {update}"]
     return "\n".join(lines)

@@ -3,8 +3,6 @@ package list (`--sbom DIR`). Built with cyclonedx-python-lib; purls per ecosyste
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ from cyclonedx.spdx import is_expression, is_supported_id
 from cyclonedx.output.json import JsonV1Dot5
 from packageurl import PackageURL
 
+from harness import safepath
 from harness.snapshot import Snapshot
 
 _PURL_TYPES = {"rpm": "rpm", "dpkg": "deb", "apk": "apk", "pypi": "pypi", "npm": "npm"}
@@ -77,11 +76,10 @@ def build(snap: Snapshot, name: str) -> Bom:
 
 def write(directory: Path, name: str, snap: Snapshot) -> Path:
     """Write DIR/NAME-ARCH.cdx.json atomically; return its path."""
+    safepath.check_part(name, "image name")
+    safepath.check_arch(snap.arch, name)
     directory.mkdir(parents=True, exist_ok=True)
-    target = directory / f"{name}-{snap.arch}.cdx.json"
+    target = safepath.inside(directory, f"{name}-{snap.arch}.cdx.json")
     text = JsonV1Dot5(build(snap, name)).output_as_string(indent=1)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.replace(tmp, target)
+    safepath.replace_file(target, text.encode("utf-8"))
     return target

@@ -23,7 +23,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from testimages import CACHE, Recipe, _image_exists, rootfs, run
+from testimages import CACHE, Recipe, _image_exists, rootfs, run, tiny
 
 SPARSE_GIB = int(os.environ.get("HARNESS_SPARSE_GIB", "10"))
 #: sha256 of SPARSE_GIB GiB of zeros ending in b"tail" (checked with sha256sum for 10 GiB)
@@ -79,6 +79,22 @@ def _hostile(root: Path) -> None:
 
 
 HOSTILE = Recipe("hostile", _hostile, changes=('CMD ["/bin/sh"]',))
+
+
+def _hardlinked(root: Path) -> None:
+    # the content sits at a path no reader looks at, visited first (/bin, /usr before /etc,
+    # /var); the paths the readers want are later members of the group
+    (root / "etc/shadow").unlink()
+    (root / "bin/.shadow-data").write_text("root::19000:0:99999:7:::\n")
+    os.link(root / "bin/.shadow-data", root / "etc/shadow")
+    status = root / "var/lib/dpkg/status"
+    os.rename(status, root / "usr/.dpkg-data")
+    os.link(root / "usr/.dpkg-data", status)
+
+
+#: the tiny dpkg image with /etc/shadow (an empty root password) and the dpkg status behind
+#: hard links whose first member lies elsewhere
+HARDLINKED = Recipe("hostile-hardlinked", _hardlinked, parent=tiny.BASE)
 
 
 def _sparse(root: Path) -> None:

@@ -58,6 +58,40 @@ WORKDIR /opt
 """
 
 
+#: what a later layer deletes but the image still ships (hidden-in-lower-layer): a private
+#: key (whited out), a setuid script (whited out), an ELF program and a plain note (in a folder
+#: made again, so opaque), and a tool folder replaced by a file
+HIDDEN_DOCKERFILE = """\
+FROM {base}
+ENV BB=/bin/busybox
+# layer 1: what the build leaves behind
+RUN $BB mkdir -p /root/.ssh /opt/build/cache /opt/tools \\
+ && printf -- '-----BEGIN OPENSSH PRIVATE KEY-----\\nb3BlbnNzaC1rZXktdjEAAAA\\n' > /root/.ssh/id_ed25519 \\
+ && echo '#!/bin/sh' > /usr/bin/suid-helper && chmod 4755 /usr/bin/suid-helper \\
+ && $BB cp /bin/busybox /opt/build/tool && echo notes > /opt/build/cache/notes.txt \\
+ && echo t > /opt/tools/t
+# layer 2: deleted: whiteouts, an opaque folder, a folder replaced by a file
+RUN rm /root/.ssh/id_ed25519 /usr/bin/suid-helper && rm -r /opt/build && $BB mkdir /opt/build \\
+ && rm -r /opt/tools && echo file > /opt/tools
+"""
+
+
+def build_hidden(base: str | None = None) -> str:
+    """The image of `HIDDEN_DOCKERFILE` (`harness-test/hidden-layers:HASH`), built when not
+    there yet."""
+    base = base or build(tiny.BASE)
+    text = HIDDEN_DOCKERFILE.format(base=base)
+    tag = f"{REPO}/hidden-layers:{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    if _exists(tag):
+        return tag
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(CACHE / "hidden-layers.build.lock")):
+        if not _exists(tag):
+            run(["docker", "build", "-q", "-t", tag, "-"], input=text.encode(),
+                env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    return tag
+
+
 def dockerfile(base: str) -> str:
     """The Dockerfile on a given base image tag."""
     return DOCKERFILE.format(base=base)

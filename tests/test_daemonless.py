@@ -360,6 +360,7 @@ def _j(value: Any) -> bytes:
 
 
 AMD64 = {"os": "linux", "architecture": "amd64"}
+NO_LAYERS = {"rootfs": {"type": "layers", "diff_ids": []}}
 
 
 @pytest.mark.parametrize("manifest, members, match", [
@@ -368,15 +369,17 @@ AMD64 = {"os": "linux", "architecture": "amd64"}
     (_j([{"Config": "c.json"}]), {}, "without Config/Layers"),
     (_j([{"Config": "c.json", "Layers": []}]), {}, "c.json is missing"),
     (_j([{"Config": "c.json", "Layers": []}]), {"c.json": b"[1]"}, "not a JSON object"),
-    (_j([{"Config": "c.json", "Layers": []}]), {"c.json": _j({**AMD64, "config": {"Env": 5}})},
+    (_j([{"Config": "c.json", "Layers": []}]), {"c.json": _j({**AMD64, **NO_LAYERS, "config": {"Env": 5}})},
      "Env is not a list of strings"),
     (_j([{"Config": "c.json", "Layers": []}]),
-     {"c.json": _j({**AMD64, "config": {"Labels": {"a": 1}}})}, "Labels is not a dict of strings"),
+     {"c.json": _j({**AMD64, **NO_LAYERS, "config": {"Labels": {"a": 1}}})}, "Labels is not a dict of strings"),
     (_j([{"Config": "c.json", "Layers": ["l.tar"]}]),
      {"c.json": _j({**AMD64, "rootfs": {"diff_ids": []}})}, "diff_ids"),
-    (_j([{"Config": "c.json", "Layers": ["l.tar"]}]), {"c.json": _j(AMD64)}, "l.tar is missing"),
+    (_j([{"Config": "c.json", "Layers": ["l.tar"]}]), {"c.json": _j(AMD64)}, "no rootfs.diff_ids"),
+    (_j([{"Config": "c.json", "Layers": ["l.tar"]}]),
+     {"c.json": _j({**AMD64, "rootfs": {"diff_ids": ["sha256:" + "0" * 64]}})}, "l.tar is missing"),
 ], ids=["json", "empty", "fields", "config-missing", "config-type", "config-field", "labels",
-        "diff-ids", "layer-missing"])
+        "diff-ids", "no-diff-ids", "layer-missing"])
 def test_bad_manifests_and_configs(tmp_path: Path, manifest: bytes, members: dict[str, bytes],
                                    match: str) -> None:
     with pytest.raises(SourceError, match=match):

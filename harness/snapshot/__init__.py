@@ -13,17 +13,19 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from harness import safepath
 from harness.engine import ImageInfo
 from harness.ownership import verify
 from harness.snapshot.accounts import AccountsCollector
 from harness.snapshot.elf import ElfCollector
+from harness.snapshot.hidden import HiddenCollector
 from harness.snapshot.meta import flatten_config
 from harness.snapshot.secrets import SecretsCollector
 from harness.snapshot.language import LanguageCollector
 from harness.snapshot.osrelease import OsReleaseCollector
 from harness.snapshot.packages import PackagesCollector, load_builtin_readers, package_key
 from harness.snapshot.tarstream import TarReader
-from harness.snapshot.walk import ContentCollector, Rootfs, walk
+from harness.snapshot.walk import ContentCollector, Reopen, Rootfs, walk
 
 #: Bumped whenever a record's shape changes; cached snapshots of another schema are retaken.
 SCHEMA = 1
@@ -45,6 +47,9 @@ class Snapshot:
     secrets: dict[str, str] = field(default_factory=dict)
     #: package-to-file verification (harness.ownership.verify), candidate-only
     ownership: dict[str, Any] = field(default_factory=dict)
+    #: files later layers deleted but the image ships (harness.snapshot.hidden), candidate-
+    #: only; None when the read saw the merged view alone (an export stream)
+    hidden: dict[str, dict[str, Any]] | None = None
     schema: int = SCHEMA
 
     @property
@@ -54,22 +59,19 @@ class Snapshot:
 
     def dump(self, path: Path) -> None:
         """Write the snapshot as JSON (a cache file; baselines are written elsewhere)."""
-        tmp = path.with_suffix(path.suffix + ".tmp")
         # a shallow dict: dataclasses.asdict deep-copies every record first (seconds on a
         # large image) and json.dumps walks the nested dicts anyway
         data = {f.name: getattr(self, f.name) for f in fields(self)}
-        tmp.write_text(json.dumps(data, ensure_ascii=True, check_circular=False), encoding="ascii")
-        tmp.replace(path)
+        safepath.replace_file(path, json.dumps(data, ensure_ascii=True,
+                                               check_circular=False).encode("ascii"))
 
     def keep(self, path: Path) -> None:
         """Write the snapshot to the gate's private cache. marshal, not JSON: 4x faster to
         write (Debian minbase: 0.02 s against 0.08 s, on the cold gate's path) and faster
         to read; the cache key holds the interpreter's version, as marshal's format may
         change with it."""
-        tmp = path.with_suffix(path.suffix + ".tmp")
         data = {f.name: getattr(self, f.name) for f in fields(self)}
-        tmp.write_bytes(marshal.dumps(data))
-        tmp.replace(path)
+        safepath.replace_file(path, marshal.dumps(data))
 
     @classmethod
     def recall(cls, path: Path) -> Snapshot | None:
@@ -113,9 +115,9 @@ def image_header(info: ImageInfo) -> dict[str, Any]:
             "repo_digests": info.repo_digests, "size": info.size}
 
 
-def take_snapshot(info: ImageInfo, rootfs: Rootfs) -> Snapshot:
+def take_snapshot(info: ImageInfo, rootfs: Rootfs, reopen: Reopen | None = None) -> Snapshot:
     """Read the image's filesystem once (a tar stream or a member reader) and assemble
-    every aspect."""
+    every aspect; `reopen` gives it again when hard links need a second pass (`walk`)."""
     load_builtin_readers()
     packages = PackagesCollector()
     accounts = AccountsCollector()
@@ -125,7 +127,11 @@ def take_snapshot(info: ImageInfo, rootfs: Rootfs) -> Snapshot:
     language = LanguageCollector()
     os_release = OsReleaseCollector()
     collectors: list[ContentCollector] = [packages, accounts, secrets, language, os_release, elf]
-    files = walk(rootfs, collectors)
+    hidden: HiddenCollector | None = None
+    if hasattr(rootfs, "set_hidden_sink"):  # a reader of each layer
+        hidden = HiddenCollector()
+        rootfs.set_hidden_sink(hidden.add)
+    files = walk(rootfs, collectors, reopen)
     records, dbs = packages.result(files)
     for record in language.records:
         records.setdefault(package_key(record), record)
@@ -144,5 +150,6 @@ def take_snapshot(info: ImageInfo, rootfs: Rootfs) -> Snapshot:
                             if k in ("ID", "ID_LIKE", "VERSION_ID", "PRETTY_NAME")}
     snap = Snapshot(image=header, metadata=flatten_config(info), files=files,
                     packages=records, package_dbs=dbs, accounts=accounts.result(),
-                    abi=elf.result(files, records), secrets=secrets.result(), ownership=owned)
+                    abi=elf.result(files, records), secrets=secrets.result(), ownership=owned,
+                    hidden=hidden.result() if hidden is not None else None)
     return snap

@@ -66,7 +66,7 @@ def _number(field: bytes, what: str) -> int:
     try:
         return int(text, 8)
     except ValueError:
-        raise TarFormatError(f"bad {what} field {field!r} in a tar header") from None
+        raise TarFormatError(f"bad {what} field in a tar header (not a number)") from None
 
 
 def _parse_pax(data: bytes) -> dict[str, str]:
@@ -81,7 +81,7 @@ def _parse_pax(data: bytes) -> dict[str, str]:
         try:
             length = int(data[pos:space])
         except ValueError:
-            raise TarFormatError(f"bad PAX record length {data[pos:space][:20]!r}") from None
+            raise TarFormatError("bad PAX record length (not a number)") from None
         if length <= space - pos or pos + length > len(data):
             raise TarFormatError("PAX record length out of range")
         record = data[space + 1:pos + length - 1]  # drop the trailing newline
@@ -238,7 +238,7 @@ class TarReader:
                 try:
                     return int(pax[key])
                 except ValueError:
-                    raise TarFormatError(f"bad PAX {key} {pax[key]!r}") from None
+                    raise TarFormatError(f"bad PAX {key} (not a number)") from None
             return _number(field, what)
 
         xattrs = {key[len(_XATTR):]: value for key, value in pax.items()

@@ -9,7 +9,9 @@ largest such file, not with the image.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -103,12 +105,28 @@ def mode_string(mode: int) -> str:
     return format(stat.S_IMODE(mode), "04o")
 
 
-def walk(rootfs: Rootfs, collectors: Iterable[ContentCollector]) -> dict[str, dict[str, Any]]:
+#: opens the same filesystem again, for a second pass (a context manager giving a Rootfs)
+Reopen = Callable[[], contextlib.AbstractContextManager[Rootfs]]
+
+
+def walk(rootfs: Rootfs, collectors: Iterable[ContentCollector],
+         reopen: Reopen | None = None) -> dict[str, dict[str, Any]]:
     """Read an image's filesystem once; return a file record per absolute path.
 
-    Collectors see the content of the files they want as the pass goes by.
+    Collectors see the content of the files they want as the pass goes by. A hard link
+    group's content comes with its first member only: when a collector wants another member
+    (`/etc/shadow` linked to `/bin/.shadow-data`), a second pass over `reopen()` (a seekable
+    stream is read again from its start) hands it that content under the member's path.
     """
     collectors = list(collectors)
+    files = _walk(rootfs, collectors)
+    wanted = _wanted_links(files, collectors)
+    if wanted:
+        _deliver_links(rootfs, reopen, wanted, files, collectors)
+    return files
+
+
+def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> dict[str, dict[str, Any]]:
     files: dict[str, dict[str, Any]] = {}
     background: ThreadPoolExecutor | None = None
     # digests computed elsewhere: in the hashing thread, or by the collector that reads the
@@ -239,3 +257,75 @@ def _complete_hardlinks(files: dict[str, dict[str, Any]]) -> None:
             target = files.get(record["link"], {})
             if "sha256" in target:
                 record["size"], record["sha256"] = target.get("size", 0), target["sha256"]
+
+
+#: regular file members (the carriers of hard link groups)
+_REGULAR = (b"0", b"\0", b"7")
+
+
+def _wanted_links(files: dict[str, dict[str, Any]], collectors: list[ContentCollector]
+                  ) -> dict[str, list[str]]:
+    """Carrier path -> the hard links to it some collector may want by their path (asked
+    with an empty head: a collector that reads hard links itself, as the ELF collector
+    does its objects, turns them down)."""
+    wanted: dict[str, list[str]] = {}
+    for path, record in files.items():
+        target = record.get("link")
+        if target is None:
+            continue
+        for _ in range(8):  # a hostile stream may link to a link
+            nxt = files.get(target, {}).get("link")
+            if nxt is None:
+                break
+            target = nxt
+        carrier = files.get(target)
+        if carrier is None or carrier.get("type") != "file" or "link" in carrier:
+            continue
+        size = int(carrier.get("size") or 0)
+        if any(c.wants(path, b"", size) for c in collectors):
+            wanted.setdefault(target, []).append(path)
+    return wanted
+
+
+def _reopened(rootfs: Rootfs, reopen: Reopen | None) -> contextlib.AbstractContextManager[Rootfs]:
+    if reopen is not None:
+        return reopen()
+    if isinstance(rootfs, io.IOBase) and rootfs.seekable():
+        rootfs.seek(0)
+        return contextlib.nullcontext(rootfs)
+    raise SourceError("hard links to files the gate reads need a second read of the image, "
+                      "and this stream cannot be read again")
+
+
+def _deliver_links(rootfs: Rootfs, reopen: Reopen | None, wanted: dict[str, list[str]],
+                   files: dict[str, dict[str, Any]], collectors: list[ContentCollector]) -> None:
+    """The second pass: each carrier's content, to the collectors that want its links."""
+    left = dict(wanted)
+    try:
+        with _reopened(rootfs, reopen) as again:
+            reader = member_reader(again)
+            clean = getattr(reader, "names_are_clean", False)
+            for member in reader:
+                if member.type not in _REGULAR:
+                    continue
+                path = "/" + member.name if clean else normalize_path(member.name)
+                links = left.pop(path, None)
+                if links is None:
+                    continue
+                data = b"".join(bytes(view) for view in reader.chunks())
+                if hashlib.sha256(data).hexdigest() != files[path].get("sha256"):
+                    raise SourceError(f"{path} changed between two reads of the image")
+                head = data[:4096]
+                for link in links:
+                    for collector in collectors:
+                        if collector.wants(link, head, len(data)):
+                            collector.take(link, data)
+                if not left:
+                    break
+    except TarFormatError as exc:
+        raise SourceError(f"filesystem stream is damaged: {exc}") from exc
+    except OSError as exc:
+        raise SourceError(f"filesystem stream broke off: {exc}") from exc
+    if left:
+        raise SourceError(f"the second read of the image lacks {', '.join(sorted(left)[:5])}, "
+                          "which hard links the gate reads point at")
