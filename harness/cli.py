@@ -13,11 +13,13 @@ import sys
 import uuid
 from pathlib import Path
 
+from harness.causes import build_index, link
 from harness.config import load_config
 from harness.diff.change import Change
 from harness.engine import Engine
 from harness.errors import HarnessError
-from harness.gate import ASPECTS, STORED_AS, AspectResult, diff_aspect, stored_records
+from harness.gate import (ASPECTS, STORED_AS, AspectResult, diff_aspect, stored_records,
+                          visible_files)
 from harness.policy import judge
 from harness.report import build_reports, summary_lines, write_report
 from harness.snapshot import Snapshot, take_snapshot
@@ -49,9 +51,13 @@ def cmd_diff(args: argparse.Namespace) -> int:
     before, after = _load(args.baseline), _load(args.candidate)
     name = args.name or str(after.image.get("ref"))
     results = []
+    old = {a: stored_records(before, a, config) for a in ("packages", "files", "abi")}
+    index = build_index(old, after.packages, visible_files(after.files, config),
+                        diff_aspect("abi", old["abi"], after, config))
     for aspect in ASPECTS:
         records = stored_records(before, STORED_AS[aspect], config)
-        changes: list[Change] = diff_aspect(aspect, records, after, config)
+        changes: list[Change] = link(diff_aspect(aspect, records, after, config,
+                                                 before_files=old["files"]), index)
         result = AspectResult(name, str(after.image.get("ref")), aspect, after.arch,
                               after.image.get("image_id"), args.baseline,
                               judge(changes, config, name, after.arch))

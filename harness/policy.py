@@ -84,9 +84,17 @@ def _waiver_matches(w: Waiver, change: Change, image: str, arch: str) -> bool:
             and fnmatch.fnmatchcase(change.subject, w.subject))
 
 
+def _waiver_matches_cause(w: Waiver, cause: dict[str, str], image: str, arch: str) -> bool:
+    """A waiver on a root cause covers every change that cause explains."""
+    return (fnmatch.fnmatchcase(image, w.image) and (w.arch is None or w.arch == arch)
+            and fnmatch.fnmatchcase(cause["kind"], w.kind)
+            and fnmatch.fnmatchcase(cause["subject"], w.subject))
+
+
 def judge(changes: Iterable[Change], config: HarnessConfig, image: str, arch: str,
           today: dt.date | None = None, use: WaiverUse | None = None) -> list[Change]:
-    """Verdicts for every change: default, then overrides (last match wins), then waivers."""
+    """Verdicts for every change: default, then overrides (last match wins), then waivers
+    (a waiver matching a change's `cause` waives the change too, naming the cause)."""
     today = today or dt.date.today()
     public = glob_regex(config.public_paths)
     judged: list[Change] = []
@@ -98,8 +106,11 @@ def judge(changes: Iterable[Change], config: HarnessConfig, image: str, arch: st
                     and fnmatch.fnmatchcase(change.subject, o.subject)):
                 verdict = o.verdict
         waived, reason = False, None
+        cause = change.cause if change.cause and change.cause_key != (
+            change.aspect, change.kind, change.subject) else None
         for index, w in enumerate(config.waivers):
-            if not _waiver_matches(w, change, image, arch):
+            own = _waiver_matches(w, change, image, arch)
+            if not own and not (cause and _waiver_matches_cause(w, cause, image, arch)):
                 continue
             if use is not None:
                 use.matched[index] = use.matched.get(index, 0) + 1
@@ -109,6 +120,8 @@ def judge(changes: Iterable[Change], config: HarnessConfig, image: str, arch: st
                 reason = f"waiver expired on {w.expires.isoformat()}: {w.reason}"
                 continue
             waived, reason = True, w.reason
+            if not own and cause:
+                reason = f"waived with its cause {cause['kind']} {cause['subject']}: {w.reason}"
             break
         judged.append(replace(change, verdict=verdict, waived=waived, reason=reason))
     judged.sort(key=Change.sort_key)
