@@ -27,6 +27,7 @@ REVIEW_KINDS = frozenset({
     "license-changed", "needed-added", "owner-changed", "symlink-target-changed", "env-changed",
     "secret-found", "stopsignal-changed", "healthcheck-changed", "config-changed",
     "port-changed", "volume-changed", "package-file-changed", "root-user", "parse-error",
+    "package-replaced",
 })
 
 

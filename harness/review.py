@@ -13,6 +13,7 @@ MAX_LISTED = 25
 #: Why each break hurts a user of the baseline image (compat-rules.md, shortened).
 WHY = {
     "package-removed": "dependants and users of its files and commands lose them",
+    "package-replaced": "another package now owns its files: dependencies on the old name break",
     "package-downgraded": "package managers will not treat the candidate as an update",
     "package-epoch-changed": "an epoch can never be lowered",
     "package-arch-changed": "a different architecture changes what is installed",
