@@ -133,8 +133,11 @@ def terminal_lines(groups: list[CauseGroup], limit: int = 10) -> list[str]:
     for g in blocking[:limit]:
         consumers = g.consumers
         used = f"; breaks {len(consumers)} consumer(s): {', '.join(consumers[:3])}" if consumers else ""
+        if not g.consequences:
+            lines.append(f"  BREAK {g.label()}{used}")
+            continue
         lines.append(f"  BREAK {g.label()}: {g.count('break'):,} break(s) "
-                     f"({kinds_text(g.by_kind('break') or Counter({g.kind: 1}), 3)}){used}")
+                     f"({kinds_text(g.by_kind('break'), 3)}){used}")
     if len(blocking) > limit:
         lines.append(f"  ... and {len(blocking) - limit} more root causes of breaks (see the report)")
     return lines

@@ -2,7 +2,8 @@
 
     python -m harness snapshot IMAGE -o snap.json
     python -m harness diff BASELINE.json CANDIDATE.json [--name NAME] [--report r.md ...]
-    python -m harness report REPORT.json -o report.md|report.html
+    python -m harness report REPORT.json [MORE.json ...] -o review.md|.html|.json \\
+        [--expect NAME/ARCH ...]
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from harness.config import load_config
 from harness.diff.change import Change
 from harness.engine import Engine
 from harness.errors import HarnessError
+from harness.merge import merge
 from harness.gate import (ASPECTS, STORED_AS, AspectResult, diff_aspect, stored_records,
                           visible_files)
 from harness.policy import judge
@@ -71,24 +73,18 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Render a JSON report (the contract) as Markdown or HTML."""
-    data = json.loads(Path(args.report).read_text())
-    results = []
-    for image in data["images"]:
-        changes = [Change(**{k: v for k, v in c.items() if k in Change.__dataclass_fields__})
-                   for c in image["changes"]]
-        by_aspect: dict[str, list[Change]] = {}
-        for c in changes:
-            by_aspect.setdefault(c.aspect, []).append(c)
-        errors = image.get("errors") or []
-        for aspect in sorted(set(by_aspect) | ({"error"} if errors else set())):
-            results.append(AspectResult(image["name"], image["ref"], aspect, image.get("arch"),
-                                        image.get("image_id"), image.get("baseline"),
-                                        by_aspect.get(aspect, []),
-                                        error="; ".join(errors) if aspect == "error" else None))
-    write_report(Path(args.output), build_reports(results))
-    print(f"wrote {args.output}")
-    return 0
+    """Render one JSON report (the contract) as Markdown, HTML or JSON, or merge several
+    (a CI matrix) into one review; exit 1 when an expected image is missing or reported
+    twice (the merged report then holds that error too)."""
+    reports, problems = merge([Path(p) for p in args.report], args.expect)
+    write_report(Path(args.output), reports)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    worst = ("error" if any(r.verdict == "error" for r in reports) else
+             "fail" if any(r.verdict == "fail" for r in reports) else "pass")
+    print(f"wrote {args.output}: {len(reports)} image(s) from {len(args.report)} report(s), "
+          f"verdict {worst}")
+    return 1 if problems else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,9 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default="pyproject.toml")
     p.add_argument("--report", action="append", default=[])
     p.set_defaults(func=cmd_diff)
-    p = sub.add_parser("report", help="render a JSON report as .md or .html")
-    p.add_argument("report")
+    p = sub.add_parser("report", help="render JSON reports as one .md, .html or .json review")
+    p.add_argument("report", nargs="+", help="JSON reports (several: a CI matrix to merge)")
     p.add_argument("-o", "--output", required=True)
+    p.add_argument("--expect", action="append", default=[], metavar="NAME/ARCH",
+                   help="an image the matrix must report (repeat it); missing is an error")
     p.set_defaults(func=cmd_report)
     args = parser.parse_args(argv)
     try:
