@@ -10,7 +10,7 @@ import fnmatch
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -103,9 +103,30 @@ def project_root(config: pytest.Config) -> Path:
     return rootpath
 
 
+#: options whose value is a path: written with a space, pytest reads the value as a path to
+#: collect before this plugin is loaded, and decides the rootdir (and ini file) from it
+PATH_OPTIONS = ("--baselines", "--compat-report", "--compat-cache", "--sbom")
+
+
+def spaced_path_option(args: Sequence[str], invocation_dir: Path) -> str | None:
+    """A usage error's text when a path option is written `--opt DIR` (a space) with DIR
+    outside the invocation folder, which moves pytest's rootdir; else None."""
+    for option, value in zip(args, args[1:]):
+        if option in PATH_OPTIONS and not value.startswith("-"):
+            path = (invocation_dir / value).resolve()
+            if not path.is_relative_to(invocation_dir.resolve()):
+                return (f"write {option}={value} (with `=`): with a space, pytest takes "
+                        f"{value} for a path to collect and for where its rootdir is, before "
+                        "the harness's options are known")
+    return None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "compat: a compatibility check of an image aspect")
     config.addinivalue_line("markers", "family(name): a runtime test for images of one family")
+    spaced = spaced_path_option(config.invocation_params.args, Path(config.invocation_params.dir))
+    if spaced:
+        raise pytest.UsageError(spaced)
     rootpath = project_root(config)
     try:
         harness_config = load_config(rootpath / "pyproject.toml")
