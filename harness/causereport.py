@@ -109,10 +109,12 @@ def headline(groups: list[CauseGroup]) -> str:
     breaks = sum(g.count("break") for g in breaking)
     reviews = [g for g in groups if g.verdict == "review"]
     text = (f"{len(breaking):,} root cause{'s' if len(breaking) != 1 else ''} -> "
-            f"{breaks:,} break{'s' if breaks != 1 else ''}")
+            f"{breaks:,} break{'s' if breaks != 1 else ''}") if breaking else "no breaks"
     if reviews:
-        text += (f"; {len(reviews):,} more to review ({sum(g.count('review') for g in reviews):,} "
-                 "changes)")
+        n = sum(g.count("review") for g in reviews)
+        text += (f"; {len(reviews):,} {'more ' if breaking else ''}root "
+                 f"cause{'s' if len(reviews) != 1 else ''} to review ({n:,} "
+                 f"change{'s' if n != 1 else ''})")
     return text
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parent.parent
+
 
 def test_a_spaced_path_option_outside_the_project_is_a_usage_error(run_gate, tiny_images,
                                                                    tmp_path_factory) -> None:
@@ -19,3 +21,46 @@ def test_a_spaced_path_option_outside_the_project_is_a_usage_error(run_gate, tin
                   report=False)
     assert ok.result.ret == 0, ok.result.stdout.str()
     assert (Path(elsewhere) / "x" / "x86_64" / "files.json").is_file()
+
+
+def test_daemonless_gate_without_an_engine(pytester, tiny_images, tmp_path: Path) -> None:
+    """A docker-archive image and DOCKER_HOST at a dead socket (the shared engine stays up):
+    the static aspects are judged and pass, each runtime test is skipped with one line naming
+    the image and why, and the run exits 0. A corrupt baseline is then one line, no traceback."""
+    from testimages import layered
+
+    archive = layered.save(tiny_images["tiny-base"], tmp_path / "tiny.tar")
+    ref = f"docker-archive:{archive}"
+    (pytester.path / "compat").mkdir()
+    (pytester.path / "compat" / "test_compat.py").write_text(
+        (REPO / "suites" / "compat" / "test_compat.py").read_text())
+    (pytester.path / "runtime").mkdir()
+    for path in (REPO / "suites" / "runtime").glob("*.py"):
+        (pytester.path / "runtime" / path.name).write_text(path.read_text())
+    pytester.makefile(".toml", pyproject='[tool.pytest.ini_options]\nminversion = "8.0"\n')
+    dead = tmp_path / "dead.sock"
+    dead.touch()
+    pytester._monkeypatch.setenv("DOCKER_HOST", f"unix://{dead}")
+    base = tmp_path / "baselines"
+    args = ["-p", "no:cacheprovider", f"--compat-cache={tmp_path / 'cache'}", "--image",
+            f"t={ref}", f"--baselines={base}", "-rs"]
+    made = pytester.runpytest_subprocess(*args, "compat", "--update-baselines", timeout=300)
+    assert made.ret == 0, made.stdout.str()
+    run = pytester.runpytest_subprocess(*args, timeout=300)
+    out = run.stdout.str()
+    assert run.ret == 0, out
+    skips = [line for line in out.splitlines() if line.startswith("SKIPPED")]
+    outcomes = run.parseoutcomes()
+    assert outcomes["passed"] == 5 and outcomes["skipped"] == len(skips) >= 10, outcomes
+    for line in skips:
+        assert (f"t: runtime tests skipped: no Docker engine answers to run it (its files were "
+                f"read from {ref} without one; start dockerd or set DOCKER_HOST)") in line, line
+    assert "t [x86_64] PASS" in out and "Traceback" not in out and "During handling" not in out
+
+    (base / "t" / "x86_64" / "files.json").write_text("{broken")
+    broken = pytester.runpytest_subprocess(*args, "compat", timeout=300)
+    text = broken.stdout.str()
+    assert broken.ret == 1
+    failures = [line for line in text.splitlines() if "cannot be judged" in line and "files" in line]
+    assert failures and str(base / "t" / "x86_64" / "files.json") in failures[0], text
+    assert "Traceback" not in text and "During handling" not in text
