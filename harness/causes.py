@@ -40,7 +40,7 @@ def cause_ref(change: Change) -> dict[str, str]:
     return change.self_cause()
 
 
-def file_owners(files: Mapping[str, dict[str, Any]], lists: Mapping[str, list[dict[str, Any]]],
+def file_owners(files: dict[str, dict[str, Any]], lists: Mapping[str, list[dict[str, Any]]],
                 packages: Mapping[str, dict[str, Any]]) -> dict[str, str]:
     """Image path -> the name of the package whose database lists it (directories, which
     many packages list, are left out; of several owners the first by key). A listed path is

@@ -506,7 +506,7 @@ def _check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path
             return result
         index = image_causes(root, spec.name, snap, config)
         changes = diff_aspect(aspect, before, snap, config, store.linkage,
-                              index.before_files if aspect == "packages" else None)
+                              dict(index.before_files) if aspect == "packages" else None)
         if aspect == "metadata":
             changes += size_changes(header, snap, config)
         result.changes = judge_changes(causes.link(changes, index))

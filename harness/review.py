@@ -77,8 +77,13 @@ def failure_message(result: AspectResult, baselines: Path) -> str:
         lines.append("Why it breaks users:")
         lines += [f"  {k}: {WHY[k]}" for k in kinds if k in WHY]
         first = breaks[0]
+        kind, subject = first.kind, first.subject
+        if first.cause_key[1:] != (kind, subject):
+            # a waiver on the root cause covers everything it explains
+            _, kind, subject = first.cause_key
+            lines.append(f"Root cause: {kind} {subject} (a waiver on it covers what it explains)")
         lines += ["If intended, waive it with a reason in pyproject.toml:",
-                  f'  [[tool.harness.waivers]]\n  image = "{result.name}"\n  kind = "{first.kind}"\n'
-                  f'  subject = "{first.subject}"\n  reason = "..."',
+                  f'  [[tool.harness.waivers]]\n  image = "{result.name}"\n  kind = "{kind}"\n'
+                  f'  subject = "{subject}"\n  reason = "..."',
                   f"or accept this release as the new baseline:\n    {update}"]
     return "\n".join(lines)

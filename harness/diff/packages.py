@@ -39,11 +39,11 @@ def diff_packages(before: dict[str, dict[str, Any]], after: dict[str, dict[str, 
             changes += _version_changes(name, old, new)
             del removed_by_name[name], added_by_name[name]
     after_names = {r["name"]: r for r in after.values()}
-    replaced = replacements(removed_by_name,
-                            before_files, after_files)
+    replaced = replacements(removed_by_name, before_files, after_files)
     for name, keys in removed_by_name.items():
-        new = after_names.get(replaced.get(name, ""))
-        if new is not None:
+        owner = after_names.get(replaced.get(name, ""))
+        if owner is not None:
+            new = owner
             changes += [Change("packages", "package-replaced", name, before=_label(before[k]),
                                after={"package": new["name"], "version": _label(new)}) for k in keys]
             continue
