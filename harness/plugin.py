@@ -123,12 +123,13 @@ PATH_OPTIONS = ("--baselines", "--compat-report", "--compat-cache", "--sbom")
 
 
 def spaced_path_option(args: Sequence[str], invocation_dir: Path) -> str | None:
-    """A usage error's text when a path option is written `--opt DIR` (a space) with DIR
-    outside the invocation folder, which moves pytest's rootdir; else None."""
+    """A usage error's text when a path option is written `--opt DIR` (a space) with DIR an
+    existing path outside the invocation folder, which moves pytest's rootdir (pytest
+    passes over paths that do not exist); else None."""
     for option, value in zip(args, args[1:]):
         if option in PATH_OPTIONS and not value.startswith("-"):
             path = (invocation_dir / value).resolve()
-            if not path.is_relative_to(invocation_dir.resolve()):
+            if path.exists() and not path.is_relative_to(invocation_dir.resolve()):
                 return (f"write {option}={value} (with `=`): with a space, pytest takes "
                         f"{value} for a path to collect and for where its rootdir is, before "
                         "the harness's options are known")
