@@ -415,8 +415,9 @@ def _causes_section(view: _View, index: ConsumerIndex, linkage_known: bool) -> l
         extra = (f" <span class=k>{esc(kinds_text(g.by_kind(), 4))}</span>{used}")
         title = (f'<span class="v {esc(group)}">{esc(label)}</span> {esc(g.kind)} '
                  f"<span class=s>{esc(g.subject)}</span>")
+        # data-c names the cause (data-p would make the filter match every row under it)
         out.append(f'<details class="cause {esc(group)}" data-g data-v={esc(group)} '
-                   f'data-p="{esc(g.subject)}">' + _summary(title, len(g.changes), extra))
+                   f'data-c="{esc(g.subject)}">' + _summary(title, len(g.changes), extra))
         why = g.why
         if g.waiver_reason:
             why = f"waived: {g.waiver_reason}" + (f"; {why}" if why else "")

@@ -109,10 +109,13 @@ def judge(changes: Iterable[Change], config: HarnessConfig, image: str, arch: st
         waived, reason = False, None
         cause = change.cause if change.cause and change.cause_key != (
             change.aspect, change.kind, change.subject) else None
-        for index, w in enumerate(config.waivers):
-            own = _waiver_matches(w, change, image, arch)
-            if not own and not (cause and _waiver_matches_cause(w, cause, image, arch)):
-                continue
+        # a waiver of the change itself first, then one of its cause
+        matching = [(i, w, True) for i, w in enumerate(config.waivers)
+                    if _waiver_matches(w, change, image, arch)]
+        if cause:
+            matching += [(i, w, False) for i, w in enumerate(config.waivers)
+                         if _waiver_matches_cause(w, cause, image, arch)]
+        for index, w, own in matching:
             if use is not None:
                 use.matched[index] = use.matched.get(index, 0) + 1
             if w.expires is not None and w.expires < today:

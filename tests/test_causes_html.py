@@ -48,7 +48,7 @@ def test_each_change_is_listed_once_under_its_cause() -> None:
     breaking = {c.cause_key for c in changes if c.blocking}
     assert heading.startswith(f"Root causes: {len(breaking)} root causes -> "
                               f"{sum(1 for c in changes if c.blocking):,} breaks")
-    lib0 = next(d for d in causes if d.attrs["data-p"] == "lib0")
+    lib0 = next(d for d in causes if d.attrs["data-c"] == "lib0")
     inside = [r.children[2].text() for r in lib0.iter("tr", class_="c")]  # type: ignore[union-attr]
     assert inside[0] == "lib0" and len(inside) == sum(1 for c in changes if c.cause_key[2] == "lib0")
     assert "package-removed" in next(lib0.iter("summary")).text()
@@ -64,10 +64,10 @@ def test_browser_ten_thousand_changes_by_cause(chromium: Any, tmp_path: Path) ->
     assert causes > 100
     before = chromium.execute_script(VISIBLE_ROWS)
     # expanding a cause shows its changes
-    chromium.execute_script("document.querySelector('details.cause[data-p=lib50] > summary').click()")
+    chromium.execute_script("document.querySelector('details.cause[data-c=lib50] > summary').click()")
     opened = chromium.execute_script(VISIBLE_ROWS)
     n = chromium.execute_script(
-        "return document.querySelectorAll('details.cause[data-p=lib50] tr.c').length")
+        "return document.querySelectorAll('details.cause[data-c=lib50] tr.c').length")
     assert n > 5 and opened == before + n
     # a filter narrows the rows inside the causes too, and says how many of each match
     _type(chromium, "file-00450")
