@@ -107,8 +107,10 @@ def judge(changes: Iterable[Change], config: HarnessConfig, image: str, arch: st
                     and fnmatch.fnmatchcase(change.subject, o.subject)):
                 verdict = o.verdict
         waived, reason = False, None
-        cause = change.cause if change.cause and change.cause_key != (
-            change.aspect, change.kind, change.subject) else None
+        # security findings are waived one by one: a waiver on a package's upgrade must
+        # not accept the setuid program or world-writable file the upgrade brought
+        cause = change.cause if change.cause and change.aspect != "security" and \
+            change.cause_key != (change.aspect, change.kind, change.subject) else None
         # a waiver of the change itself first, then one of its cause
         matching = [(i, w, True) for i, w in enumerate(config.waivers)
                     if _waiver_matches(w, change, image, arch)]

@@ -140,3 +140,26 @@ def test_upgrade_breaks_are_few_root_causes(upgrade_report: dict) -> None:
     table = text.split("| # | root cause |", 1)[1].split("\n\n", 1)[0]
     for aspect, kind, subject in roots:
         assert f"| {kind} `{subject}`" in table, (kind, subject)
+
+
+def test_cause_waivers_cover_consequences_but_never_security_findings() -> None:
+    import datetime as dt
+
+    from harness.config import HarnessConfig, Waiver
+    from harness.policy import WaiverUse, judge
+
+    cause = {"aspect": "packages", "kind": "package-upgraded", "subject": "passwd"}
+    changes = [Change("files", "file-removed", "/usr/sbin/gone", {"type": "file"}, cause=cause),
+               Change("security", "setuid-added", "/usr/bin/newsu", None, "4755", cause=cause),
+               Change("files", "file-removed", "/usr/sbin/own", {"type": "file"}, cause=cause)]
+    config = HarnessConfig(public_paths=["/usr/sbin/*"], waivers=[
+        Waiver("package-upgraded", "passwd", "shadow 4.17 drops them"),
+        Waiver("file-removed", "/usr/sbin/own", "its own reason")])
+    use = WaiverUse()
+    judged = {c.subject: c for c in judge(changes, config, "x", "x86_64", dt.date(2026, 1, 1), use)}
+    assert judged["/usr/sbin/gone"].waived
+    assert judged["/usr/sbin/gone"].reason == ("waived with its cause package-upgraded passwd: "
+                                               "shadow 4.17 drops them")
+    assert judged["/usr/bin/newsu"].blocking, "a security finding is waived only by its own waiver"
+    assert judged["/usr/sbin/own"].reason == "its own reason"
+    assert use.matched == {0: 1, 1: 1}  # the cause waiver is not stale; the own one won
