@@ -64,3 +64,24 @@ def test_daemonless_gate_without_an_engine(pytester, tiny_images, tmp_path: Path
     failures = [line for line in text.splitlines() if "cannot be judged" in line and "files" in line]
     assert failures and str(base / "t" / "x86_64" / "files.json") in failures[0], text
     assert "Traceback" not in text and "During handling" not in text
+
+
+def test_no_engine_for_an_engine_image_is_one_line_per_test(pytester, tmp_path: Path) -> None:
+    """An engine image with no engine: every test fails with one line naming the image and
+    the engine; the chained traceback of the engine client shows only with --tb=long."""
+    (pytester.path / "runtime").mkdir()
+    for path in (REPO / "suites" / "runtime").glob("*.py"):
+        (pytester.path / "runtime" / path.name).write_text(path.read_text())
+    pytester.makefile(".toml", pyproject='[tool.pytest.ini_options]\nminversion = "8.0"\n')
+    dead = tmp_path / "dead.sock"
+    dead.touch()
+    pytester._monkeypatch.setenv("DOCKER_HOST", f"unix://{dead}")
+    args = ["-p", "no:cacheprovider", f"--compat-cache={tmp_path / 'cache'}", "--image",
+            "t=harness-test/never-built:1", f"--baselines={tmp_path / 'b'}", "runtime"]
+    run = pytester.runpytest_subprocess(*args, timeout=300)
+    out = run.stdout.str()
+    assert run.ret == 1
+    assert "t: cannot be judged: no Docker Engine answers" in out
+    assert "Traceback" not in out and "During handling" not in out and "direct cause" not in out
+    long = pytester.runpytest_subprocess(*args, "--tb=long", timeout=300)
+    assert long.ret == 1 and "direct cause" in long.stdout.str()
