@@ -2,7 +2,8 @@
 
     python -m harness snapshot IMAGE|docker-archive:PATH|oci:PATH|oci-archive:PATH -o snap.json
     python -m harness diff BASELINE.json CANDIDATE.json [--name NAME] [--report r.md ...]
-    python -m harness report REPORT.json -o report.md|report.html
+    python -m harness report REPORT.json [MORE.json ...] -o review.md|.html|.json \\
+        [--expect NAME/ARCH ...]
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ import sys
 import uuid
 from pathlib import Path
 
+from harness.causes import build_index, link
 from harness.config import load_config
 from harness.diff.change import Change
 from harness.engine import Engine
 from harness.errors import HarnessError
-from harness.gate import ASPECTS, STORED_AS, AspectResult, diff_aspect, stored_records
+from harness.merge import merge
+from harness.gate import (ASPECTS, STORED_AS, AspectResult, diff_aspect, stored_records,
+                          visible_files)
 from harness.policy import judge
 from harness.report import build_reports, summary_lines, write_report
 from harness.snapshot import Snapshot, take_snapshot
@@ -62,9 +66,13 @@ def cmd_diff(args: argparse.Namespace) -> int:
     before, after = _load(args.baseline), _load(args.candidate)
     name = args.name or str(after.image.get("ref"))
     results = []
+    old = {a: stored_records(before, a, config) for a in ("packages", "files", "abi")}
+    index = build_index(old, after.packages, visible_files(after.files, config),
+                        diff_aspect("abi", old["abi"], after, config))
     for aspect in ASPECTS:
         records = stored_records(before, STORED_AS[aspect], config)
-        changes: list[Change] = diff_aspect(aspect, records, after, config)
+        changes: list[Change] = link(diff_aspect(aspect, records, after, config,
+                                                 before_files=old["files"]), index)
         result = AspectResult(name, str(after.image.get("ref")), aspect, after.arch,
                               after.image.get("image_id"), args.baseline,
                               judge(changes, config, name, after.arch))
@@ -78,24 +86,18 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Render a JSON report (the contract) as Markdown or HTML."""
-    data = json.loads(Path(args.report).read_text())
-    results = []
-    for image in data["images"]:
-        changes = [Change(**{k: v for k, v in c.items() if k in Change.__dataclass_fields__})
-                   for c in image["changes"]]
-        by_aspect: dict[str, list[Change]] = {}
-        for c in changes:
-            by_aspect.setdefault(c.aspect, []).append(c)
-        errors = image.get("errors") or []
-        for aspect in sorted(set(by_aspect) | ({"error"} if errors else set())):
-            results.append(AspectResult(image["name"], image["ref"], aspect, image.get("arch"),
-                                        image.get("image_id"), image.get("baseline"),
-                                        by_aspect.get(aspect, []),
-                                        error="; ".join(errors) if aspect == "error" else None))
-    write_report(Path(args.output), build_reports(results))
-    print(f"wrote {args.output}")
-    return 0
+    """Render one JSON report (the contract) as Markdown, HTML or JSON, or merge several
+    (a CI matrix) into one review; exit 1 when an expected image is missing or reported
+    twice (the merged report then holds that error too)."""
+    reports, problems = merge([Path(p) for p in args.report], args.expect)
+    write_report(Path(args.output), reports)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    worst = ("error" if any(r.verdict == "error" for r in reports) else
+             "fail" if any(r.verdict == "fail" for r in reports) else "pass")
+    print(f"wrote {args.output}: {len(reports)} image(s) from {len(args.report)} report(s), "
+          f"verdict {worst}")
+    return 1 if problems else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,9 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default="pyproject.toml")
     p.add_argument("--report", action="append", default=[])
     p.set_defaults(func=cmd_diff)
-    p = sub.add_parser("report", help="render a JSON report as .md or .html")
-    p.add_argument("report")
+    p = sub.add_parser("report", help="render JSON reports as one .md, .html or .json review")
+    p.add_argument("report", nargs="+", help="JSON reports (several: a CI matrix to merge)")
     p.add_argument("-o", "--output", required=True)
+    p.add_argument("--expect", action="append", default=[], metavar="NAME/ARCH",
+                   help="an image the matrix must report (repeat it); missing is an error")
     p.set_defaults(func=cmd_report)
     args = parser.parse_args(argv)
     try:

@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from harness import baseline, gcpause, ownership, safepath
+from harness import baseline, causes, gcpause, ownership, safepath
 from harness.config import HarnessConfig, ImageSpec
 from harness.diff import abi
 from harness.diff.change import Change
@@ -359,8 +359,10 @@ def no_database(snap: Snapshot) -> list[Change]:
 
 
 def diff_aspect(aspect: str, before: dict[str, Any], snap: Snapshot,
-                config: HarnessConfig, linkage: Linkage = _linkage_here) -> list[Change]:
-    """Baseline records vs. the candidate snapshot, for one aspect."""
+                config: HarnessConfig, linkage: Linkage = _linkage_here,
+                before_files: dict[str, Any] | None = None) -> list[Change]:
+    """Baseline records vs. the candidate snapshot, for one aspect (`before_files`: the
+    files baseline, whose owners tell a replaced package from a removed one)."""
     if aspect == "files":
         return diff_files(visible_files(before, config), visible_files(snap.files, config))
     if aspect == "security":
@@ -370,7 +372,8 @@ def diff_aspect(aspect: str, before: dict[str, Any], snap: Snapshot,
     if aspect == "metadata":
         return diff_metadata(before, snap.metadata) + hidden_size(snap)
     if aspect == "packages":
-        return diff_packages(before, snap.packages) + package_checks(snap, config)
+        return (diff_packages(before, snap.packages, before_files, snap.files)
+                + package_checks(snap, config))
     if aspect == "abi":
         return (abi.diff_abi(before, snap.abi, config)
                 + abi.linkage_changes(_abi_with_env(snap), config, linkage(snap)))
@@ -470,21 +473,52 @@ def _verdict_key(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
     left to the judgement itself to report)."""
     try:
         info = store.resolve(spec)
-        path = baseline.aspect_path(root, spec.name, info.arch, STORED_AS[aspect])
+        # a change's cause comes from the other baselines too (harness.causes)
+        paths = [baseline.aspect_path(root, spec.name, info.arch, part)
+                 for part in (STORED_AS[aspect], *STORED_ASPECTS)]
     except HarnessError:
         return None
-    try:
-        stored = baseline.file_digest(path)
-    except FileNotFoundError:
-        stored = b"\0missing"
-    except OSError:
-        return None
+    stored = b""
+    for path in paths:
+        try:
+            stored += baseline.file_digest(path)
+        except FileNotFoundError:
+            stored += b"\0missing"
+        except OSError:
+            return None
     digest = hashlib.sha256()
     for part in (aspect, spec.name, info.key, info.arch, store.fingerprint, repr(config),
                  dt.date.today().isoformat()):
         digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
     digest.update(stored)
     return digest.hexdigest()[:40]
+
+
+#: (baselines root, image name, image id, config) -> its cause index: the aspects of an
+#: image judged in one process share it
+_CAUSES: dict[tuple[str, str, str, str], causes.CauseIndex] = {}
+
+
+def image_causes(root: Path, name: str, snap: Snapshot, config: HarnessConfig) -> causes.CauseIndex:
+    """What explains the changes of an image against its baselines (harness.causes)."""
+    key = (str(root), name, str(snap.image.get("image_id")), repr(config))
+    held = _CAUSES.get(key)
+    if held is not None:
+        return held
+    before: dict[str, dict[str, Any]] = {}
+    for aspect in ("packages", "files", "abi"):
+        try:
+            before[aspect] = baseline.load(root, name, snap.arch, aspect)[1]
+        except HarnessError:
+            before[aspect] = {}
+    before["files"] = visible_files(before["files"], config)
+    abi_changes = abi.diff_abi(before["abi"], snap.abi, config) if before["abi"] else []
+    index = causes.build_index(before, snap.packages, visible_files(snap.files, config),
+                               abi_changes)
+    if len(_CAUSES) > 8:
+        _CAUSES.clear()
+    _CAUSES[key] = index
+    return index
 
 
 def _check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
@@ -526,10 +560,12 @@ def _check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path
             result.changes = judge_changes(candidate_only_changes(aspect, snap, config,
                                                                   store.linkage))
             return result
-        changes = diff_aspect(aspect, before, snap, config, store.linkage)
+        index = image_causes(root, spec.name, snap, config)
+        changes = diff_aspect(aspect, before, snap, config, store.linkage,
+                              dict(index.before_files) if aspect == "packages" else None)
         if aspect == "metadata":
             changes += size_changes(header, snap, config)
-        result.changes = judge_changes(changes)
+        result.changes = judge_changes(causes.link(changes, index))
     except HarnessError as exc:
         result.error = str(exc)
     return result

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.causereport import CauseGroup, group_causes, headline, kinds_text
 from harness.diff.change import VERDICTS, Change
 from harness.report import CONSUMER_KEYS, ImageReport, brief, visible
 from harness.review import WHY
@@ -264,6 +265,10 @@ class _View:
     aspects: list[str]
     counts: Counter[str]
     groups: dict[str, dict[str, list[Change]]] = field(default_factory=dict)
+    #: the root causes that explain more than themselves (their changes are listed under
+    #: them, the verdict sections list the rest), and the headline of all causes
+    causes: list[CauseGroup] = field(default_factory=list)
+    headline: str = ""
 
     @classmethod
     def of(cls, rep: ImageReport) -> _View:
@@ -271,8 +276,13 @@ class _View:
         found = set(rep.aspects) | {c.aspect for c in changes}
         aspects = [a for a in ASPECT_ORDER if a in found] + sorted(found - set(ASPECT_ORDER))
         view = cls(rep, changes, aspects, Counter(group_of(c) for c in changes))
+        every = group_causes(changes)
+        view.headline = headline(every)
+        view.causes = [g for g in every if len(g.changes) > 1]
+        explained = {id(c) for g in view.causes for c in g.changes}
         for c in changes:
-            view.groups.setdefault(group_of(c), {}).setdefault(c.aspect, []).append(c)
+            if id(c) not in explained:
+                view.groups.setdefault(group_of(c), {}).setdefault(c.aspect, []).append(c)
         for by_aspect in view.groups.values():
             for aspect, listed in by_aspect.items():
                 by_aspect[aspect] = rarest_first(listed)
@@ -356,6 +366,7 @@ def _image_section(i: int, view: _View) -> str:
         out.append("<ul class=errors>" + "".join(f"<li><pre>{_lines(e)}</pre></li>" for e in rep.errors)
                    + "</ul>")
     out.append(_counts_table(view))
+    out += _causes_section(view, index, linkage_known)
     for group, title in GROUPS:
         aspects = view.groups.get(group)
         if not aspects:
@@ -384,6 +395,37 @@ def _image_section(i: int, view: _View) -> str:
     out.append(_sizes_section(view.changes))
     out.append("</section>")
     return "\n".join(out)
+
+
+def _causes_section(view: _View, index: ConsumerIndex, linkage_known: bool) -> list[str]:
+    """Each root cause that explains other changes, folded, with its verdict, why it matters,
+    its changes counted by kind and the consumers it breaks; its changes inside, the cause
+    itself first."""
+    if not view.causes:
+        return []
+    out = [f"<h3 class=causes>Root causes: {esc(view.headline)}</h3>"]
+    order = {g: i for i, (g, _) in enumerate(GROUPS)}
+    for g in view.causes:
+        group = "waived" if g.verdict == "waived" else g.verdict
+        rows = sorted(g.changes, key=lambda c: (c is not g.root, order[group_of(c)], c.kind, c.subject))
+        label = group if group not in ("break", "review") else f"{group} {g.count(group):,}"
+        consumers = g.consumers
+        used = (f" <span class=k>breaks {len(consumers):,} consumer{'s' if len(consumers) != 1 else ''}"
+                f"</span>" if consumers else "")
+        extra = (f" <span class=k>{esc(kinds_text(g.by_kind(), 4))}</span>{used}")
+        title = (f'<span class="v {esc(group)}">{esc(label)}</span> {esc(g.kind)} '
+                 f"<span class=s>{esc(g.subject)}</span>")
+        # data-c names the cause (data-p would make the filter match every row under it)
+        out.append(f'<details class="cause {esc(group)}" data-g data-v={esc(group)} '
+                   f'data-c="{esc(g.subject)}">' + _summary(title, len(g.changes), extra))
+        why = g.why
+        if g.waiver_reason:
+            why = f"waived: {g.waiver_reason}" + (f"; {why}" if why else "")
+        if why:
+            out.append(f"<p class=why>{esc(why)}</p>")
+        out += _table([_row(c, index, linkage_known) for c in rows])
+        out.append("</details>")
+    return out
 
 
 def _sizes_section(changes: list[Change]) -> str:
@@ -492,6 +534,11 @@ ul.errors pre{white-space:pre-wrap;margin:0;color:var(--err)}ul.why{color:var(--
 .bar{position:sticky;top:0;z-index:2;background:var(--bg);padding:.5rem 0;border-bottom:1px solid var(--line);
 display:flex;gap:1rem;flex-wrap:wrap;align-items:center}
 #q{flex:1 1 22rem;font:inherit;padding:.3rem .5rem}.f label{margin-right:.6rem;white-space:nowrap}
+details.cause{border-left:4px solid var(--line);padding-left:.6rem;content-visibility:auto;
+contain-intrinsic-size:auto 28px}details.cause.break{border-color:var(--brk)}
+details.cause.review{border-color:var(--rev)}details.cause>summary{font-weight:500}
+span.v.break{color:var(--brk);font-weight:600}span.v.review{color:var(--rev);font-weight:600}
+span.v.waived{color:var(--wav)}p.why{color:var(--mut);margin:.2rem 0}h3.causes{margin:.8rem 0 .3rem}
 #shown{color:var(--mut)}.up{color:var(--brk)}.down{color:var(--ok)}.nosize{color:var(--mut)}
 """
 

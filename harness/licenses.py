@@ -51,14 +51,14 @@ def _expression(value: str) -> str:
     keeps Y as written. A comma binds loosest (DEP-5: `A or B, and C` is `(A or B) and C`)."""
     groups = re.split(r",\s+(or|and)\s+", value.strip().rstrip(",;. "), flags=re.IGNORECASE)
     if len(groups) > 1:
-        out = []
+        joined: list[str] = []
         for i, group in enumerate(groups):
             if i % 2:
-                out.append(group.upper())
+                joined.append(group.upper())
             else:
                 expr = _expression(group)
-                out.append(f"({expr})" if " OR " in expr or " AND " in expr else expr)
-        return " ".join(out)
+                joined.append(f"({expr})" if " OR " in expr or " AND " in expr else expr)
+        return " ".join(joined)
     parts = _OPERATOR.split(value.strip().rstrip(",;. "))
     out: list[str] = []
     for i, part in enumerate(parts):

@@ -10,10 +10,10 @@ import fnmatch
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -22,7 +22,8 @@ from harness.errors import ConfigError
 from harness import baseline, emulation, families, gcpause, runtime
 from harness.diff.probes import probe_records
 from harness.engine import Engine
-from harness.errors import HarnessError
+from harness.errors import EngineUnavailable, HarnessError
+from harness.source import DAEMONLESS_PREFIXES
 from harness.gate import ACCEPTED, AspectResult, SnapshotStore, check_aspect, check_probes
 from harness.policy import WaiverUse
 from harness.report import build_reports, summary_lines, write_report
@@ -104,9 +105,45 @@ def project_root(config: pytest.Config) -> Path:
     return rootpath
 
 
+def fail_plainly(config: pytest.Config, message: str, exc: BaseException) -> NoReturn:
+    """Fail the test with one line: the exceptions that led here are shown only with
+    `--tb=long` or `-v` (a chained traceback of the engine client helps no CI reader)."""
+    message = terminal(message)  # it quotes image-controlled text
+    if config.option.tbstyle == "long" or config.option.verbose > 0:
+        raise pytest.fail.Exception(message, pytrace=True) from exc
+    raise pytest.fail.Exception(message, pytrace=False) from None
+
+
+def is_daemonless(ref: str) -> bool:
+    """Whether an image reference is read from files, with no engine (harness.source)."""
+    return ref.startswith(DAEMONLESS_PREFIXES)
+
+
+#: options whose value is a path: written with a space, pytest reads the value as a path to
+#: collect before this plugin is loaded, and decides the rootdir (and ini file) from it
+PATH_OPTIONS = ("--baselines", "--compat-report", "--compat-cache", "--sbom")
+
+
+def spaced_path_option(args: Sequence[str], invocation_dir: Path) -> str | None:
+    """A usage error's text when a path option is written `--opt DIR` (a space) with DIR an
+    existing path outside the invocation folder, which moves pytest's rootdir (pytest
+    passes over paths that do not exist); else None."""
+    for option, value in zip(args, args[1:]):
+        if option in PATH_OPTIONS and not value.startswith("-"):
+            path = (invocation_dir / value).resolve()
+            if path.exists() and not path.is_relative_to(invocation_dir.resolve()):
+                return (f"write {option}={value} (with `=`): with a space, pytest takes "
+                        f"{value} for a path to collect and for where its rootdir is, before "
+                        "the harness's options are known")
+    return None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "compat: a compatibility check of an image aspect")
     config.addinivalue_line("markers", "family(name): a runtime test for images of one family")
+    spaced = spaced_path_option(config.invocation_params.args, Path(config.invocation_params.dir))
+    if spaced:
+        raise pytest.UsageError(spaced)
     rootpath = project_root(config)
     try:
         harness_config = load_config(rootpath / "pyproject.toml")
@@ -243,7 +280,7 @@ def image_families(request: pytest.FixtureRequest, compat_store: SnapshotStore,
     try:
         found = _families(request, compat_store, _harness_image)
     except HarnessError as exc:
-        pytest.fail(terminal(f"{_harness_image.name}: cannot be judged: {exc}"), pytrace=False)
+        fail_plainly(request.config, f"{_harness_image.name}: cannot be judged: {exc}", exc)
     _require_family(request, found, _harness_image.name)  # skips outside the test's family
     return found
 
@@ -275,7 +312,8 @@ def _runnable_memo() -> dict[str, emulation.Runnable]:
 
 
 @pytest.fixture
-def runtime_emulation(compat_store: SnapshotStore, _harness_image: ImageSpec,
+def runtime_emulation(request: pytest.FixtureRequest, compat_store: SnapshotStore,
+                      _harness_image: ImageSpec,
                       _runnable_memo: dict[str, emulation.Runnable]) -> emulation.Runnable:
     """Whether the engine can run the image under test: natively, or emulated through a
     binfmt_misc handler (then with the image's platform and stretched time bounds). When it
@@ -292,8 +330,18 @@ def runtime_emulation(compat_store: SnapshotStore, _harness_image: ImageSpec,
                 verdict = replace(
                     verdict, platform=emulation.platform_of(info.arch, info.os, info.variant))
             _runnable_memo[info.image_id] = verdict
+    except EngineUnavailable as exc:
+        if not is_daemonless(_harness_image.ref):
+            fail_plainly(request.config, f"{name}: cannot be judged: {exc}", exc)
+        # a daemonless source was read without an engine: its static aspects are judged
+        # apart, and no engine means nothing to run the image in
+        hint = str(exc).rpartition("; ")[2]
+        raise pytest.skip.Exception(
+            f"{name}: runtime tests skipped: no Docker engine answers to run it (its files "
+            f"were read from {_harness_image.ref} without one; {hint})",
+            _use_item_location=True) from None
     except HarnessError as exc:
-        pytest.fail(terminal(f"{name}: cannot be judged: {exc}"), pytrace=False)
+        fail_plainly(request.config, f"{name}: cannot be judged: {exc}", exc)
     if not verdict.ok:
         pytest.skip(f"{name} ({info.arch}): runtime suites skipped: {verdict.reason}")
     return verdict
@@ -337,7 +385,7 @@ def runtime_container(request: pytest.FixtureRequest, compat_store: SnapshotStor
                 pytest.skip(_runtime_pool[info.image_id])
             _runtime_pool[info.image_id] = held
     except HarnessError as exc:
-        pytest.fail(terminal(f"{_harness_image.name}: cannot be started: {exc}"), pytrace=False)
+        fail_plainly(request.config, f"{_harness_image.name}: cannot be started: {exc}", exc)
     assert isinstance(held, runtime.RuntimeContainer)
     return held
 

@@ -29,6 +29,7 @@ REVIEW_KINDS = frozenset({
     "secret-found", "stopsignal-changed", "healthcheck-changed", "config-changed",
     "port-changed", "volume-changed", "package-file-changed", "root-user", "parse-error",
     "package-record-malformed",
+    "package-replaced",
 })
 
 
@@ -92,9 +93,17 @@ def _waiver_matches(w: Waiver, change: Change, image: str, arch: str) -> bool:
             and fnmatch.fnmatchcase(change.subject, w.subject))
 
 
+def _waiver_matches_cause(w: Waiver, cause: dict[str, str], image: str, arch: str) -> bool:
+    """A waiver on a root cause covers every change that cause explains."""
+    return (fnmatch.fnmatchcase(image, w.image) and (w.arch is None or w.arch == arch)
+            and fnmatch.fnmatchcase(cause["kind"], w.kind)
+            and fnmatch.fnmatchcase(cause["subject"], w.subject))
+
+
 def judge(changes: Iterable[Change], config: HarnessConfig, image: str, arch: str,
           today: dt.date | None = None, use: WaiverUse | None = None) -> list[Change]:
-    """Verdicts for every change: default, then overrides (last match wins), then waivers."""
+    """Verdicts for every change: default, then overrides (last match wins), then waivers
+    (a waiver matching a change's `cause` waives the change too, naming the cause)."""
     today = today or dt.date.today()
     public = glob_regex(config.public_paths)
     judged: list[Change] = []
@@ -106,9 +115,17 @@ def judge(changes: Iterable[Change], config: HarnessConfig, image: str, arch: st
                     and fnmatch.fnmatchcase(change.subject, o.subject)):
                 verdict = o.verdict
         waived, reason = False, None
-        for index, w in enumerate(config.waivers):
-            if not _waiver_matches(w, change, image, arch):
-                continue
+        # security findings are waived one by one: a waiver on a package's upgrade must
+        # not accept the setuid program or world-writable file the upgrade brought
+        cause = change.cause if change.cause and change.aspect != "security" and \
+            change.cause_key != (change.aspect, change.kind, change.subject) else None
+        # a waiver of the change itself first, then one of its cause
+        matching = [(i, w, True) for i, w in enumerate(config.waivers)
+                    if _waiver_matches(w, change, image, arch)]
+        if cause:
+            matching += [(i, w, False) for i, w in enumerate(config.waivers)
+                         if _waiver_matches_cause(w, cause, image, arch)]
+        for index, w, own in matching:
             if use is not None:
                 use.matched[index] = use.matched.get(index, 0) + 1
             if w.expires is not None and w.expires < today:
@@ -117,6 +134,8 @@ def judge(changes: Iterable[Change], config: HarnessConfig, image: str, arch: st
                 reason = f"waiver expired on {w.expires.isoformat()}: {w.reason}"
                 continue
             waived, reason = True, w.reason
+            if not own and cause:
+                reason = f"waived with its cause {cause['kind']} {cause['subject']}: {w.reason}"
             break
         judged.append(replace(change, verdict=verdict, waived=waived, reason=reason))
     judged.sort(key=Change.sort_key)

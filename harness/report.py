@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import safepath, safetext
+from harness.causereport import by_cause, group_causes, markdown_table, terminal_lines
 from harness.diff.change import Change
 from harness.gate import AspectResult
 
@@ -169,18 +170,21 @@ def to_markdown(reports: list[ImageReport], limit: int = MARKDOWN_LIMIT) -> str:
         if bullets:
             block += ["", *bullets]
         if changes[id(rep)]:
+            block += markdown_table(group_causes(changes[id(rep)]), _cell, _md_name,
+                                    limit // (2 * len(reports)))
             block += ["", *_kind_table(changes[id(rep)])]
         blocks.append(block)
     sections: list[_Section] = []
     for group, title in _DETAIL_ORDER:
         for rep in reports:
             picked = [c for c in changes[id(rep)] if _detail_group(c) == group]
-            # the rarest kinds first: a cut then takes rows of the most numerous kind, and
-            # 22 removed packages are not hidden behind 1,000 removed files
-            per_kind = Counter(c.kind for c in picked)
-            picked.sort(key=lambda c: (per_kind[c.kind], c.kind))
+            # under each root cause its first few consequences: the causes all show before
+            # a cut takes rows, and 1,000 removed files of one package are one line
+            rows = [(c.kind, _detail_row(c)) if isinstance(c, Change) else
+                    ("...", f"| ... | {c[1]:,} more of {_md_name(c[0])} | | | in the JSON report |")
+                    for c in by_cause(picked)]
             if picked:
-                sections.append(_Section(rep.name, title, [(c.kind, _detail_row(c)) for c in picked]))
+                sections.append(_Section(rep.name, title, rows, total=len(picked)))
     return _fit(head, blocks, sections, limit)
 
 
@@ -192,9 +196,12 @@ class _Section:
     title: str
     rows: list[tuple[str, str]]
     cut: Counter[str] = field(default_factory=Counter)
+    #: the changes of the table (rows hold the first few of each cause)
+    total: int = 0
 
     def heading(self) -> str:
-        return "\n".join(["", f"### {_md_name(self.image)}: {self.title} ({len(self.rows):,})", "",
+        count = self.total or len(self.rows)
+        return "\n".join(["", f"### {_md_name(self.image)}: {self.title} ({count:,})", "",
                           "| kind | subject | before | after | note |", "|---|---|---|---|---|"])
 
     def note(self) -> str:
@@ -286,9 +293,4 @@ def summary_lines(reports: list[ImageReport]) -> Iterator[str]:
         missing = sorted(a for a, r in rep.aspects.items() if r.missing_baseline)
         if missing:
             yield f"  no baseline for: {', '.join(missing)} (create with --update-baselines)"
-        breaks = [c for c in rep.changes if c.blocking]
-        for c in breaks[:10]:
-            yield (f"  BREAK {visible(c.kind)} {visible(c.subject)}"
-                   + (f" (consumer {visible(c.consumer)})" if c.consumer else ""))
-        if len(breaks) > 10:
-            yield f"  ... and {len(breaks) - 10} more breaks (see the report)"
+        yield from (safetext.terminal(line) for line in terminal_lines(group_causes(rep.changes)))

@@ -14,6 +14,7 @@ MAX_LISTED = 25
 #: Why each break hurts a user of the baseline image (compat-rules.md, shortened).
 WHY = {
     "package-removed": "dependants and users of its files and commands lose them",
+    "package-replaced": "another package now owns its files: dependencies on the old name break",
     "package-downgraded": "package managers will not treat the candidate as an update",
     "package-epoch-changed": "an epoch can never be lowered",
     "package-arch-changed": "a different architecture changes what is installed",
@@ -86,9 +87,14 @@ def failure_message(result: AspectResult, baselines: Path) -> str:
         lines.append("Why it breaks users:")
         lines += [f"  {k}: {WHY[k]}" for k in kinds if k in WHY]
         first = breaks[0]
+        kind, subject = first.kind, first.subject
+        if first.cause_key[1:] != (kind, subject):
+            # a waiver on the root cause covers everything it explains
+            _, kind, subject = first.cause_key
+            lines.append(f"Root cause: {kind} {subject} (a waiver on it covers what it explains)")
         lines += ["If intended, waive it with a reason in pyproject.toml:",
                   f"  [[tool.harness.waivers]]\n  image = {_toml(result.name)}\n"
-                  f"  kind = {_toml(first.kind)}\n  subject = {_toml(first.subject)}\n"
+                  f"  kind = {_toml(kind)}\n  subject = {_toml(subject)}\n"
                   '  reason = "..."',
                   f"or accept this release as the new baseline:\n    {update}"]
     return "\n".join(lines)

@@ -236,8 +236,8 @@ def compare_package_versions(manager: str, before: dict[str, object], after: dic
     if manager == "pypi":
         from packaging.version import InvalidVersion, Version  # noqa: PLC0415
         try:
-            a, b = Version(str(before.get("evr"))), Version(str(after.get("evr")))
-            return (a > b) - (a < b)
+            old, new = Version(str(before.get("evr"))), Version(str(after.get("evr")))
+            return (old > new) - (old < new)
         except InvalidVersion:
             pass  # legacy version strings: fall through to dpkg-like segment ordering
     if manager in ("npm", "jar", "java-module", "php-ext"):

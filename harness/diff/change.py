@@ -26,6 +26,9 @@ class Change:
     verdict: str = "info"
     waived: bool = False
     reason: str | None = None
+    #: the root change that explains this one ({"aspect", "kind", "subject"}: harness.causes);
+    #: None until linked, and then it is the change itself
+    cause: dict[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report's shape of a change (`consumer` only where the kind has one)."""
@@ -34,8 +37,19 @@ class Change:
                                 "before": self.before, "after": self.after}
         if self.consumer is not None:
             data["consumer"] = self.consumer
-        data.update(verdict=self.verdict, waived=self.waived, reason=self.reason)
+        data.update(verdict=self.verdict, waived=self.waived, reason=self.reason,
+                    cause=self.cause or self.self_cause())
         return data
+
+    def self_cause(self) -> dict[str, str]:
+        """This change as a `cause` names it (a root cause's own cause)."""
+        return {"aspect": self.aspect, "kind": self.kind, "subject": self.subject}
+
+    @property
+    def cause_key(self) -> tuple[str, str, str]:
+        """The (aspect, kind, subject) of the root cause: the key reports group by."""
+        c = self.cause or self.self_cause()
+        return (c["aspect"], c["kind"], c["subject"])
 
     @property
     def blocking(self) -> bool:

@@ -36,13 +36,19 @@ def diff_files(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any
                                   old.get("target"), new.get("target")))
         if (old.get("sha256"), old.get("size")) != (new.get("sha256"), new.get("size")):
             changes.append(Change("files", "file-modified", path,
-                                  {"size": old.get("size"), "sha256": old.get("sha256")},
-                                  {"size": new.get("size"), "sha256": new.get("sha256")}))
+                                  _owned({"size": old.get("size"), "sha256": old.get("sha256")}, old),
+                                  _owned({"size": new.get("size"), "sha256": new.get("sha256")}, new)))
     return changes
 
 
 def _brief(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k in ("type", "mode", "uid", "gid", "size", "target")}
+    return {k: v for k, v in record.items()
+            if k in ("type", "mode", "uid", "gid", "size", "target", "package")}
+
+
+def _owned(facts: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    """`facts` plus the package that owns the file, when a database lists it."""
+    return {**facts, "package": record["package"]} if record.get("package") else facts
 
 
 def is_setid(record: dict[str, Any]) -> bool:

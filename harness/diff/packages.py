@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from harness.causes import replacements
 from harness.diff.change import Change
 from harness.diff.records import diff_keyed
 from harness.versions import compare_package_versions
@@ -15,8 +16,12 @@ def _label(record: dict[str, Any]) -> str:
     return f"{record.get('evr')} {record.get('arch')}".strip()
 
 
-def diff_packages(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> list[Change]:
-    """Package changes between two `name:arch`-keyed record maps."""
+def diff_packages(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]],
+                  before_files: dict[str, dict[str, Any]] | None = None,
+                  after_files: dict[str, dict[str, Any]] | None = None) -> list[Change]:
+    """Package changes between two `name:arch`-keyed record maps. With both sides' file
+    records (their `pkg` owners), a removed package whose files another package now owns
+    is `package-replaced` (a rename or split), not a removal."""
     keyed = diff_keyed(before, after)
     changes: list[Change] = []
     removed_by_name: dict[str, list[str]] = defaultdict(list)
@@ -33,7 +38,15 @@ def diff_packages(before: dict[str, dict[str, Any]], after: dict[str, dict[str, 
             changes.append(Change("packages", "package-arch-changed", name, _label(old), _label(new)))
             changes += _version_changes(name, old, new)
             del removed_by_name[name], added_by_name[name]
+    after_names = {r["name"]: r for r in after.values()}
+    replaced = replacements(removed_by_name, before_files, after_files)
     for name, keys in removed_by_name.items():
+        owner = after_names.get(replaced.get(name, ""))
+        if owner is not None:
+            new = owner
+            changes += [Change("packages", "package-replaced", name, before=_label(before[k]),
+                               after={"package": new["name"], "version": _label(new)}) for k in keys]
+            continue
         changes += [Change("packages", "package-removed", name, before=_label(before[k])) for k in keys]
     for name, keys in added_by_name.items():
         changes += [Change("packages", "package-added", name, after=_label(after[k])) for k in keys]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import safepath
+from harness.causes import file_owners, set_owners
 from harness.engine import ImageInfo
 from harness.ownership import verify
 from harness.snapshot.accounts import AccountsCollector
@@ -142,6 +143,7 @@ def take_snapshot(info: ImageInfo, rootfs: Rootfs, reopen: Reopen | None = None)
     lists, list_errors = packages.file_lists(files)
     users, groups = accounts.id_names()
     owned = verify(files, lists, users, groups) if lists else {}
+    set_owners(files, file_owners(files, lists, records))
     if list_errors:
         owned["errors"] = list_errors
     header = image_header(info)
