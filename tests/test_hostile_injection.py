@@ -27,28 +27,37 @@ EVIL = ["x86_64 | 1 | 2 |\n| forged | row |", "# Forged heading", "<img src=x on
 RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
-def _results() -> list[AspectResult]:
+def _results(texts: list[str] = EVIL) -> list[AspectResult]:
     changes = [Change("security", "setuid-added", text, text, text, verdict="break",
-                      consumer=text, reason=text) for text in EVIL]
-    return [AspectResult("img", "ref", "security", EVIL[0], "sha256:1", "/b/img", changes),
-            AspectResult("img", "ref", "files", EVIL[0], "sha256:1", "/b/img",
-                         error="\n".join(EVIL))]
+                      consumer=text, reason=text) for text in texts]
+    return [AspectResult("img", "ref", "security", texts[0], "sha256:1", "/b/img", changes),
+            AspectResult("img", "ref", "files", texts[0], "sha256:1", "/b/img",
+                         error="\n".join(texts))]
+
+
+def _structure(text: str) -> tuple[list[str], int, set[str], int]:
+    """Headings, table rows, token kinds and bold spans of a Markdown text, as a GFM
+    parser reads them."""
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
+    headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
+    rows = sum(t.type == "tr_open" for t in tokens)
+    inner = [c for t in tokens for c in t.children or []]
+    kinds = {t.type for t in tokens} | {c.type for c in inner}
+    return headings, rows, kinds, sum(c.type == "strong_open" for c in inner)
 
 
 def test_markdown_structure_survives() -> None:
     text = to_markdown(build_reports(_results()))
-    parser = MarkdownIt("commonmark").enable("table")
-    tokens = parser.parse(text)
-    headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
+    # the same report of harmless names: the hostile one must have exactly its structure
+    plain = to_markdown(build_reports(_results([f"name{i}" for i in range(len(EVIL))])))
+    headings, rows, kinds, strong = _structure(text)
     assert headings == ["Compatibility gate", "img: error", "Details", "img: breaks (10)"], headings
-    rows = [t for t in tokens if t.type == "tr_open"]
-    # the summary (head + 1), the kind table (head + 1), the breaks table (head + 10)
-    assert len(rows) == 2 + 2 + 11, len(rows)
-    inner = [c for t in tokens for c in t.children or []]
-    kinds = {t.type for t in tokens} | {c.type for c in inner}
+    assert (headings, rows, strong) == _structure(plain)[0:2] + _structure(plain)[3:]
+    # the summary (head + 1), the cause table (head + 10), the kind table (head + 1), the
+    # breaks table (head + its rows): more than the hostile values could forge
+    assert rows >= 2 + 11 + 2 + 11, rows
     assert not kinds & {"html_block", "html_inline", "link_open", "em_open"}, kinds
-    assert sum(c.type == "strong_open" for c in inner) == 1  # the verdict's own
-    html = parser.render(text)
+    html = MarkdownIt("commonmark").enable("table").render(text)
     assert "<img" not in html and "<a " not in html
     assert not RAW.search(text)
 
