@@ -375,37 +375,63 @@ def check_probes(spec: ImageSpec, family: str, records: dict[str, Any], store: S
         result.changes = changes
     except HarnessError as exc:
         result.error = str(exc)
+    except Exception as exc:  # noqa: BLE001 - whatever stops a judgement is its error
+        result.changes, result.error = [], judgement_error(exc)
     return result
+
+
+def judgement_error(exc: BaseException) -> str:
+    """The error of an aspect whose judgement raised something unforeseen (a MemoryError, a
+    RecursionError, a reader's bug): bounded, so that building it needs next to no memory."""
+    try:
+        text = str(exc)[:300]
+    except Exception:  # noqa: BLE001 - a message that cannot even be rendered
+        text = ""
+    return f"could not be judged: {type(exc).__name__}" + (f": {text}" if text else "")
 
 
 def check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
                  config: HarnessConfig, update: bool = False,
                  waiver_use: WaiverUse | None = None) -> AspectResult:
-    """Judge (or, with `update`, store) one aspect of one image. Never raises a HarnessError:
-    whatever stops the judgement becomes the result's `error`.
+    """Judge (or, with `update`, store) one aspect of one image. Never raises (a MemoryError
+    or RecursionError included): whatever stops the judgement becomes the result's `error`.
 
     A judgement is a pure function of the image, the baseline file, the configuration, the
     harness code and the date (waivers expire): when all of them equal an earlier run's, that
     run's result is reused without loading the snapshot (a warm re-run of an unchanged image).
     """
     use = WaiverUse()
-    with gcpause.paused():  # baselines and diffs are large acyclic structures
-        key = None if update else _verdict_key(spec, aspect, store, root, config)
-        known = store.recall_verdict(key) if key else None
-        if known is not None:
-            result = AspectResult.from_dict(known["result"])
-            result.ref = spec.ref
-            use.matched = {int(i): n for i, n in known["matched"].items()}
-            use.expired = set(known["expired"])
-        else:
-            result = _check_aspect(spec, aspect, store, root, config, update, use)
-            if key and result.error is None:
-                store.keep_verdict(key, {"result": result.to_dict(), "matched": use.matched,
-                                         "expired": sorted(use.expired)})
+    try:
+        with gcpause.paused():  # baselines and diffs are large acyclic structures
+            key = None if update else _verdict_key(spec, aspect, store, root, config)
+            known = store.recall_verdict(key) if key else None
+            result = _recalled(known, spec, use) if known is not None else None
+            if result is None:
+                result = _check_aspect(spec, aspect, store, root, config, update, use)
+                if key and result.error is None:
+                    store.keep_verdict(key, {"result": result.to_dict(), "matched": use.matched,
+                                             "expired": sorted(use.expired)})
+    except Exception as exc:  # noqa: BLE001 - never a crash: the aspect is `error`
+        use = WaiverUse()
+        result = AspectResult(spec.name, spec.ref, aspect, None, None, None,
+                              error=judgement_error(exc))
     if waiver_use is not None:
         for index, count in use.matched.items():
             waiver_use.matched[index] = waiver_use.matched.get(index, 0) + count
         waiver_use.expired |= use.expired
+    return result
+
+
+def _recalled(known: dict[str, Any], spec: ImageSpec, use: WaiverUse) -> AspectResult | None:
+    """A stored judgement as a result (and its waiver use); None when it is not one."""
+    try:
+        result = AspectResult.from_dict(known["result"])
+        matched = {int(i): int(n) for i, n in known["matched"].items()}
+        expired = {int(i) for i in known["expired"]}
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None
+    result.ref = spec.ref
+    use.matched, use.expired = matched, expired
     return result
 
 
@@ -477,4 +503,6 @@ def _check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path
         result.changes = judge_changes(changes)
     except HarnessError as exc:
         result.error = str(exc)
+    except Exception as exc:  # noqa: BLE001 - MemoryError, RecursionError, a reader's bug
+        result.changes, result.error = [], judgement_error(exc)
     return result
