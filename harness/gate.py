@@ -29,6 +29,7 @@ from harness.snapshot import elf
 from harness.source import EngineSource, ImageSource, open_source
 from harness.errors import BaselineCorrupt, BaselineMissing, HarnessError
 from harness.forked import Forked
+from harness.limits import Limits, budget
 from harness.linkage import Finding, linkage_findings
 from harness.policy import WaiverUse, glob_regex, judge
 from harness.snapshot import CACHE_FORMAT, SCHEMA, Snapshot, baseline_header, take_snapshot
@@ -60,8 +61,10 @@ class SnapshotStore:
     """
 
     def __init__(self, cache_dir: Path, run_id: str, platform: str | None = None,
-                 read: str = "auto") -> None:
+                 read: str = "auto", limits: Limits | None = None) -> None:
         self.cache_dir = cache_dir
+        #: the bounds of every snapshot this store takes (`[tool.harness.limits]`)
+        self.limits = limits or Limits()
         self.run_id = run_id
         self.platform = platform
         #: how engine images are read (harness.source.READ_MODES)
@@ -107,7 +110,9 @@ class SnapshotStore:
         return snap
 
     def _cache_path(self, info: ImageInfo) -> Path:
-        key = f"{info.image_id.replace('sha256:', '')[:32]}-{self._fingerprint}-{CACHE_FORMAT}"
+        # a snapshot taken under other bounds may hold other errors
+        bound = hashlib.sha256(repr(self.limits).encode()).hexdigest()[:8]
+        key = f"{info.image_id.replace('sha256:', '')[:32]}-{self._fingerprint}-{bound}-{CACHE_FORMAT}"
         return self.cache_dir / f"{key}.snapshot"
 
     def _load_or_take(self, info: ImageInfo) -> Snapshot:
@@ -134,8 +139,9 @@ class SnapshotStore:
         if self.read != "export" and isinstance(source, EngineSource):
             elf.prestart_pool(in_place=True)  # a guess: `auto` may still fall back
         try:
-            with source.rootfs(self.run_id) as stream:
-                snap = take_snapshot(info, stream)
+            # the budget covers opening the filesystem too (a daemonless source's layers)
+            with budget(self.limits, info.ref), source.rootfs(self.run_id) as stream:
+                snap = take_snapshot(info, stream, self.limits)
         finally:
             elf.discard_started_pool()
         # the closure waits for the abi aspect, which comes after the others: the second core
@@ -323,12 +329,12 @@ def diff_aspect(aspect: str, before: dict[str, Any], snap: Snapshot,
 
 
 def aspect_error(aspect: str, snap: Snapshot) -> str | None:
-    """A reason the aspect cannot be judged on this snapshot (e.g. a damaged database)."""
+    """A reason the aspect cannot be judged on this snapshot (e.g. a damaged database, a
+    file past its cap)."""
+    errors = list(snap.errors.get(aspect, []))
     if aspect == "packages":
-        errors = [db["error"] for db in snap.package_dbs if db.get("error")]
-        if errors:
-            return "; ".join(errors)
-    return None
+        errors = [db["error"] for db in snap.package_dbs if db.get("error")] + errors
+    return "; ".join(errors[:10]) if errors else None
 
 
 def size_changes(header: dict[str, Any], snap: Snapshot, config: HarnessConfig) -> list[Change]:

@@ -161,7 +161,7 @@ def compat_store(request: pytest.FixtureRequest) -> Iterator[SnapshotStore]:
     every container the run created is removed at the end, whatever happened."""
     state = request.config.stash[STATE]
     store = SnapshotStore(state.cache_dir, state.run_id, request.config.option.harness_platform,
-                          read=request.config.option.harness_read)
+                          read=request.config.option.harness_read, limits=state.config.limits)
     try:
         yield store
     finally:

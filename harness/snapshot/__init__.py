@@ -13,7 +13,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import contextlib
+
+from harness import limits as bounds
 from harness.engine import ImageInfo
+from harness.limits import Limits
 from harness.ownership import verify
 from harness.snapshot.accounts import AccountsCollector
 from harness.snapshot.elf import ElfCollector
@@ -45,6 +49,9 @@ class Snapshot:
     secrets: dict[str, str] = field(default_factory=dict)
     #: package-to-file verification (harness.ownership.verify), candidate-only
     ownership: dict[str, Any] = field(default_factory=dict)
+    #: aspect -> why it cannot be judged on this snapshot (a file past its `harness.limits`
+    #: cap: what it would have said is unknown)
+    errors: dict[str, list[str]] = field(default_factory=dict)
     schema: int = SCHEMA
 
     @property
@@ -113,16 +120,23 @@ def image_header(info: ImageInfo) -> dict[str, Any]:
             "repo_digests": info.repo_digests, "size": info.size}
 
 
-def take_snapshot(info: ImageInfo, rootfs: Rootfs) -> Snapshot:
+def take_snapshot(info: ImageInfo, rootfs: Rootfs, limits: Limits | None = None) -> Snapshot:
     """Read the image's filesystem once (a tar stream or a member reader) and assemble
-    every aspect."""
+    every aspect, within `limits` (under the caller's budget of the image, else one here)."""
+    limits = limits or Limits()
+    outer = bounds.current()
+    with bounds.budget(limits, info.ref) if outer is None else contextlib.nullcontext(outer):
+        return _take(info, rootfs, limits)
+
+
+def _take(info: ImageInfo, rootfs: Rootfs, limits: Limits) -> Snapshot:
     load_builtin_readers()
-    packages = PackagesCollector()
-    accounts = AccountsCollector()
+    packages = PackagesCollector(limits)
+    accounts = AccountsCollector(limits)
     # files read in place leave a core free that an export stream would keep busy
     elf = ElfCollector(in_place=hasattr(rootfs, "chunks") and not isinstance(rootfs, TarReader))
     secrets = SecretsCollector()
-    language = LanguageCollector()
+    language = LanguageCollector(limits)
     os_release = OsReleaseCollector()
     collectors: list[ContentCollector] = [packages, accounts, secrets, language, os_release, elf]
     files = walk(rootfs, collectors)
@@ -144,5 +158,7 @@ def take_snapshot(info: ImageInfo, rootfs: Rootfs) -> Snapshot:
                             if k in ("ID", "ID_LIKE", "VERSION_ID", "PRETTY_NAME")}
     snap = Snapshot(image=header, metadata=flatten_config(info), files=files,
                     packages=records, package_dbs=dbs, accounts=accounts.result(),
-                    abi=elf.result(files, records), secrets=secrets.result(), ownership=owned)
+                    abi=elf.result(files, records), secrets=secrets.result(), ownership=owned,
+                    errors={aspect: found for aspect, found in (
+                        ("packages", language.refused), ("security", accounts.errors)) if found})
     return snap

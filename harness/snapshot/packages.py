@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import ParseError
+from harness.limits import Limits, size_text
 from harness.snapshot import dpkg
 
 
@@ -52,9 +53,23 @@ def package_key(record: dict[str, Any]) -> str:
 class PackagesCollector:
     """Collects the database files of every registered manager during the walk."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits | None = None) -> None:
         self._found: dict[str, dict[str, bytes]] = {}
         self._aux: dict[str, dict[str, bytes]] = {}
+        self._limits = limits or Limits()
+        #: manager -> files larger than the cap (the database cannot be read whole)
+        self._refused: dict[str, list[str]] = {}
+
+    def cap(self, path: str) -> int:
+        return self._limits.package_db_bytes
+
+    def refuse(self, path: str, size: int, cap: int) -> None:
+        for reader in READERS:
+            if reader.is_database(path) or (reader.is_aux is not None and reader.is_aux(path)):
+                self._refused.setdefault(reader.manager, []).append(
+                    f"{path}: {size_text(size)} ({size:,} bytes), larger than "
+                    f"{self._limits.describe('package_db_bytes')}")
+                return
 
     def wants(self, path: str, head: bytes, size: int) -> bool:
         return any(r.is_database(path) or (r.is_aux is not None and r.is_aux(path))
@@ -90,6 +105,11 @@ class PackagesCollector:
         databases: list[dict[str, Any]] = []
         for reader in READERS:
             files = self._found.get(reader.manager)
+            refused = self._refused.get(reader.manager)
+            if refused:  # part of the database is missing: no count could be trusted
+                databases.append({"manager": reader.manager, "paths": sorted(files or ()),
+                                  "error": "; ".join(refused[:5])})
+                continue
             if not files:
                 continue
             entry: dict[str, Any] = {"manager": reader.manager, "paths": sorted(files)}
