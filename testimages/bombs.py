@@ -25,6 +25,7 @@ PIECE = 64 << 20
 #: expanded size -> sha256 of the bomb tar (computed with `diff_id`, which hashes every byte)
 KNOWN_DIFF_IDS: dict[int, str] = {
     20 * GIB: "sha256:38264258448c3fdf93d39f48e4cc72cd1aff6ba15e3590dacb1535a93818d2d0",
+    64 * GIB: "sha256:e8c90f3985d3c177077fa0b7f86ddad8701153beb2745bdd470e4375471c9d8e",
 }
 
 

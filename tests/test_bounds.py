@@ -57,7 +57,9 @@ def gate(ref: str, limits: dict[str, Any], cache: Path, timeout: int = 900) -> d
                           capture_output=True, text=True, timeout=timeout, cwd=REPO,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    figures = dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    print(f"{ref}: peak RSS {figures['rss_mb']} MB (children {figures['children_rss_mb']} MB)")
+    return figures
 
 
 def errors(figures: dict[str, Any]) -> dict[str, str]:
