@@ -138,8 +138,44 @@ def pytest_configure(config: pytest.Config) -> None:
         run_id=run_id, cache_dir=cache_dir)
     collector = ResultCollector(config.stash[STATE], controller=workerinput is None)
     config.pluginmanager.register(collector, "harness-results")
+    if images:
+        _sweep_on_signals(run_id)
     if workerinput is None:
         collector.write_placeholders()
+
+
+def _sweep_on_signals(run_id: str) -> None:
+    """SIGTERM (a CI job's timeout) and SIGINT remove the run's containers at once, then
+    interrupt the run as Ctrl-C does (its reports then say what was not judged)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def sweep(signum: int, frame: Any) -> None:
+        signal.signal(signum, signal.SIG_DFL)  # a second signal ends the run outright
+        with contextlib.suppress(Exception):
+            Engine.connect(timeout=10).remove_labelled(run_id)
+        raise KeyboardInterrupt(f"{signal.Signals(signum).name}: the run's containers were removed")
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        _PREVIOUS_HANDLERS.setdefault(signum, signal.signal(signum, sweep))
+
+
+#: the handlers `_sweep_on_signals` replaced, put back when the run ends (an in-process run)
+_PREVIOUS_HANDLERS: dict[int, Any] = {}
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        for signum, handler in _PREVIOUS_HANDLERS.items():
+            if handler is not None:
+                signal.signal(signum, handler)
+    _PREVIOUS_HANDLERS.clear()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -328,7 +364,8 @@ def runtime_container(request: pytest.FixtureRequest, compat_store: SnapshotStor
             try:
                 held = runtime.start(compat_store.engine, info.image_id, compat_store.run_id,
                                      shell, platform=runtime_emulation.platform,
-                                     time_scale=runtime_emulation.time_scale)
+                                     time_scale=runtime_emulation.time_scale,
+                                     limits=request.config.stash[STATE].config.limits)
             except HarnessError as exc:
                 if not (runtime_emulation.emulated and "exec format error" in str(exc)):
                     raise
@@ -344,6 +381,9 @@ def runtime_container(request: pytest.FixtureRequest, compat_store: SnapshotStor
     except HarnessError as exc:
         pytest.fail(f"{_harness_image.name}: cannot be started: {exc}", pytrace=False)
     assert isinstance(held, runtime.RuntimeContainer)
+    if held.broken:
+        pytest.fail(f"{_harness_image.name}: its runtime container is gone: {held.broken}",
+                    pytrace=False)
     return held
 
 

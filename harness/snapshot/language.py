@@ -77,9 +77,9 @@ class LanguageCollector:
                 self._jar(path, data)
         except LimitExceeded as exc:
             self.refused.append(str(exc))
-        except (ValueError, KeyError, zipfile.BadZipFile, UnicodeDecodeError, OSError,
-                NotImplementedError, EOFError) as exc:
-            self.errors.append(f"{path}: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a damaged jar (zlib.error, an encrypted
+            # member, a bad zip header) is that file's error, never the whole image's
+            self.errors.append(f"{path}: {type(exc).__name__}: {str(exc)[:200]}")
 
     def _python(self, path: str, data: bytes) -> None:
         meta = email.parser.BytesParser().parsebytes(data, headersonly=True)
