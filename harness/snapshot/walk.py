@@ -10,7 +10,6 @@ largest such file, not with the image.
 from __future__ import annotations
 
 import hashlib
-import stat
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any, Protocol, Union
@@ -113,7 +112,7 @@ def normalize_path(name: str) -> str:
 
 def mode_string(mode: int) -> str:
     """Permission bits incl. setuid/setgid/sticky as four octal digits (`4755`)."""
-    return format(stat.S_IMODE(mode), "04o")
+    return format(mode & 0o7777, "04o")  # stat.S_IMODE overflows on a hostile tar's huge mode
 
 
 def walk(rootfs: Rootfs, collectors: Iterable[ContentCollector]) -> dict[str, dict[str, Any]]:
