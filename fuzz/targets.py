@@ -443,7 +443,8 @@ def layers_budget_seeds() -> list[bytes]:
 
     base = _tar(tarfile.PAX_FORMAT, SEED_ENTRIES)
     big = _tar(tarfile.GNU_FORMAT, [("zeros", tarfile.REGTYPE, {"data": bytes(1 << 17)})])
-    return [gzip.compress(big, mtime=0) + SPLIT + gzip.compress(base, mtime=0),
+    return [gzip.compress(base, mtime=0) + SPLIT + bz2.compress(base),
+            gzip.compress(big, mtime=0) + SPLIT + gzip.compress(base, mtime=0),
             bz2.compress(base) + SPLIT + bz2.compress(big),
             lzma.compress(big) + SPLIT + base]
 
