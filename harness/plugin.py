@@ -448,7 +448,8 @@ def unjudged(images: list[ImageSpec], results: list[AspectResult], why: str) -> 
             for i in images if i.name not in seen]
 
 
-def crash_result(item: pytest.Item, report: pytest.TestReport) -> AspectResult | None:
+def crash_result(item: pytest.Item, report: pytest.TestReport,
+                 call: pytest.CallInfo[None] | None = None) -> AspectResult | None:
     """The `error` result of an image test that failed without a result explaining it (a
     crash, a probe that timed out, a fixture that raised): its pending aspect, else its
     family's probes, else the test's name. None for other tests, and for a test whose
@@ -470,8 +471,11 @@ def crash_result(item: pytest.Item, report: pytest.TestReport) -> AspectResult |
     aspect = next((a for a in pending if a not in recorded), None) or (
         f"probes.{marker.args[0]}" if marker is not None and marker.args
         else getattr(item, "originalname", item.name))
-    lines = [line for line in report.longreprtext.strip().splitlines() if line.strip()]
-    why = lines[-1].strip()[:300] if lines else report.outcome
+    if call is not None and call.excinfo is not None:
+        why = call.excinfo.exconly().strip()[:500]
+    else:
+        lines = [line for line in report.longreprtext.strip().splitlines() if line.strip()]
+        why = lines[-1].strip()[:500] if lines else report.outcome
     return AspectResult(spec.name, spec.ref, aspect, None, None, None,
                         error=f"{item.nodeid} crashed in {report.when}: {why}")
 
@@ -505,7 +509,7 @@ class ResultCollector:
         report: pytest.TestReport = outcome.get_result()
         if report.when == "teardown" or not report.failed:
             return
-        crashed = crash_result(item, report)
+        crashed = crash_result(item, report, call)
         if crashed is not None:
             prop = (RESULT_PROPERTY, json.dumps(crashed.to_dict()))
             item.user_properties.append(prop)

@@ -28,3 +28,19 @@ def _flood(root: Path) -> None:
 
 FLOODING = Recipe("runaway-flood", _flood, changes=(
     "ENV PATH=/bin", f'CMD ["/bin/sh", "-c", "{FLOOD}"]'))
+
+
+def _hanging_probe(root: Path) -> None:
+    """`dpkg-query` never returns (the minimal suite runs it to compare with the snapshot)."""
+    (root / "usr/local/bin").mkdir(parents=True, exist_ok=True)
+    script = root / "usr/local/bin/dpkg-query"
+    script.write_text("#!/bin/sh\nexec /bin/busybox sleep 100000\n")
+    script.chmod(0o755)
+
+
+def hanging_probe() -> Recipe:
+    """The tiny image (a dpkg database), but its package tool hangs."""
+    from testimages import tiny
+
+    return Recipe("runaway-probe", _hanging_probe, parent=tiny.BASE,
+                  changes=("ENV PATH=/usr/local/bin:/usr/bin:/bin",))

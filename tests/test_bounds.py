@@ -121,6 +121,17 @@ def test_packages_as_a_recursive_view_is_refused() -> None:
     assert message.startswith(path) and "Packages is a view, not a table: refused" in message
 
 
+def test_an_image_with_a_recursive_view_is_a_packages_error(tmp_path: Path) -> None:
+    """The 4 KB rpmdb.sqlite of the issue, in an image: the gate ends (it hung before), and
+    only the packages aspect is an error, naming the file."""
+    data = _sqlite_bytes(RECURSIVE_VIEW)
+    archive = bombs.archive(tmp_path / "view.tar", [("var/lib/rpm/rpmdb.sqlite", data, len(data))],
+                            "gzip", "harness-test/rpm-view:1")
+    figures = gate(f"docker-archive:{archive}", {}, tmp_path / "cache", timeout=300)
+    assert errors(figures) == {"packages": "/var/lib/rpm/rpmdb.sqlite: unreadable SQLite rpm "
+                                           "database: its Packages is a view, not a table: refused"}
+
+
 def test_a_virtual_table_is_refused() -> None:
     data = _sqlite_bytes("CREATE VIRTUAL TABLE Packages USING fts5(hnum, blob);")
     with pytest.raises(ParseError, match="Packages is a virtual table, not a table: refused"):

@@ -5,6 +5,7 @@ a run killed outright leaves no container running past its life."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -193,3 +194,21 @@ def test_a_writable_layer_has_a_quota_where_the_driver_allows(docker_engine: Any
         assert host["StorageOpt"] == {"size": runtime.STORAGE_QUOTA}
     finally:
         docker_engine.remove_labelled(run_id)
+
+
+def test_a_hanging_probe_is_its_familys_error_in_the_reports(runtime_suite: Any, pytester: pytest.Pytester,
+                                                             docker_engine: Any, tmp_path: Path) -> None:
+    tag = testimages.build(runaway.hanging_probe())
+    (pytester.path / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\nminversion = "8.0"\n[tool.harness.limits]\nprobe_seconds = 4\n'
+        f'[tool.harness.images.img]\nref = "{tag}"\nfamilies = ["minimal"]\n')
+    report = tmp_path / "r.json"
+    result = runtime_suite(tag, tmp_path / "baselines", "--update-baselines", f"--compat-report={report}",
+                           f"--compat-report={tmp_path / 'r.md'}", "-k", "minimal")
+    assert result.ret == 1, result.stdout.str()
+    entry = json.loads(report.read_text())["images"][0]
+    assert entry["verdict"] == "error"
+    assert any(e.startswith("probes.minimal: ") and "probe `dpkg-query -W" in e
+               and "did not finish within 4 s" in e for e in entry["errors"]), entry["errors"]
+    assert "dpkg-query -W" in (tmp_path / "r.md").read_text()
+    assert not _labelled(docker_engine, os.environ["HARNESS_RUN_ID"])
