@@ -72,6 +72,7 @@ def parse_limits(table: Any, where: str) -> Limits:
         raise ConfigError(f"{where} must be a table")
     known = {f.name for f in fields(Limits)}
     values: dict[str, Any] = {}
+    number: float
     for key, value in table.items():
         if key not in known:
             raise ConfigError(f"{where}.{key}: unknown limit (known: {', '.join(sorted(known))})")
@@ -89,7 +90,7 @@ def parse_limits(table: Any, where: str) -> Limits:
             raise ConfigError(f"{where}.{key} must be a number of seconds, not {value!r}")
         if number <= 0:
             raise ConfigError(f"{where}.{key} must be positive, not {value!r}")
-        values[key] = number
+        values[key] = int(number) if key.endswith("_bytes") else float(number)
     return Limits(**values)
 
 

@@ -10,7 +10,7 @@ import fnmatch
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -468,9 +468,9 @@ def crash_result(item: pytest.Item, report: pytest.TestReport,
         return None
     pending = [str(v) for n, v in item.user_properties if n == PENDING_PROPERTY]
     marker = item.get_closest_marker("family")
-    aspect = next((a for a in pending if a not in recorded), None) or (
+    aspect = str(next((a for a in pending if a not in recorded), None) or (
         f"probes.{marker.args[0]}" if marker is not None and marker.args
-        else getattr(item, "originalname", item.name))
+        else getattr(item, "originalname", item.name)))
     if call is not None and call.excinfo is not None:
         why = call.excinfo.exconly().strip()[:500]
     else:
@@ -502,18 +502,17 @@ class ResultCollector:
                 raise pytest.UsageError(f"--compat-report {path}: cannot be written "
                                         f"({exc.strerror or exc})") from None
 
-    @pytest.hookimpl(hookwrapper=True)
+    @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]
-                                  ) -> Iterator[None]:
-        outcome = yield
-        report: pytest.TestReport = outcome.get_result()
-        if report.when == "teardown" or not report.failed:
-            return
-        crashed = crash_result(item, report, call)
-        if crashed is not None:
-            prop = (RESULT_PROPERTY, json.dumps(crashed.to_dict()))
-            item.user_properties.append(prop)
-            report.user_properties.append(prop)
+                                  ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if report.when != "teardown" and report.failed:
+            crashed = crash_result(item, report, call)
+            if crashed is not None:
+                prop = (RESULT_PROPERTY, json.dumps(crashed.to_dict()))
+                item.user_properties.append(prop)
+                report.user_properties.append(prop)
+        return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # a failed setup has no call phase; otherwise the call's report carries the results
