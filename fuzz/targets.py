@@ -16,6 +16,7 @@ import json
 import random
 import sqlite3
 import tarfile
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -331,6 +332,123 @@ def layer_seeds() -> list[bytes]:
     return [upper + SPLIT + base, base + SPLIT + upper]
 
 
+# -- the bounds (harness.limits) -----------------------------------------------------------------
+
+#: tiny bounds, so that every input meets them
+FUZZ_LIMITS = dict(package_db_bytes=256, account_file_bytes=128, manifest_bytes=96,
+                   expanded_bytes=1 << 16, sqlite_seconds=0.5, image_seconds=5.0)
+
+
+def _limits() -> Any:
+    from harness.limits import Limits
+
+    return Limits(**FUZZ_LIMITS)  # type: ignore[arg-type]
+
+
+def rpm_sqlite_bounded(data: bytes) -> None:
+    """An rpmdb.sqlite of any schema (views, recursive ones, virtual tables, triggers) read
+    under a query deadline: it ends, with records or a ParseError naming the file."""
+    from harness.limits import budget
+
+    with budget(_limits(), "fuzz"):
+        _json(_rpm_reader().read({RPM_PATHS[0]: data}))
+
+
+def rpm_sqlite_seeds() -> list[bytes]:
+    def db(script: str) -> bytes:
+        con = sqlite3.connect(":memory:")
+        con.executescript(script)
+        data = con.serialize()
+        con.close()
+        return data
+
+    blobs = _rpm_blobs()
+    return [db("CREATE VIEW Packages AS WITH RECURSIVE f(hnum, blob) AS (SELECT 1, x'00' "
+               "UNION ALL SELECT hnum + 1, blob FROM f) SELECT hnum, blob FROM f;"),
+            db("CREATE TABLE t (hnum INTEGER, blob BLOB); CREATE VIEW Packages AS SELECT * FROM t;"),
+            db("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB);"
+               "CREATE TRIGGER x AFTER INSERT ON Packages BEGIN SELECT 1; END;"),
+            *([_sqlite(blobs[:2])] if blobs else [])]
+
+
+class _Capped:
+    """Wraps a capped collector: a file handed over above its cap is a finding."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def take(self, path: str, data: bytes) -> None:
+        if len(data) > self.inner.cap(path):
+            raise AssertionError(f"{path}: {len(data)} bytes handed over, cap {self.inner.cap(path)}")
+        self.inner.take(path, data)
+
+
+def walk_capped(data: bytes) -> None:
+    """A tar walked with the content collectors under tiny caps: none is handed more than
+    its cap, and every refusal is recorded (SourceError only)."""
+    from harness.snapshot.accounts import AccountsCollector
+    from harness.snapshot.language import LanguageCollector
+    from harness.snapshot.packages import PackagesCollector, load_builtin_readers
+    from harness.snapshot.walk import walk
+
+    load_builtin_readers()
+    limits = _limits()
+    packages, accounts = PackagesCollector(limits), AccountsCollector(limits)
+    language = LanguageCollector(limits)
+    _json(walk(io.BytesIO(data), [_Capped(packages), _Capped(accounts), _Capped(language)]))
+    _json(packages.result())
+    _json([accounts.result(), accounts.errors, language.records, language.errors, language.refused])
+
+
+def _jar(manifest: bytes, method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", method) as jar:
+        jar.writestr("META-INF/MANIFEST.MF", manifest)
+    return out.getvalue()
+
+
+def walk_capped_seeds() -> list[bytes]:
+    status = b"Package: a\nStatus: install ok installed\nVersion: 1\nArchitecture: all\n"
+    small_jar = _jar(b"Implementation-Title: a\nImplementation-Version: 1\n")
+    entries: list[tuple[str, bytes, dict[str, Any]]] = [
+        ("var/lib/dpkg/status", tarfile.REGTYPE, {"data": status}),
+        ("var/lib/dpkg/status.d/big", tarfile.REGTYPE, {"data": status * 8}),
+        ("etc/shadow", tarfile.REGTYPE, {"data": b"root::1:0:99999:7:::\n" * 8}),
+        ("etc/passwd", tarfile.REGTYPE, {"data": b"root:x:0:0::/root:/bin/sh\n"}),
+        ("app/a.jar", tarfile.REGTYPE, {"data": small_jar}),
+        ("app/b.jar", tarfile.REGTYPE, {"data": _jar(b"Implementation-Version: 1\n" + b"x" * 4096)}),
+        ("app/c.jar", tarfile.REGTYPE, {"data": _jar(b"Implementation-Version: 2\n", zipfile.ZIP_BZIP2)}),
+        ("usr/lib/python3/dist-packages/a.dist-info/METADATA", tarfile.REGTYPE,
+         {"data": b"Name: a\nVersion: 1\n" + b"x" * 200}),
+    ]
+    return [_tar(tarfile.PAX_FORMAT, entries), _tar(tarfile.GNU_FORMAT, entries[:4])]
+
+
+def layers_budget(data: bytes) -> None:
+    """A compressed layer (gzip, bzip2, xz; the first byte picks) merged and walked under a
+    budget of 64 KiB expanded: it ends, with a snapshot or a SourceError."""
+    from harness.limits import budget
+
+    with budget(_limits(), "fuzz"):
+        layer_merge(data)
+
+
+def layers_budget_seeds() -> list[bytes]:
+    import bz2
+    import gzip
+    import lzma
+
+    base = _tar(tarfile.PAX_FORMAT, SEED_ENTRIES)
+    big = _tar(tarfile.GNU_FORMAT, [("zeros", tarfile.REGTYPE, {"data": bytes(1 << 17)})])
+    return [gzip.compress(base, mtime=0) + SPLIT + bz2.compress(base),
+            gzip.compress(big, mtime=0) + SPLIT + gzip.compress(base, mtime=0),
+            bz2.compress(base) + SPLIT + bz2.compress(big),
+            lzma.compress(big) + SPLIT + base]
+
+
 TARGETS: dict[str, Target] = {t.name: t for t in [
     Target("rpmheader", rpm_header, (ParseError,), rpm_header_seeds),
     Target("rpmdb", rpm_database, (ParseError,), rpm_database_seeds),
@@ -339,6 +457,9 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
     Target("apk", apk_database, (ParseError,), apk_seeds, text=True),
     Target("tar", tar_reader, (TarFormatError,), tar_seeds),
     Target("layers", layer_merge, (SourceError,), layer_seeds),
+    Target("rpmdb-bounded", rpm_sqlite_bounded, (ParseError,), rpm_sqlite_seeds),
+    Target("walk-capped", walk_capped, (SourceError,), walk_capped_seeds),
+    Target("layers-budget", layers_budget, (SourceError,), layers_budget_seeds),
 ]}
 
 

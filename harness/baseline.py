@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import safepath
+from harness.baselineschema import check_records
 from harness.errors import BaselineCorrupt, BaselineMissing, BaselineWriteError
 
 SCHEMA = 1
@@ -95,7 +96,7 @@ def load(root: Path, name: str, arch: str, aspect: str) -> tuple[dict[str, Any],
 def _parse(path: Path, text: str, aspect: str) -> tuple[dict[str, Any], dict[str, Any]]:
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than any record
         raise BaselineCorrupt(f"baseline {path} is not valid JSON ({exc}); restore it from git "
                               "or re-create it with --update-baselines") from exc
     if not isinstance(data, dict) or not isinstance(data.get("records"), dict):
@@ -105,6 +106,7 @@ def _parse(path: Path, text: str, aspect: str) -> tuple[dict[str, Any], dict[str
                               f"this harness reads schema {SCHEMA}")
     if data.get("aspect") != aspect:
         raise BaselineCorrupt(f"baseline {path} holds aspect {data.get('aspect')!r}, not {aspect!r}")
+    check_records(path, aspect, data.get("image") or {}, data["records"])
     return data.get("image") or {}, data["records"]
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.limits import Limits, parse_limits
 
 #: compat-rules.md: volatile paths ignored by default (package-manager caches and logs, the
 #: engine-managed files, byte-code, temp dirs, and the package databases themselves, whose
@@ -82,6 +83,8 @@ class HarnessConfig:
     abi_suppress_sonames: tuple[str, ...] = ()
     #: licence names (globs, case-blind) a new package must not carry: license-added breaks
     license_deny: tuple[str, ...] = ()
+    #: `[tool.harness.limits]`: what an image may make the gate hold, expand or wait for
+    limits: Limits = field(default_factory=Limits)
 
 
 def _strs(table: dict[str, Any], key: str, where: str) -> tuple[str, ...] | None:
@@ -144,6 +147,7 @@ def parse_config(table: dict[str, Any], where: str = "[tool.harness]") -> Harnes
         abi_suppress_symbols=_strs(abi, "suppress_symbols", f"{where}.abi") or (),
         abi_suppress_sonames=_strs(abi, "suppress_sonames", f"{where}.abi") or (),
         license_deny=_strs(table, "license_deny", where) or (),
+        limits=parse_limits(table.get("limits"), f"{where}.limits"),
     )
 
 

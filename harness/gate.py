@@ -28,6 +28,7 @@ from harness.snapshot import elf
 from harness.source import EngineSource, ImageSource, open_source
 from harness.errors import BaselineCorrupt, BaselineMissing, HarnessError
 from harness.forked import Forked
+from harness.limits import Limits, budget
 from harness.linkage import Finding, linkage_findings
 from harness.policy import WaiverUse, glob_regex, judge
 from harness.snapshot import CACHE_FORMAT, SCHEMA, Snapshot, baseline_header, take_snapshot
@@ -59,8 +60,10 @@ class SnapshotStore:
     """
 
     def __init__(self, cache_dir: Path, run_id: str, platform: str | None = None,
-                 read: str = "auto") -> None:
+                 read: str = "auto", limits: Limits | None = None) -> None:
         self.cache_dir = cache_dir
+        #: the bounds of every snapshot this store takes (`[tool.harness.limits]`)
+        self.limits = limits or Limits()
         self.run_id = run_id
         self.platform = platform
         #: how engine images are read (harness.source.READ_MODES)
@@ -109,9 +112,11 @@ class SnapshotStore:
         return snap
 
     def _cache_path(self, info: ImageInfo) -> Path:
-        # the content's key, hashed: an engine image's id, a daemonless one's with its layers
+        # the content's key, hashed: an engine image's id, a daemonless one's with its layers;
+        # a snapshot taken under other bounds may hold other errors
         name = hashlib.sha256(info.key.encode("utf-8", "surrogateescape")).hexdigest()[:32]
-        key = f"{name}-{self._fingerprint}-{CACHE_FORMAT}"
+        bound = hashlib.sha256(repr(self.limits).encode()).hexdigest()[:8]
+        key = f"{name}-{self._fingerprint}-{bound}-{CACHE_FORMAT}"
         return safepath.inside(self.cache_dir, f"{key}.snapshot")
 
     def _load_or_take(self, info: ImageInfo) -> Snapshot:
@@ -138,8 +143,10 @@ class SnapshotStore:
         if self.read != "export" and isinstance(source, EngineSource):
             elf.prestart_pool(in_place=True)  # a guess: `auto` may still fall back
         try:
-            with source.rootfs(self.run_id) as stream:
-                snap = take_snapshot(info, stream, lambda: source.rootfs(self.run_id))
+            # the budget covers opening the filesystem too (a daemonless source's layers)
+            with budget(self.limits, info.ref), source.rootfs(self.run_id) as stream:
+                snap = take_snapshot(info, stream, lambda: source.rootfs(self.run_id),
+                                     self.limits)
         finally:
             elf.discard_started_pool()
         # the closure waits for the abi aspect, which comes after the others: the second core
@@ -381,12 +388,12 @@ def diff_aspect(aspect: str, before: dict[str, Any], snap: Snapshot,
 
 
 def aspect_error(aspect: str, snap: Snapshot) -> str | None:
-    """A reason the aspect cannot be judged on this snapshot (e.g. a damaged database)."""
+    """A reason the aspect cannot be judged on this snapshot (e.g. a damaged database, a
+    file past its cap)."""
+    errors = list(snap.errors.get(aspect, []))
     if aspect == "packages":
-        errors = [db["error"] for db in snap.package_dbs if db.get("error")]
-        if errors:
-            return "; ".join(errors)
-    return None
+        errors = [db["error"] for db in snap.package_dbs if db.get("error")] + errors
+    return "; ".join(errors[:10]) if errors else None
 
 
 def size_changes(header: dict[str, Any], snap: Snapshot, config: HarnessConfig) -> list[Change]:
@@ -433,37 +440,63 @@ def check_probes(spec: ImageSpec, family: str, records: dict[str, Any], store: S
         result.changes = changes
     except HarnessError as exc:
         result.error = str(exc)
+    except Exception as exc:  # noqa: BLE001 - whatever stops a judgement is its error
+        result.changes, result.error = [], judgement_error(exc)
     return result
+
+
+def judgement_error(exc: BaseException) -> str:
+    """The error of an aspect whose judgement raised something unforeseen (a MemoryError, a
+    RecursionError, a reader's bug): bounded, so that building it needs next to no memory."""
+    try:
+        text = str(exc)[:300]
+    except Exception:  # noqa: BLE001 - a message that cannot even be rendered
+        text = ""
+    return f"could not be judged: {type(exc).__name__}" + (f": {text}" if text else "")
 
 
 def check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
                  config: HarnessConfig, update: bool = False,
                  waiver_use: WaiverUse | None = None) -> AspectResult:
-    """Judge (or, with `update`, store) one aspect of one image. Never raises a HarnessError:
-    whatever stops the judgement becomes the result's `error`.
+    """Judge (or, with `update`, store) one aspect of one image. Never raises (a MemoryError
+    or RecursionError included): whatever stops the judgement becomes the result's `error`.
 
     A judgement is a pure function of the image, the baseline file, the configuration, the
     harness code and the date (waivers expire): when all of them equal an earlier run's, that
     run's result is reused without loading the snapshot (a warm re-run of an unchanged image).
     """
     use = WaiverUse()
-    with gcpause.paused():  # baselines and diffs are large acyclic structures
-        key = None if update else _verdict_key(spec, aspect, store, root, config)
-        known = store.recall_verdict(key) if key else None
-        if known is not None:
-            result = AspectResult.from_dict(known["result"])
-            result.ref = spec.ref
-            use.matched = {int(i): n for i, n in known["matched"].items()}
-            use.expired = set(known["expired"])
-        else:
-            result = _check_aspect(spec, aspect, store, root, config, update, use)
-            if key and result.error is None:
-                store.keep_verdict(key, {"result": result.to_dict(), "matched": use.matched,
-                                         "expired": sorted(use.expired)})
+    try:
+        with gcpause.paused():  # baselines and diffs are large acyclic structures
+            key = None if update else _verdict_key(spec, aspect, store, root, config)
+            known = store.recall_verdict(key) if key else None
+            result = _recalled(known, spec, use) if known is not None else None
+            if result is None:
+                result = _check_aspect(spec, aspect, store, root, config, update, use)
+                if key and result.error is None:
+                    store.keep_verdict(key, {"result": result.to_dict(), "matched": use.matched,
+                                             "expired": sorted(use.expired)})
+    except Exception as exc:  # noqa: BLE001 - never a crash: the aspect is `error`
+        use = WaiverUse()
+        result = AspectResult(spec.name, spec.ref, aspect, None, None, None,
+                              error=judgement_error(exc))
     if waiver_use is not None:
         for index, count in use.matched.items():
             waiver_use.matched[index] = waiver_use.matched.get(index, 0) + count
         waiver_use.expired |= use.expired
+    return result
+
+
+def _recalled(known: dict[str, Any], spec: ImageSpec, use: WaiverUse) -> AspectResult | None:
+    """A stored judgement as a result (and its waiver use); None when it is not one."""
+    try:
+        result = AspectResult.from_dict(known["result"])
+        matched = {int(i): int(n) for i, n in known["matched"].items()}
+        expired = {int(i) for i in known["expired"]}
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None
+    result.ref = spec.ref
+    use.matched, use.expired = matched, expired
     return result
 
 
@@ -568,4 +601,6 @@ def _check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path
         result.changes = judge_changes(causes.link(changes, index))
     except HarnessError as exc:
         result.error = str(exc)
+    except Exception as exc:  # noqa: BLE001 - MemoryError, RecursionError, a reader's bug
+        result.changes, result.error = [], judgement_error(exc)
     return result

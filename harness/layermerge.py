@@ -53,6 +53,7 @@ except ImportError:  # a platform without its wheels: the same API in the standa
 
 from harness.createview import RootView, clean_path, parent_path
 from harness.errors import SourceError
+from harness.limits import Metered
 from harness.snapshot.tarstream import Member, TarFormatError, TarReader
 
 CHUNK = 1 << 20
@@ -147,7 +148,8 @@ def _decompressed(raw: IO[bytes], what: str) -> IO[bytes]:
         reader = bz2.BZ2File(raw)
     elif magic.startswith(b"\xfd7zXZ\x00"):
         reader = lzma.LZMAFile(raw)
-    return raw if reader is raw else io.BufferedReader(reader, CHUNK)
+    # what a compressed layer expands to is spent from the image's budget (a bomb stops)
+    return raw if reader is raw else io.BufferedReader(Metered(reader, what), CHUNK)
 
 
 class _Spill(_Raw):

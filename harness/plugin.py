@@ -10,7 +10,7 @@ import fnmatch
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
@@ -24,13 +24,17 @@ from harness.diff.probes import probe_records
 from harness.engine import Engine
 from harness.errors import EngineUnavailable, HarnessError
 from harness.source import DAEMONLESS_PREFIXES
-from harness.gate import ACCEPTED, AspectResult, SnapshotStore, check_aspect, check_probes
+from harness.gate import (ACCEPTED, AspectResult, SnapshotStore, check_aspect, check_probes,
+                          judgement_error)
 from harness.policy import WaiverUse
 from harness.report import build_reports, summary_lines, write_report
 from harness.review import failure_message
 from harness.safetext import terminal
 
 RESULT_PROPERTY = "harness_result"
+#: the aspect a test is judging: a test that fails without recording its result is that aspect's
+#: `error` in the reports (a crash never drops an aspect, which would read as a pass)
+PENDING_PROPERTY = "harness_pending"
 WAIVER_PROPERTY = "harness_waivers"
 REPORT_SUFFIXES = (".json", ".md", ".html", ".htm")
 
@@ -172,6 +176,44 @@ def pytest_configure(config: pytest.Config) -> None:
         run_id=run_id, cache_dir=cache_dir)
     collector = ResultCollector(config.stash[STATE], controller=workerinput is None)
     config.pluginmanager.register(collector, "harness-results")
+    if images:
+        _sweep_on_signals(run_id)
+    if workerinput is None:
+        collector.write_placeholders()
+
+
+def _sweep_on_signals(run_id: str) -> None:
+    """SIGTERM (a CI job's timeout) and SIGINT remove the run's containers at once, then
+    interrupt the run as Ctrl-C does (its reports then say what was not judged)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def sweep(signum: int, frame: Any) -> None:
+        signal.signal(signum, signal.SIG_DFL)  # a second signal ends the run outright
+        with contextlib.suppress(Exception):
+            Engine.connect(timeout=10).remove_labelled(run_id)
+        raise KeyboardInterrupt(f"{signal.Signals(signum).name}: the run's containers were removed")
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        _PREVIOUS_HANDLERS.setdefault(signum, signal.signal(signum, sweep))
+
+
+#: the handlers `_sweep_on_signals` replaced, put back when the run ends (an in-process run)
+_PREVIOUS_HANDLERS: dict[int, Any] = {}
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        for signum, handler in _PREVIOUS_HANDLERS.items():
+            if handler is not None:
+                signal.signal(signum, handler)
+    _PREVIOUS_HANDLERS.clear()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -193,7 +235,7 @@ def compat_store(request: pytest.FixtureRequest) -> Iterator[SnapshotStore]:
     every container the run created is removed at the end, whatever happened."""
     state = request.config.stash[STATE]
     store = SnapshotStore(state.cache_dir, state.run_id, request.config.option.harness_platform,
-                          read=request.config.option.harness_read)
+                          read=request.config.option.harness_read, limits=state.config.limits)
     try:
         yield store
     finally:
@@ -238,19 +280,19 @@ def compat_check(request: pytest.FixtureRequest, compat_store: SnapshotStore,
     def check(aspect: str) -> AspectResult:
         __tracebackhide__ = True
         use = WaiverUse()
+        request.node.user_properties.append((PENDING_PROPERTY, aspect))
         result = check_aspect(_harness_image, aspect, compat_store, state.baselines,
                               state.config, update=state.update, waiver_use=use)
-        _record(request, result, use)
         sbom_dir = request.config.option.harness_sbom
         if sbom_dir and aspect == "packages" and result.image_id and not result.error:
             from harness import sbom
 
-            snap = compat_store.snapshot(compat_store.resolve(_harness_image))
             try:
+                snap = compat_store.snapshot(compat_store.resolve(_harness_image))
                 sbom.write(Path(sbom_dir), _harness_image.name, snap)
-            except (HarnessError, OSError) as exc:
-                pytest.fail(terminal(f"{_harness_image.name}: SBOM not written: {exc}"),
-                            pytrace=False)
+            except Exception as exc:  # noqa: BLE001 - the aspect's outcome says it
+                result.error = f"SBOM not written: {judgement_error(exc)}"
+        _record(request, result, use)
         if result.verdict != "pass":
             pytest.fail(failure_message(result, state.baselines), pytrace=False)
         return result
@@ -371,7 +413,8 @@ def runtime_container(request: pytest.FixtureRequest, compat_store: SnapshotStor
             try:
                 held = runtime.start(compat_store.engine, info.image_id, compat_store.run_id,
                                      shell, platform=runtime_emulation.platform,
-                                     time_scale=runtime_emulation.time_scale)
+                                     time_scale=runtime_emulation.time_scale,
+                                     limits=request.config.stash[STATE].config.limits)
             except HarnessError as exc:
                 if not (runtime_emulation.emulated and "exec format error" in str(exc)):
                     raise
@@ -387,6 +430,9 @@ def runtime_container(request: pytest.FixtureRequest, compat_store: SnapshotStor
     except HarnessError as exc:
         fail_plainly(request.config, f"{_harness_image.name}: cannot be started: {exc}", exc)
     assert isinstance(held, runtime.RuntimeContainer)
+    if held.broken:
+        pytest.fail(terminal(f"{_harness_image.name}: its runtime container is gone: "
+                             f"{held.broken}"), pytrace=False)
     return held
 
 
@@ -410,6 +456,7 @@ def compat_probes(request: pytest.FixtureRequest, compat_store: SnapshotStore,
     def probe(groups: dict[str, Any]) -> AspectResult:
         __tracebackhide__ = True
         use = WaiverUse()
+        request.node.user_properties.append((PENDING_PROPERTY, f"probes.{family}"))
         result = check_probes(_harness_image, str(family), probe_records(str(family), groups),
                               compat_store, state.baselines, state.config, update=state.update,
                               waiver_use=use)
@@ -443,6 +490,45 @@ def unused_baselines(root: Path, ran: list[str]) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and p.name not in ran)
 
 
+def unjudged(images: list[ImageSpec], results: list[AspectResult], why: str) -> list[AspectResult]:
+    """An `error` result (aspect `run`) for each image that has no result at all."""
+    seen = {r.name for r in results}
+    return [AspectResult(i.name, i.ref, "run", None, None, None, error=why)
+            for i in images if i.name not in seen]
+
+
+def crash_result(item: pytest.Item, report: pytest.TestReport,
+                 call: pytest.CallInfo[None] | None = None) -> AspectResult | None:
+    """The `error` result of an image test that failed without a result explaining it (a
+    crash, a probe that timed out, a fixture that raised): its pending aspect, else its
+    family's probes, else the test's name. None for other tests, and for a test whose
+    recorded result fails or errs already."""
+    callspec = getattr(item, "callspec", None)
+    spec = callspec.params.get("_harness_image") if callspec is not None else None
+    if not isinstance(spec, ImageSpec):
+        return None
+    recorded: dict[str, str] = {}
+    for name, value in item.user_properties:
+        if name == RESULT_PROPERTY:
+            data = json.loads(str(value))
+            verdict = AspectResult.from_dict(data).verdict
+            recorded[data["aspect"]] = verdict
+    if any(v != "pass" for v in recorded.values()):
+        return None
+    pending = [str(v) for n, v in item.user_properties if n == PENDING_PROPERTY]
+    marker = item.get_closest_marker("family")
+    aspect = str(next((a for a in pending if a not in recorded), None) or (
+        f"probes.{marker.args[0]}" if marker is not None and marker.args
+        else getattr(item, "originalname", item.name)))
+    if call is not None and call.excinfo is not None:
+        why = call.excinfo.exconly().strip()[:500]
+    else:
+        lines = [line for line in report.longreprtext.strip().splitlines() if line.strip()]
+        why = lines[-1].strip()[:500] if lines else report.outcome
+    return AspectResult(spec.name, spec.ref, aspect, None, None, None,
+                        error=f"{item.nodeid} crashed in {report.when}: {why}")
+
+
 class ResultCollector:
     """Gathers aspect results from every test report (those of xdist workers included, as
     they reach the controller) and writes the reports and the summary at the end."""
@@ -451,8 +537,35 @@ class ResultCollector:
         self.state = state
         self.controller = controller
 
+    def write_placeholders(self) -> None:
+        """Replace every report path with one saying the run has not finished: a run that
+        dies (killed, out of memory) never leaves an older report's `pass` in place."""
+        if not self.state.reports or not self.state.images:
+            return
+        reports = build_reports(unjudged(self.state.images, [], "the run did not finish "
+                                         "(it stopped before writing this report)"))
+        for path in self.state.reports:
+            try:
+                write_report(path, reports)
+            except OSError as exc:
+                raise pytest.UsageError(f"--compat-report {path}: cannot be written "
+                                        f"({exc.strerror or exc})") from None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]
+                                  ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if report.when != "teardown" and report.failed:
+            crashed = crash_result(item, report, call)
+            if crashed is not None:
+                prop = (RESULT_PROPERTY, json.dumps(crashed.to_dict()))
+                item.user_properties.append(prop)
+                report.user_properties.append(prop)
+        return report
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when != "call":
+        # a failed setup has no call phase; otherwise the call's report carries the results
+        if report.when != "call" and not (report.when == "setup" and report.failed):
             return
         for name, value in report.user_properties:
             if name == RESULT_PROPERTY:
@@ -484,11 +597,24 @@ class ResultCollector:
             # xdist: the workers have stopped; sweep whatever a crashed one left behind
             with contextlib.suppress(HarnessError):
                 Engine.connect(timeout=10).remove_labelled(self.state.run_id)
-        if not self.state.results:
+        if not self.state.reports:
             return
-        reports = build_reports(self.state.results)
-        for path in self.state.reports:
-            write_report(path, reports)
+        results = list(self.state.results)
+        if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+            results += unjudged(self.state.images, results,
+                                f"no aspect was judged (pytest exit status {int(exitstatus)})")
+        try:
+            reports = build_reports(results)
+            for path in self.state.reports:
+                write_report(path, reports)
+        except Exception as exc:
+            # e.g. a MemoryError rendering a huge report: it says error, and the run fails
+            fallback = build_reports(unjudged(self.state.images, [], "the report could not be "
+                                              f"written: {judgement_error(exc)}"))
+            for path in self.state.reports:
+                with contextlib.suppress(Exception):
+                    write_report(path, fallback)
+            raise
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_unconfigure(self, config: pytest.Config) -> None:

@@ -144,11 +144,12 @@ def image_config(layers: list[str], arch: str = "amd64", variant: str | None = N
 
 def docker_archive(out: Path, layers: list[bytes], tag: str, arch: str = "amd64",
                    variant: str | None = None, config: dict[str, Any] | None = None,
-                   diff_of: list[bytes] | None = None) -> Path:
+                   diff_of: list[bytes] | None = None, diff_ids: list[str] | None = None) -> Path:
     """A `docker save`-style tarball of an image made of these layer tars (bottom first),
     loadable by `docker load`: its image id is the digest of the config written here.
-    `diff_of`: the uncompressed layers, when `layers` are compressed (or damaged) copies."""
-    diff_ids = ["sha256:" + hashlib.sha256(data).hexdigest() for data in diff_of or layers]
+    `diff_of`: the uncompressed layers, when `layers` are compressed (or damaged) copies;
+    `diff_ids`: their digests, when those are too large to hold (a compression bomb)."""
+    diff_ids = diff_ids or ["sha256:" + hashlib.sha256(data).hexdigest() for data in diff_of or layers]
     cfg = image_config(diff_ids, arch, variant, config)
     cfg_name = hashlib.sha256(cfg).hexdigest() + ".json"
     names = [f"{d[7:]}/layer.tar" for d in diff_ids]

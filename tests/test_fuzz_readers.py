@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import tarfile
 import traceback
 import warnings
 from pathlib import Path
@@ -63,7 +64,7 @@ def _fuzz_test(name: str):  # type: ignore[no-untyped-def]
     def test(data: bytes) -> None:
         _check(name, data)
 
-    test.__name__ = f"test_fuzz_{name}"
+    test.__name__ = f"test_fuzz_{name.replace('-', '_')}"
     test.__doc__ = f"{name}: only its documented errors, whatever the input."
     return test
 
@@ -75,6 +76,9 @@ test_fuzz_dpkg = _fuzz_test("dpkg")
 test_fuzz_apk = _fuzz_test("apk")
 test_fuzz_tar = _fuzz_test("tar")
 test_fuzz_layers = _fuzz_test("layers")
+test_fuzz_rpmdb_bounded = _fuzz_test("rpmdb-bounded")
+test_fuzz_walk_capped = _fuzz_test("walk-capped")
+test_fuzz_layers_budget = _fuzz_test("layers-budget")
 
 
 @pytest.mark.parametrize("name", sorted(TARGETS))
@@ -124,3 +128,34 @@ def test_elf_non_utf8_interpreter_is_recorded() -> None:
                 TARGETS["elf"].run(bytes(data))
                 return
     pytest.skip("no ELF executable with an interpreter among the seeds")
+
+
+def test_tar_member_with_a_huge_mode_is_walked() -> None:
+    """A mode past what stat.S_IMODE takes (it raised OverflowError): its permission bits."""
+    import io
+
+    from fuzz.targets import _tar
+    from harness.snapshot.walk import walk
+
+    data = bytearray(_tar(tarfile.GNU_FORMAT, [("x", tarfile.REGTYPE, {"data": b"x"})]))
+    data[100:108] = b"\x80" + (1 << 40 | 0o755).to_bytes(7, "big")  # base-256, past mode_t
+    data[148:156] = b" " * 8
+    data[148:156] = ("%06o\0 " % sum(data[:512])).encode()
+    assert walk(io.BytesIO(bytes(data)), [])["/x"]["mode"] == "0755"
+
+
+def test_jar_whose_manifest_fails_to_inflate_is_that_jars_error() -> None:
+    import io
+    import zipfile
+
+    from harness.snapshot.language import LanguageCollector
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as jar:
+        jar.writestr("META-INF/MANIFEST.MF", b"Implementation-Version: 1\n" * 100)
+    data = bytearray(out.getvalue())
+    start = data.index(b"META-INF/MANIFEST.MF") + len("META-INF/MANIFEST.MF")
+    data[start:start + 8] = b"\xff" * 8  # the deflate stream, damaged
+    collector = LanguageCollector()
+    collector.take("/app/a.jar", bytes(data))
+    assert collector.errors and collector.errors[0].startswith("/app/a.jar: ")

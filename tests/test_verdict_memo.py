@@ -56,12 +56,11 @@ def test_a_rerun_reuses_the_judgement_until_an_input_changes(docker_engine: Any,
     # each input, changed alone, asks for a new judgement
     waiver = Waiver(kind="file-added", subject=gone, reason="test",
                     expires=dt.date.today() + dt.timedelta(days=1))
+    # a judgement that loads the snapshot meets the stub's assertion: the aspect's error
     waived = HarnessConfig(waivers=(waiver,))
-    with pytest.raises(AssertionError, match="not reused"):
-        _check(NoSnapshot(cache, "memo-4"), root, waived)
+    assert "not reused" in str(_check(NoSnapshot(cache, "memo-4"), root, waived).error)
     baseline.write(root, NAME, "x86_64", "files", header, records)
-    with pytest.raises(AssertionError, match="not reused"):
-        _check(NoSnapshot(cache, "memo-5"), root, config)
+    assert "not reused" in str(_check(NoSnapshot(cache, "memo-5"), root, config).error)
 
     class Tomorrow(dt.date):
         @classmethod
@@ -69,8 +68,7 @@ def test_a_rerun_reuses_the_judgement_until_an_input_changes(docker_engine: Any,
             return dt.date(2999, 1, 1)
 
     monkeypatch.setattr(dt, "date", Tomorrow)
-    with pytest.raises(AssertionError, match="not reused"):
-        _check(NoSnapshot(cache, "memo-6"), root, config)
+    assert "not reused" in str(_check(NoSnapshot(cache, "memo-6"), root, config).error)
 
 
 def test_waiver_use_is_replayed(docker_engine: Any, tmp_path: Path) -> None:

@@ -13,9 +13,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import contextlib
+
 from harness import safepath
 from harness.causes import file_owners, set_owners
+from harness import limits as bounds
 from harness.engine import ImageInfo
+from harness.limits import Limits
 from harness.ownership import verify
 from harness.snapshot.accounts import AccountsCollector
 from harness.snapshot.elf import ElfCollector
@@ -51,6 +55,9 @@ class Snapshot:
     #: files later layers deleted but the image ships (harness.snapshot.hidden), candidate-
     #: only; None when the read saw the merged view alone (an export stream)
     hidden: dict[str, dict[str, Any]] | None = None
+    #: aspect -> why it cannot be judged on this snapshot (a file past its `harness.limits`
+    #: cap: what it would have said is unknown)
+    errors: dict[str, list[str]] = field(default_factory=dict)
     schema: int = SCHEMA
 
     @property
@@ -116,16 +123,25 @@ def image_header(info: ImageInfo) -> dict[str, Any]:
             "repo_digests": info.repo_digests, "size": info.size}
 
 
-def take_snapshot(info: ImageInfo, rootfs: Rootfs, reopen: Reopen | None = None) -> Snapshot:
+def take_snapshot(info: ImageInfo, rootfs: Rootfs, reopen: Reopen | None = None,
+                  limits: Limits | None = None) -> Snapshot:
     """Read the image's filesystem once (a tar stream or a member reader) and assemble
-    every aspect; `reopen` gives it again when hard links need a second pass (`walk`)."""
+    every aspect, within `limits` (under the caller's budget of the image, else one here);
+    `reopen` gives the filesystem again when hard links need a second pass (`walk`)."""
+    limits = limits or Limits()
+    outer = bounds.current()
+    with bounds.budget(limits, info.ref) if outer is None else contextlib.nullcontext(outer):
+        return _take(info, rootfs, reopen, limits)
+
+
+def _take(info: ImageInfo, rootfs: Rootfs, reopen: Reopen | None, limits: Limits) -> Snapshot:
     load_builtin_readers()
-    packages = PackagesCollector()
-    accounts = AccountsCollector()
+    packages = PackagesCollector(limits)
+    accounts = AccountsCollector(limits)
     # files read in place leave a core free that an export stream would keep busy
     elf = ElfCollector(in_place=hasattr(rootfs, "chunks") and not isinstance(rootfs, TarReader))
     secrets = SecretsCollector()
-    language = LanguageCollector()
+    language = LanguageCollector(limits)
     os_release = OsReleaseCollector()
     collectors: list[ContentCollector] = [packages, accounts, secrets, language, os_release, elf]
     hidden: HiddenCollector | None = None
@@ -153,5 +169,7 @@ def take_snapshot(info: ImageInfo, rootfs: Rootfs, reopen: Reopen | None = None)
     snap = Snapshot(image=header, metadata=flatten_config(info), files=files,
                     packages=records, package_dbs=dbs, accounts=accounts.result(),
                     abi=elf.result(files, records), secrets=secrets.result(), ownership=owned,
-                    hidden=hidden.result() if hidden is not None else None)
+                    hidden=hidden.result() if hidden is not None else None,
+                    errors={aspect: found for aspect, found in (
+                        ("packages", language.refused), ("security", accounts.errors)) if found})
     return snap

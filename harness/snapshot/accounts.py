@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.limits import Limits, size_text
+
 PASSWD = "/etc/passwd"
 SHADOW = "/etc/shadow"
 GROUP = "/etc/group"
@@ -12,11 +14,21 @@ GROUP = "/etc/group"
 class AccountsCollector:
     """Takes /etc/passwd and /etc/shadow during the walk."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits | None = None) -> None:
         self.data: dict[str, bytes] = {}
+        self._limits = limits or Limits()
+        #: account files larger than the cap: the security aspect cannot be judged
+        self.errors: list[str] = []
 
     def wants(self, path: str, head: bytes, size: int) -> bool:
         return path in (PASSWD, SHADOW, GROUP)
+
+    def cap(self, path: str) -> int:
+        return self._limits.account_file_bytes
+
+    def refuse(self, path: str, size: int, cap: int) -> None:
+        self.errors.append(f"{path}: {size_text(size)} ({size:,} bytes), larger than "
+                           f"{self._limits.describe('account_file_bytes')}")
 
     def take(self, path: str, data: bytes) -> None:
         self.data[path] = data

@@ -16,6 +16,8 @@ import re
 import zipfile
 from typing import Any
 
+from harness.limits import LimitExceeded, Limits, read_bounded, size_text
+
 _PY_META = re.compile(r"/(?:site|dist)-packages/[^/]+\.(?:dist-info/METADATA|egg-info/PKG-INFO|egg-info)$")
 _NODE = re.compile(r"/node_modules/(?:@[^/]+/)?[^/]+/package\.json$")
 _PHP_EXT = re.compile(r"^/usr/(?:local/)?lib/php/(?:extensions/)?([^/]+)/([^/]+)\.so$")
@@ -34,9 +36,20 @@ def _record(manager: str, name: str, version: str, license_: str | None = None,
 class LanguageCollector:
     """Takes the metadata files of language packages during the walk."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits | None = None) -> None:
         self.records: list[dict[str, Any]] = []
         self.errors: list[str] = []
+        self._limits = limits or Limits()
+        #: metadata past its cap: the packages aspect cannot be judged (a package hidden
+        #: behind an oversized manifest would go unseen)
+        self.refused: list[str] = []
+
+    def cap(self, path: str) -> int:
+        return MAX_JAR if _JAR.search(path) else self._limits.manifest_bytes
+
+    def refuse(self, path: str, size: int, cap: int) -> None:
+        self.refused.append(f"{path}: {size_text(size)} ({size:,} bytes), larger than "
+                            f"{self._limits.describe('manifest_bytes')}")
 
     def wants(self, path: str, head: bytes, size: int) -> bool:
         # every pattern below needs one of these: most paths are turned away without a regex
@@ -62,8 +75,11 @@ class LanguageCollector:
                 self._java_release(path, data)
             elif _JAR.search(path):
                 self._jar(path, data)
-        except (ValueError, KeyError, zipfile.BadZipFile, UnicodeDecodeError, OSError) as exc:
-            self.errors.append(f"{path}: {type(exc).__name__}: {exc}")
+        except LimitExceeded as exc:
+            self.refused.append(str(exc))
+        except Exception as exc:  # noqa: BLE001 - a damaged jar (zlib.error, an encrypted
+            # member, a bad zip header) is that file's error, never the whole image's
+            self.errors.append(f"{path}: {type(exc).__name__}: {str(exc)[:200]}")
 
     def _python(self, path: str, data: bytes) -> None:
         meta = email.parser.BytesParser().parsebytes(data, headersonly=True)
@@ -90,9 +106,13 @@ class LanguageCollector:
     def _jar(self, path: str, data: bytes) -> None:
         with zipfile.ZipFile(io.BytesIO(data)) as jar:
             try:
-                manifest = jar.read("META-INF/MANIFEST.MF").decode("utf-8", "replace")
+                member = jar.open("META-INF/MANIFEST.MF")
             except KeyError:
                 return
+            with member:  # read by its inflated size, whatever its header claims
+                manifest = read_bounded(member, self._limits.manifest_bytes,
+                                        f"{path}!/META-INF/MANIFEST.MF", "manifest_bytes",
+                                        self._limits).decode("utf-8", "replace")
         fields = dict(re.findall(r"^([A-Za-z-]+):\s*(.*?)\s*$", manifest, re.M))
         name = fields.get("Implementation-Title") or fields.get("Bundle-SymbolicName") or path.rsplit("/", 1)[-1][:-4]
         version = fields.get("Implementation-Version") or fields.get("Bundle-Version")

@@ -23,6 +23,7 @@ from typing import Any
 
 from harness.errors import ParseError
 from harness.paths import Resolver
+from harness.limits import Limits, size_text
 from harness.snapshot import dpkg
 
 
@@ -105,8 +106,11 @@ class Database:
 class PackagesCollector:
     """Collects the files of every registered manager's database folders during the walk."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits | None = None) -> None:
         self._taken: dict[str, bytes] = {}
+        self._limits = limits or Limits()
+        #: database files larger than the cap -> why (their database cannot be read whole)
+        self._refused: dict[str, str] = {}
         #: licence files read as they pass (a licence, not the file, is kept)
         self._licences: dict[str, str | None] = {}
         self._databases: list[Database] | None = None
@@ -129,6 +133,14 @@ class PackagesCollector:
                         out.append((reader, location, candidate))
                     start = path.find(tail, start + 1)
         return out
+
+    def cap(self, path: str) -> int:
+        return self._limits.package_db_bytes
+
+    def refuse(self, path: str, size: int, cap: int) -> None:
+        if self._rerooted(path):
+            self._refused[path] = (f"{path}: {size_text(size)} ({size:,} bytes), larger than "
+                                   f"{self._limits.describe('package_db_bytes')}")
 
     def wants(self, path: str, head: bytes, size: int) -> bool:
         if size <= MAX_LICENCE_FILE and any(
@@ -227,8 +239,15 @@ class PackagesCollector:
         records: dict[str, dict[str, Any]] = {}
         databases: list[dict[str, Any]] = []
         resolver = Resolver(files) if files is not None else None
+        refused = dict(self._refused)
         for database in self.databases(files):
             entry = database.entry()
+            prefix = database.real.rstrip("/") + "/"
+            too_large = [refused.pop(p) for p in sorted(refused) if p.startswith(prefix)]
+            if too_large:  # part of the database is missing: no count could be trusted
+                entry["error"] = "; ".join(too_large[:5])
+                databases.append(entry)
+                continue
             problems: list[str] = []
             try:
                 found = database.reader.read(database.files, problems)
@@ -251,6 +270,10 @@ class PackagesCollector:
             databases.append(entry)
             for record in found:
                 records.setdefault(package_key(record), record)
+        for path, why in sorted(refused.items()):  # a database all of whose files were refused
+            reader, location, _ = self._rerooted(path)[0]
+            databases.append({"manager": reader.manager, "location": location, "paths": [path],
+                              "error": why})
         return records, databases
 
 

@@ -21,13 +21,16 @@ import functools
 import sqlite3
 import struct
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from harness import limits as bounds
 from harness import rpmdb_bdb, rpmdb_ndb
 from harness import rpmheader as tags
 from harness.errors import ParseError
+from harness.limits import Limits
 from harness.rpmheader import RpmHeader
 from harness.snapshot.packages import PackageReader, package_key, register
 from harness.versions import rpm_compare
@@ -275,10 +278,30 @@ def _rows_with_wal(data: bytes, wal: bytes) -> list[tuple[int, Any]]:
 
 
 def _query(con: sqlite3.Connection) -> list[tuple[int, Any]]:
+    """The Packages rows, from a table only (a view, a recursive one above all, or a virtual
+    table runs whatever the image wrote), within the query's time bound."""
+    held = bounds.current()
+    limits = held.limits if held is not None else Limits()
+    seconds = limits.sqlite_seconds if held is None else min(limits.sqlite_seconds,
+                                                             held.seconds_left())
+    deadline = time.monotonic() + seconds
+    con.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
     try:
+        con.execute("PRAGMA trusted_schema = OFF")
+        found = con.execute("SELECT type, sql FROM sqlite_master WHERE name = 'Packages' "
+                            "COLLATE NOCASE").fetchall()
+        if found and (found[0][0] != "table"
+                      or str(found[0][1] or "").lstrip().upper().startswith("CREATE VIRTUAL")):
+            kind = "a virtual table" if found[0][0] == "table" else f"a {found[0][0]}"
+            raise sqlite3.DatabaseError(f"its Packages is {kind}, not a table: refused")
         return list(con.execute(_QUERY))
     except sqlite3.OperationalError as exc:
+        if time.monotonic() > deadline:
+            raise sqlite3.DatabaseError(f"the query took longer than "
+                                        f"{limits.describe('sqlite_seconds')}") from None
         raise sqlite3.DatabaseError(f"no rpm Packages table ({exc})") from exc
+    finally:
+        con.set_progress_handler(None, 0)
 
 
 register(PackageReader("rpm", is_database, read_database, read_file_lists,

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any, Protocol, Union
 
 from harness.errors import SourceError
+from harness.limits import tick
 from harness.snapshot.tarstream import Member, TarFormatError, TarReader
 
 
@@ -41,6 +42,18 @@ class ContentCollector(Protocol):
 
     def take(self, path: str, data: bytes) -> None:
         """Receive the whole content of a file this collector wanted."""
+
+
+class CappedCollector(ContentCollector, Protocol):
+    """A collector that holds no file above its cap (`harness.limits`): the walk hands it no
+    such file, and tells it instead (`refuse`), for it to record an error naming the file
+    and the bound."""
+
+    def cap(self, path: str) -> int:
+        """The most bytes of this file the collector may be handed."""
+
+    def refuse(self, path: str, size: int, cap: int) -> None:
+        """A file it wanted is larger than its cap: record the error."""
 
 
 class MemberReader(Protocol):
@@ -102,7 +115,7 @@ def normalize_path(name: str) -> str:
 
 def mode_string(mode: int) -> str:
     """Permission bits incl. setuid/setgid/sticky as four octal digits (`4755`)."""
-    return format(stat.S_IMODE(mode), "04o")
+    return format(mode & 0o7777, "04o")  # stat.S_IMODE overflows on a hostile tar's huge mode
 
 
 #: opens the same filesystem again, for a second pass (a context manager giving a Rootfs)
@@ -143,6 +156,7 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> dict[str, dict[
             path = "/" + member.name if clean else normalize_path(member.name)
             if path == "/" or path in ENGINE_INIT_PATHS:
                 continue
+            tick(path)  # the image's time budget, if it is read under one
             kind = _TYPES.get(member.type, "other")
             record: dict[str, Any] = {"type": kind, "mode": mode_string(member.mode),
                                       "uid": member.uid, "gid": member.gid}
@@ -161,7 +175,8 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> dict[str, dict[
                 if detachable and member.size >= PATH_MIN:
                     on_disk: DetachableReader = reader  # type: ignore[assignment]
                     head = on_disk.peek(4096)
-                    takers = [c for c in collectors if c.wants(path, head, member.size)]
+                    takers = _capped([c for c in collectors if c.wants(path, head, member.size)],
+                                     path, member.size)
                     host = on_disk.host_path() if takers else None
                     hashed = _hashed_by(takers, path, host, head, member.size) if host else None
                     if hashed is not None:
@@ -227,15 +242,24 @@ def _hash_and_collect(chunks: Iterator[memoryview], path: str, size: int,
     against 0.85 s, median of 24)."""
     digest = hashlib.sha256()
     parts: list[bytes] = []
+    held, most = 0, min((_cap_of(c, path) for c in takers or ()), default=0)
     for view in chunks:
         digest.update(view)
         if takers is None:
             head = bytes(view[:4096])
-            takers = [c for c in collectors if c.wants(path, head, size)]
+            takers = _capped([c for c in collectors if c.wants(path, head, size)], path, size)
             on_host = host_path() if takers and host_path is not None else None
             if on_host is not None:
                 takers = _by_path(takers, path, on_host, head)
+            most = min((_cap_of(c, path) for c in takers), default=0)
         if takers:
+            held += len(view)
+            if held > most:  # more data than the member's size said: past a cap, refused
+                takers = _capped(takers, path, held)
+                most = min((_cap_of(c, path) for c in takers), default=0)
+                if not takers:
+                    parts = []
+                    continue
             parts.append(bytes(view))
     if takers:
         data = b"".join(parts)
@@ -247,6 +271,28 @@ def _hash_and_collect(chunks: Iterator[memoryview], path: str, size: int,
             if collector.wants(path, b"", 0):
                 collector.take(path, b"")
     return digest.hexdigest()
+
+
+#: a collector that declares no cap: the walk holds whatever it asks for
+_UNCAPPED = 1 << 62
+
+
+def _cap_of(collector: ContentCollector, path: str) -> int:
+    cap = getattr(collector, "cap", None)
+    return _UNCAPPED if cap is None else int(cap(path))
+
+
+def _capped(takers: list[ContentCollector], path: str, size: int) -> list[ContentCollector]:
+    """The takers whose cap admits `size` bytes of this file; the others are told they get
+    none of it (`CappedCollector.refuse`)."""
+    kept = []
+    for collector in takers:
+        cap = _cap_of(collector, path)
+        if size > cap:
+            collector.refuse(path, size, cap)  # type: ignore[attr-defined]
+        else:
+            kept.append(collector)
+    return kept
 
 
 def _complete_hardlinks(files: dict[str, dict[str, Any]]) -> None:
@@ -312,12 +358,20 @@ def _deliver_links(rootfs: Rootfs, reopen: Reopen | None, wanted: dict[str, list
                 links = left.pop(path, None)
                 if links is None:
                     continue
+                # the caps hold here too: a link must not carry past them what its path
+                # alone would not (the carrier is read only when some collector admits it)
+                takers = {link: _capped([c for c in collectors if c.wants(link, b"", member.size)],
+                                        link, member.size) for link in links}
+                if not any(takers.values()):
+                    if not left:
+                        break
+                    continue
                 data = b"".join(bytes(view) for view in reader.chunks())
                 if hashlib.sha256(data).hexdigest() != files[path].get("sha256"):
                     raise SourceError(f"{path} changed between two reads of the image")
                 head = data[:4096]
-                for link in links:
-                    for collector in collectors:
+                for link, admitted in takers.items():
+                    for collector in admitted:
                         if collector.wants(link, head, len(data)):
                             collector.take(link, data)
                 if not left:

@@ -1,0 +1,123 @@
+"""The shape of a stored baseline's records, checked when it is loaded.
+
+A baseline is a file in git that anyone with write access to the repository (or a hostile
+image's own `--update-baselines` run) may have shaped; the diffs index its records by field.
+A record of the wrong type must stop the judgement with a message naming the file, the record
+and the field, never crash a diff halfway (an aspect that drops out of the results reads as a
+pass).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness.errors import BaselineCorrupt
+
+#: records are flat: a field holds a scalar, or a list or map of scalars (a library's paths)
+MAX_DEPTH = 3
+_SCALAR = (str, int, float, bool, type(None))
+
+
+def _depth_ok(value: Any, depth: int) -> bool:
+    """Whether a value nests no deeper than `depth` lists/maps (iteratively bounded)."""
+    if isinstance(value, _SCALAR):
+        return True
+    if depth <= 0:
+        return False
+    if isinstance(value, list):
+        return all(_depth_ok(v, depth - 1) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _depth_ok(v, depth - 1) for k, v in value.items())
+    return False
+
+
+def _str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _opt_str(v: Any) -> bool:
+    return v is None or isinstance(v, str)
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _opt_int(v: Any) -> bool:
+    return v is None or _int(v)
+
+
+def _mode(v: Any) -> bool:
+    return isinstance(v, str) and 0 < len(v) <= 6 and all(c in "01234567" for c in v)
+
+
+def _str_list(v: Any) -> bool:
+    return v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v))
+
+
+Fields = dict[str, tuple[bool, Callable[[Any], bool], str]]
+
+#: field -> (required, check, what it must be), per record kind
+_FILE: Fields = {
+    "type": (True, _str, "a string"), "mode": (True, _mode, "an octal string"),
+    "uid": (True, _int, "an integer"), "gid": (True, _int, "an integer"),
+    "size": (False, _opt_int, "an integer"), "sha256": (False, _opt_str, "a string"),
+    "target": (False, _opt_str, "a string"), "link": (False, _opt_str, "a string"),
+    "dev": (False, _opt_str, "a string"),
+}
+_PACKAGE: Fields = {
+    "name": (True, _str, "a string"), "arch": (False, _opt_str, "a string"),
+    "evr": (False, _opt_str, "a string"), "version": (False, _opt_str, "a string"),
+    "release": (False, _opt_str, "a string"), "manager": (False, _opt_str, "a string"),
+    "epoch": (False, lambda v: v is None or _int(v) or isinstance(v, str), "an integer"),
+}
+_LIBRARY: Fields = {
+    "arch": (False, _opt_str, "a string"), "paths": (False, _str_list, "a list of strings"),
+    "packages": (False, _str_list, "a list of strings"),
+    "needed": (False, _str_list, "a list of strings"),
+    "versions": (False, _str_list, "a list of strings"),
+    "rpath": (False, _str_list, "a list of strings"),
+    "runpath": (False, _str_list, "a list of strings"),
+    "search_missing": (False, _str_list, "a list of strings"),
+}
+_SYMBOL: Fields = {
+    "type": (False, _opt_str, "a string"), "bind": (False, _opt_str, "a string"),
+    "size": (False, _opt_int, "an integer"), "default": (False, lambda v: isinstance(v, bool), "a boolean"),
+}
+
+
+def _fields_of(aspect: str, key: str) -> Fields | None:
+    """The fields a record of this aspect must have; None: any flat value will do."""
+    if aspect == "files":
+        return _FILE
+    if aspect == "packages":
+        return _PACKAGE
+    if aspect == "abi":
+        return _SYMBOL if ":" in key else _LIBRARY
+    return None
+
+
+def check_records(path: Path, aspect: str, header: Any, records: dict[str, Any]) -> None:
+    """Raise `BaselineCorrupt` naming the file, the record and the field when a stored record
+    does not have the shape the aspect's diff reads."""
+    if not isinstance(header, dict) or not _depth_ok(header, MAX_DEPTH):
+        raise BaselineCorrupt(f"baseline {path}: 'image' must be a flat object")
+    for key, record in records.items():
+        where = f"baseline {path}: record {key[:200]!r}"
+        if not _depth_ok(record, MAX_DEPTH):
+            raise BaselineCorrupt(f"{where} nests deeper than {MAX_DEPTH} levels")
+        fields = _fields_of(aspect, key)
+        if fields is None:
+            continue
+        if not isinstance(record, dict):
+            raise BaselineCorrupt(f"{where} must be an object, not {type(record).__name__}")
+        for name, (required, check, what) in fields.items():
+            if name not in record:
+                if required:
+                    raise BaselineCorrupt(f"{where} has no field {name!r}")
+                continue
+            if not check(record[name]):
+                raise BaselineCorrupt(f"{where}: field {name!r} must be {what}, "
+                                      f"not {type(record[name]).__name__}")
