@@ -110,10 +110,12 @@ def test_hostile_file_names_end_to_end(run_gate: Any, tmp_path: Path) -> None:
     breaks = [c for c in gate.image("img")["changes"] if c["kind"] == "setuid-added"]
     assert len(breaks) == len(names)
     rows = [t for t in tokens if t.type == "tr_open"]
-    # summary, kind table (file-added and setuid-added), breaks table
+    # summary, root causes, kind table (file-added and setuid-added), breaks table
     changes = gate.image("img")["changes"]
     kinds = {(c["aspect"], c["kind"]) for c in changes}
     detail = [c for c in changes if c["verdict"] in ("break", "review") or c["waived"]]
+    causes = {(c["cause"]["aspect"], c["cause"]["kind"], c["cause"]["subject"]) for c in detail}
     sections = {("break" if c["verdict"] == "break" else "review") for c in detail}
-    assert len(rows) == 2 + (1 + len(kinds)) + len(sections) + len(detail), len(rows)
+    assert len(rows) == (2 + (1 + len(causes)) + (1 + len(kinds)) + len(sections)
+                         + len(detail)), len(rows)
     assert not RAW.search(md.read_text())
