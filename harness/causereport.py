@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.diff.change import Change
-from harness.review import WHY
+from harness.kinds import WHY
 
 #: consequences a Markdown report lists under each cause (the JSON holds them all)
 FIRST_FEW = 3

@@ -1,5 +1,5 @@
 """Root causes: each change linked to the change that explains it, through package ownership
-and the ABI data (compat-rules.md, "Root causes").
+and the ABI data (docs/compat-rules.md, "Root causes").
 
 - a package removed, replaced, up- or downgraded -> the files it owned, its libraries and
   their symbols (the `package` owner of a file record; the `packages` of a library record)

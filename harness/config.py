@@ -14,7 +14,7 @@ from typing import Any
 from harness.errors import ConfigError
 from harness.limits import Limits, parse_limits
 
-#: compat-rules.md: volatile paths ignored by default (package-manager caches and logs, the
+#: docs/compat-rules.md: volatile paths ignored by default (package-manager caches and logs, the
 #: engine-managed files, byte-code, temp dirs, and the package databases themselves, whose
 #: content is the packages aspect).
 DEFAULT_IGNORE = (
@@ -25,7 +25,7 @@ DEFAULT_IGNORE = (
     "/run/*", "/var/run/*", "/etc/shadow-", "/etc/passwd-", "/etc/group-", "/etc/gshadow-",
 )
 
-#: Paths whose removal breaks users (compat-rules.md: public paths).
+#: Paths whose removal breaks users (docs/compat-rules.md: public paths).
 DEFAULT_PUBLIC = (
     "/bin/*", "/sbin/*", "/lib/*", "/lib32/*", "/lib64/*", "/libx32/*", "/usr/bin/*",
     "/usr/sbin/*", "/usr/lib/*", "/usr/lib32/*", "/usr/lib64/*", "/usr/libexec/*", "/etc/*",

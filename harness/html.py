@@ -28,7 +28,7 @@ from typing import Any
 from harness.causereport import CauseGroup, group_causes, headline, kinds_text
 from harness.diff.change import VERDICTS, Change
 from harness.report import CONSUMER_KEYS, ImageReport, brief, visible
-from harness.review import WHY
+from harness.kinds import WHY
 
 #: verdict groups in the order a reviewer reads them: what blocks first
 GROUPS = (("break", "Breaks"), ("review", "Review"), ("waived", "Waived"), ("info", "Info"))

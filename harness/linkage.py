@@ -52,7 +52,7 @@ _MUSL_INTERP = re.compile(r"ld-musl-([^/]+)\.so\.1$")
 
 @dataclass(frozen=True)
 class Finding:
-    """One linkage problem: kind, subject and consumer as compat-rules.md spells them."""
+    """One linkage problem: kind, subject and consumer as docs/compat-rules.md spells them."""
 
     kind: str
     subject: str
@@ -462,7 +462,7 @@ class Linker:
         of the image off every search path: its host program loads that object first and
         ld.so then matches the NEEDED by soname. The JDK's libjava.so needs libjvm.so, which
         the `java` launcher dlopens from lib/server/; the reference resolves to a file of
-        the image, which is all compat-rules.md asks, and breaks when that file goes."""
+        the image, which is all docs/compat-rules.md asks, and breaks when that file goes."""
         facts = self.objects[consumer]
         if facts.get("interp") or "/" in name:
             return False

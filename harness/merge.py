@@ -21,7 +21,7 @@ _FIELDS = frozenset(Change.__dataclass_fields__)
 
 
 def read_report(path: Path) -> list[AspectResult]:
-    """The aspect results of one JSON report (the contract of compat-rules.md)."""
+    """The aspect results of one JSON report (the contract of docs/compat-rules.md)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

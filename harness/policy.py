@@ -13,24 +13,12 @@ from dataclasses import dataclass, field, replace
 
 from harness.config import HarnessConfig, Waiver
 from harness.diff.change import Change
+from harness.kinds import with_verdict
 from harness.licenses import denied
 
-BREAK_KINDS = frozenset({
-    "package-removed", "package-downgraded", "package-arch-changed", "package-files-missing",
-    "library-removed", "symbol-removed", "symbol-version-removed", "symbol-type-changed",
-    "needed-unresolved", "symbol-unresolved", "file-type-changed",
-    "user-changed", "entrypoint-changed", "cmd-changed", "workdir-changed", "platform-changed",
-    "env-removed", "port-removed", "volume-removed",
-    "setuid-added", "world-writable-added", "empty-password",
-    "probe-item-removed", "runtime-version-changed",
-})
-REVIEW_KINDS = frozenset({
-    "license-changed", "needed-added", "owner-changed", "symlink-target-changed", "env-changed",
-    "secret-found", "stopsignal-changed", "healthcheck-changed", "config-changed",
-    "port-changed", "volume-changed", "package-file-changed", "root-user", "parse-error",
-    "package-record-malformed",
-    "package-replaced",
-})
+#: default verdicts of the kinds without a condition (harness.kinds, docs/compat-rules.md)
+BREAK_KINDS = with_verdict("break")
+REVIEW_KINDS = with_verdict("review")
 
 
 def glob_regex(globs: Iterable[str]) -> re.Pattern[str] | None:
@@ -45,7 +33,7 @@ def _loses_owner_rx(before: str, after: str) -> bool:
 
 
 def default_verdict(change: Change, config: HarnessConfig, public: re.Pattern[str] | None) -> str:
-    """compat-rules.md's verdict for a change, including the conditional rows."""
+    """docs/compat-rules.md's verdict for a change, including the conditional rows."""
     kind = change.kind
     detail = change.detail or {}
     if kind == "file-removed":

@@ -1,6 +1,6 @@
 """Outcome: the report model (per image, per aspect) and its renderings.
 
-The model yields lines; the plugin prints them. JSON is the contract of compat-rules.md;
+The model yields lines; the plugin prints them. JSON is the contract of docs/compat-rules.md;
 Markdown is for pull-request comments and is kept under GitHub's 65,536-character limit.
 """
 
@@ -78,7 +78,7 @@ _RANK = {"pass": 0, "fail": 1, "error": 2}
 
 
 def to_json(reports: list[ImageReport]) -> dict[str, Any]:
-    """The JSON report contract (compat-rules.md)."""
+    """The JSON report contract (docs/compat-rules.md)."""
     return {"schema": REPORT_SCHEMA, "images": [{
         "name": rep.name, "ref": rep.ref, "image_id": rep.image_id, "arch": rep.arch,
         "baseline": rep.baseline, "verdict": rep.verdict,

@@ -7,44 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.gate import AspectResult
+from harness.kinds import WHY
 from harness.safetext import terminal
 
 MAX_LISTED = 25
-
-#: Why each break hurts a user of the baseline image (compat-rules.md, shortened).
-WHY = {
-    "package-removed": "dependants and users of its files and commands lose them",
-    "package-replaced": "another package now owns its files: dependencies on the old name break",
-    "package-downgraded": "package managers will not treat the candidate as an update",
-    "package-epoch-changed": "an epoch can never be lowered",
-    "package-arch-changed": "a different architecture changes what is installed",
-    "package-files-missing": "the package database promises files the image no longer has",
-    "library-removed": "programs linked against the soname fail to start",
-    "soname-changed": "programs linked against the old soname fail to start",
-    "symbol-removed": "programs using the symbol fail to load or crash on first call",
-    "symbol-version-removed": "glibc refuses to load every consumer that needs the version node",
-    "symbol-type-changed": "code expecting a function gets data (or the reverse)",
-    "symbol-size-changed": "copy relocations silently truncate a grown object",
-    "needed-unresolved": "the dynamic loader cannot find a needed library",
-    "symbol-unresolved": "the dynamic loader cannot bind a needed symbol",
-    "file-removed": "scripts and programs using the path fail",
-    "file-type-changed": "users of the path get a different kind of file",
-    "mode-changed": "the owner can no longer read or execute it",
-    "user-changed": "every `docker run` runs as a different user",
-    "entrypoint-changed": "every `docker run` runs a different program",
-    "cmd-changed": "every `docker run` without arguments runs a different command",
-    "workdir-changed": "relative paths of every `docker run` change",
-    "env-removed": "programs relying on the variable lose it",
-    "port-removed": "deployments relying on the exposed port lose it",
-    "volume-removed": "data written to the volume is no longer kept apart",
-    "setuid-added": "a new privileged program widens the attack surface",
-    "world-writable-added": "anyone in the container can change the file",
-    "empty-password": "an account logs in with no password (CVE-2019-5021 class)",
-    "hidden-in-lower-layer": "a deleted secret, privileged program or binary still ships in the "
-                             "image's layers (docker save, registries) for anyone to extract",
-    "probe-item-removed": "programs using the module, extension or applet fail",
-    "runtime-version-changed": "code written for the runtime's version may fail",
-}
 
 
 def _short(value: Any) -> str:

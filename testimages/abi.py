@@ -1,5 +1,5 @@
 """ELF ABI fixtures: library pairs compiled with gcc and linker version scripts, one per rule of
-compat-rules.md, and small images built around them (glibc multiarch, RPM-style lib64, musl).
+docs/compat-rules.md, and small images built around them (glibc multiarch, RPM-style lib64, musl).
 
 Every image carries the host's own glibc (libc.so.6 and its loader), so its programs load as
 they would on a real distribution, and the gate's linkage check sees a complete closure.
@@ -91,7 +91,7 @@ class Pair:
     uses: str
     #: (kind, subject, verdict) the gate must report for the new build
     expect: tuple[str, str, str]
-    #: compat-rules.md is stricter than abidiff here (a grown variable: abidiff says bit 4)
+    #: docs/compat-rules.md is stricter than abidiff here (a grown variable: abidiff says bit 4)
     stricter: bool = False
 
 

@@ -1,7 +1,7 @@
 """ABI verdicts as the dynamic loader sees them: for each case (a symbol moved into a NEEDED
 library, versioning added or removed, a plugin without a soname losing a symbol), the real
 ld.so runs a consumer built against the old side in the new image, and the gate's verdict must
-agree with it (or differ only as compat-rules.md says: a plugin outside the loader's path is
+agree with it (or differ only as docs/compat-rules.md says: a plugin outside the loader's path is
 review)."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Library pairs built with gcc and version scripts, one per compat rule: the gate's verdict
 (through images, baselines and the policy) agrees with abidiff's incompatible bit (8), except
-where compat-rules.md is deliberately stricter: an exported variable that grew."""
+where docs/compat-rules.md is deliberately stricter: an exported variable that grew."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Diff and policy rules of compat-rules.md, on plain records (no engine needed)."""
+"""Diff and policy rules of docs/compat-rules.md, on plain records (no engine needed)."""
 
 from __future__ import annotations
 

@@ -321,7 +321,7 @@ def _loader_dirs(abi: Mapping[str, Any]) -> frozenset[str]:
 
 
 def diff_abi(before: dict[str, Any], abi: dict[str, Any], config: HarnessConfig) -> list[Change]:
-    """Baseline ABI records vs. a candidate's ABI section (compat-rules.md, abi rows)."""
+    """Baseline ABI records vs. a candidate's ABI section (docs/compat-rules.md, abi rows)."""
     new = baseline_records(abi, config)
     if before == new:
         # the candidate's records hold nothing suppressed, so neither does an equal baseline:

@@ -10,7 +10,7 @@ VERDICTS = ("break", "review", "info")
 
 @dataclass
 class Change:
-    """A change of one subject in one aspect (kinds and subjects: compat-rules.md).
+    """A change of one subject in one aspect (kinds and subjects: docs/compat-rules.md).
 
     The diff step fills the facts; the policy step sets `verdict`, `waived` and `reason`.
     """
