@@ -52,7 +52,7 @@ _LOADED: dict[Path, tuple[bytes, dict[str, Any], dict[str, Any]]] = {}
 
 
 #: path -> (inode, size, mtime, ctime) and the sha256 of the bytes then: a warm run keys its
-#: verdicts on the baseline files, and the files baseline (18 MB on a 100,000-file image)
+#: verdicts on the baseline files, and the files baseline (large on a large image)
 #: serves two aspects. A baseline is replaced by rename (a new inode), and an edit in place
 #: moves its mtime and ctime.
 _DIGESTS: dict[Path, tuple[tuple[int, int, int, int], bytes]] = {}

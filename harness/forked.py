@@ -1,7 +1,7 @@
 """A pure function's result, computed in a forked child while this process goes on.
 
 The gate's work after the walk runs on one core while the other idles: the candidate's
-linkage closure (a tenth of a second on Debian minbase), which depends on the snapshot alone,
+linkage closure, which depends on the snapshot alone,
 is computed beside the diffs that come first. Anything that goes wrong in the child (no fork,
 an exception, a crash, a damaged result) costs only time: the function then runs here.
 """

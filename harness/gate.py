@@ -122,12 +122,12 @@ class SnapshotStore:
     def _load_or_take(self, info: ImageInfo) -> Snapshot:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         path = self._cache_path(info)
-        # imported here: a warm run, whose verdicts are all known, never locks (importing
-        # filelock costs 17 ms, 3% of such a run)
+        # imported here: a warm run, whose verdicts are all known, never locks (and need not
+        # pay filelock's import)
         from filelock import FileLock
 
         # another xdist worker may be taking it: ask the lock often, as the snapshot is
-        # wanted the moment it is kept (filelock's default: every 50 ms)
+        # wanted the moment it is kept (more often than filelock's default)
         with FileLock(str(path) + ".lock").acquire(poll_interval=0.01):
             cached = Snapshot.recall(path)
             if cached is not None:
@@ -150,7 +150,7 @@ class SnapshotStore:
         finally:
             elf.discard_started_pool()
         # the closure waits for the abi aspect, which comes after the others: the second core
-        # computes it meanwhile (Debian minbase: 0.12 s)
+        # computes it meanwhile
         self._linkage[info.key] = _linkage_of(snap, fork=True)
         snap.keep(path)
         return snap

@@ -1,9 +1,8 @@
 """Pausing Python's cycle collector while large acyclic structures are built.
 
 A snapshot is hundreds of thousands of small dicts and lists built in one go; every 700
-allocations the collector walks the young ones, and every few of those the whole heap.
-Measured on Debian minbase: taking the snapshot went from 2.1-2.4 s to 1.9 s and loading
-a cached one from 0.30 s to 0.09 s with the collector paused. The structures hold no
+allocations the collector walks the young ones, and every few of those the whole heap,
+which slows taking and loading a snapshot (bench/README.md). The structures hold no
 cycles, so nothing is lost by not scanning them.
 """
 
@@ -42,7 +41,7 @@ def settle() -> None:
 
 def _unfreeze_for_lief() -> None:
     """Frozen objects are not collected at shutdown. That is what the gate wants (a final
-    collection walking every record cost 0.15-0.2 s of a 2 s run on Debian minbase), but
+    collection would walk every record for nothing), but
     LIEF's bindings count its objects left alive as leaks and say so on stderr: unfreeze
     only in a process that imported LIEF (it parses in a worker process when it can)."""
     if "lief" in sys.modules:

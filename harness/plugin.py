@@ -620,8 +620,8 @@ class ResultCollector:
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.state.images:
             # before pytest's unraisable-exception plugin runs its full collections: they
-            # would walk every baseline record and import of the run for nothing (70 ms of
-            # a 0.6 s warm gate of the 4 GB image); everything alive now lives to the exit
+            # would walk every baseline record and import of the run for nothing; everything
+            # alive now lives to the exit
             gcpause.settle()
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int,

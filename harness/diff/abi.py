@@ -32,7 +32,7 @@ _BARE_VERSION = re.compile(r"[-_.]?[0-9][0-9.]*$")
 
 
 def _globs(globs: Iterable[str]) -> re.Pattern[str] | None:
-    """One compiled regex for many globs (22,000 symbol keys of a minbase image stay cheap)."""
+    """One compiled regex for many globs (the tens of thousands of symbol keys of an image stay cheap)."""
     parts = [fnmatch.translate(g) for g in globs]
     return re.compile("|".join(parts)) if parts else None
 

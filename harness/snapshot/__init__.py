@@ -74,9 +74,8 @@ class Snapshot:
                                                check_circular=False).encode("ascii"))
 
     def keep(self, path: Path) -> None:
-        """Write the snapshot to the gate's private cache. marshal, not JSON: 4x faster to
-        write (Debian minbase: 0.02 s against 0.08 s, on the cold gate's path) and faster
-        to read; the cache key holds the interpreter's version, as marshal's format may
+        """Write the snapshot to the gate's private cache. marshal, not JSON: faster to
+        write (on the cold gate's path) and to read (bench/README.md); the cache key holds the interpreter's version, as marshal's format may
         change with it."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         safepath.replace_file(path, marshal.dumps(data))

@@ -33,9 +33,8 @@ DEBUG_DIR = "/usr/lib/debug/"
 #: object kinds with dynamic linkage; relocatable objects (.o, .ko) and cores have none
 DYNAMIC_TYPES = frozenset({"DYN", "EXEC"})
 #: ELF bytes handed to the parser and not yet parsed, at most (the walk waits beyond). Two
-#: batches keep one parser busy; more only grows the heap, which the allocator keeps: with
-#: 64 MB the daemonless gate of the 4 GB image peaked at 319 MB, with 16 MB at 276 MB (minbase
-#: snapshot through `docker save` output: 128 MB -> 93 MB, 1.5-1.6 s either way)
+#: batches keep one parser busy; more only grows the heap, which the allocator keeps, and
+#: buys no time (bench/README.md)
 MAX_INFLIGHT = 16 << 20
 #: parser crashes after which the objects left are recorded unparsed: each crash costs a
 #: new worker that imports LIEF again
@@ -225,8 +224,8 @@ class ElfCollector:
 
     def wants(self, path: str, head: bytes, size: int) -> bool:
         """ELF objects by content, loader configuration by path. Separate debug info is
-        recorded from its header alone: such files run to hundreds of MB (the JDK's
-        libjvm.so.debug: 156 MB) and nothing else of them is read."""
+        recorded from its header alone: such files are large (the JDK's
+        libjvm.so.debug) and nothing else of them is read."""
         if head.startswith(ELF_MAGIC):
             if path.startswith(DEBUG_DIR):
                 self._objects[path] = {"arch": elf_arch(head), "type": "DEBUG"}
@@ -286,8 +285,8 @@ class ElfCollector:
         return self._digests.pop(path, None)
 
     def _send_batch(self) -> None:
-        """One task per batch: a task per object cost the pool more than the parsing (695
-        objects of Debian minbase: 2.25 s through the pool against 1.42 s in-process)."""
+        """One task per batch: a task per object costs the pool more than the parsing
+        (bench/README.md)."""
         if not self._batch:
             return
         paths = [p for p, _ in self._batch]
@@ -383,9 +382,8 @@ class ElfCollector:
 def default_workers(in_place: bool = False) -> int:
     """Parser processes beside the walk: one per core the walk (and, reading an engine's
     export, the engine) leaves, at most 4, and one even where the export leaves none: with
-    LIEF importing in 0.07 s, a worker sharing the second core with the engine still pays
-    (Debian minbase through the export: 2.56x the floor with one worker against 2.87x
-    without; under LIEF 1.0, whose import took 0.8 s, it had cost time). None on one core."""
+    LIEF's import cheap (pyproject.toml holds it below 0.16), a worker sharing the second
+    core with the engine still pays (bench/README.md). None on one core."""
     cores = os.cpu_count() or 1
     spare = cores - (1 if in_place else 2)
     return 0 if cores < 2 else min(4, max(1, spare))
@@ -435,8 +433,7 @@ def _worker_init() -> None:
 def _parse_batch(datas: list[Parsed]) -> bytes:
     """[facts, sha256 or None] of each object of a batch (the digest of those handed over
     with a size to hash them at), as marshal data: the walk's process loads what the workers
-    send while it walks, and marshal loads plain data faster than pickle does (minbase's
-    facts: 0.095 s against 0.119 s, and 0.028 s against 0.042 s to write in the worker)."""
+    send while it walks, and marshal loads and writes plain data faster than pickle does."""
     results = []
     for data in datas:
         if isinstance(data, tuple):
