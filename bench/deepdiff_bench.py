@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from harness.diff.metadata import diff_metadata  # noqa: E402
-from harness.engine import ImageInfo  # noqa: E402
+from harness.source.engine import ImageInfo  # noqa: E402
 from harness.snapshot.meta import flatten_config  # noqa: E402
 
 

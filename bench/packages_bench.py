@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import testimages  # noqa: E402
-from harness.engine import Engine  # noqa: E402
+from harness.source.engine import Engine  # noqa: E402
 from harness.ownership import verify  # noqa: E402
 from harness.snapshot.packages import PackagesCollector, load_builtin_readers  # noqa: E402
 from harness.snapshot.walk import walk  # noqa: E402

@@ -17,8 +17,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from harness.html import to_html  # noqa: E402
-from harness.report import to_json, to_markdown  # noqa: E402
+from harness.outcome.html import to_html  # noqa: E402
+from harness.outcome.report import to_json, to_markdown  # noqa: E402
 from test_html_report import synthetic_reports  # noqa: E402
 
 

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ParseError, SourceError
-from harness.rpmheader import RpmHeader
-from harness.snapshot.tarstream import TarFormatError, TarReader
+from harness.snapshot.rpmheader import RpmHeader
+from harness.rootfs.tarstream import TarFormatError, TarReader
 
 SPLIT = b"\n--8<--\n"
 REPO = Path(__file__).resolve().parent.parent
@@ -94,7 +94,7 @@ def rpm_database(data: bytes) -> None:
 
 @functools.cache
 def _rpm_blobs() -> list[bytes]:
-    from harness import rpmdb_bdb, rpmdb_ndb
+    from harness.snapshot import rpmdb_bdb, rpmdb_ndb
 
     blobs: list[bytes] = []
     bdb, ndb = RPM_FIXTURES / "libuuid-bdb" / "Packages", RPM_FIXTURES / "sle15-bci-ndb" / "Packages.db"
@@ -300,7 +300,7 @@ class _OneLayer:
 def layer_merge(data: bytes) -> None:
     """A hostile layer (two, stacked: the input and a mutation of its upper half) merged and
     walked: SourceError only."""
-    from harness.layermerge import LayerMerge, MergedReader
+    from harness.source.layermerge import LayerMerge, MergedReader
     from harness.snapshot.walk import walk
 
     upper, _, lower = data.partition(SPLIT)

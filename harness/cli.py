@@ -17,15 +17,15 @@ from pathlib import Path
 from harness.causes import build_index, link
 from harness.config import load_config
 from harness.diff.change import Change
-from harness.engine import Engine
+from harness.source.engine import Engine
 from harness.errors import HarnessError
-from harness.merge import merge
+from harness.outcome.merge import merge
 from harness.gate import (ASPECTS, STORED_AS, AspectResult, diff_aspect, stored_records,
                           visible_files)
 from harness.policy import judge
-from harness.report import build_reports, summary_lines, write_report
+from harness.outcome.report import build_reports, summary_lines, write_report
 from harness.snapshot import Snapshot, take_snapshot
-from harness.source import READ_MODES, open_source
+from harness.source.sources import READ_MODES, open_source
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import requests.exceptions
 
-from harness.dockersdk import docker
-from harness.engine import ARCH_NAMES, Engine, uname_arch
+from harness.source.dockersdk import docker
+from harness.source.engine import ARCH_NAMES, Engine, uname_arch
 from harness.errors import EngineUnavailable
 
 #: where the kernel shows binfmt_misc (mounted there by systemd, or by scripts/setup)

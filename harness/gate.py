@@ -23,9 +23,9 @@ from harness.diff.files import candidate_security, diff_files, diff_security
 from harness.diff.metadata import diff_metadata
 from harness.diff.packages import diff_packages
 from harness.diff.probes import diff_probes
-from harness.engine import Engine, ImageInfo
+from harness.source.engine import Engine, ImageInfo
 from harness.snapshot import elf
-from harness.source import EngineSource, ImageSource, open_source
+from harness.source.sources import EngineSource, ImageSource, open_source
 from harness.errors import BaselineCorrupt, BaselineMissing, HarnessError
 from harness.forked import Forked
 from harness.limits import Limits, budget

@@ -21,14 +21,14 @@ from harness.config import HarnessConfig, ImageSpec, load_config, parse_image_op
 from harness.errors import ConfigError
 from harness import baseline, emulation, families, gcpause, runtime
 from harness.diff.probes import probe_records
-from harness.engine import Engine
+from harness.source.engine import Engine
 from harness.errors import EngineUnavailable, HarnessError
-from harness.source import DAEMONLESS_PREFIXES
+from harness.source.sources import DAEMONLESS_PREFIXES
 from harness.gate import (ACCEPTED, AspectResult, SnapshotStore, check_aspect, check_probes,
                           judgement_error)
 from harness.policy import WaiverUse
-from harness.report import build_reports, summary_lines, write_report
-from harness.review import failure_message
+from harness.outcome.report import build_reports, summary_lines, write_report
+from harness.outcome.messages import failure_message
 from harness.safetext import terminal
 
 RESULT_PROPERTY = "harness_result"
@@ -119,7 +119,7 @@ def fail_plainly(config: pytest.Config, message: str, exc: BaseException) -> NoR
 
 
 def is_daemonless(ref: str) -> bool:
-    """Whether an image reference is read from files, with no engine (harness.source)."""
+    """Whether an image reference is read from files, with no engine (harness.source.sources)."""
     return ref.startswith(DAEMONLESS_PREFIXES)
 
 
@@ -285,7 +285,7 @@ def compat_check(request: pytest.FixtureRequest, compat_store: SnapshotStore,
                               state.config, update=state.update, waiver_use=use)
         sbom_dir = request.config.option.harness_sbom
         if sbom_dir and aspect == "packages" and result.image_id and not result.error:
-            from harness import sbom
+            from harness.outcome import sbom
 
             try:
                 snap = compat_store.snapshot(compat_store.resolve(_harness_image))

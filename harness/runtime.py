@@ -25,8 +25,8 @@ from typing import IO, Any
 
 import requests.exceptions
 
-from harness.dockersdk import docker
-from harness.engine import RUN_LABEL, Engine
+from harness.source.dockersdk import docker
+from harness.source.engine import RUN_LABEL, Engine
 from harness.errors import SourceError
 from harness.limits import Limits, size_text
 

@@ -20,7 +20,7 @@ SUITE = REPO / "suites" / "compat" / "test_compat.py"
 def docker_engine() -> Any:
     """The real engine; the tests never run against a mock. No engine is a failure here
     (CI starts one), not a skip."""
-    from harness.engine import Engine
+    from harness.source.engine import Engine
 
     return Engine.connect()
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness.config import HarnessConfig, ImageSpec
-from harness.engine import Engine
+from harness.source.engine import Engine
 from harness.errors import ParseError
 from harness.gate import SnapshotStore, check_aspect
 from harness.snapshot import Snapshot, apk, take_snapshot

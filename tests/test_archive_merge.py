@@ -1,4 +1,4 @@
-"""`harness.archive`'s merge against the engine where the engine does more than apply layers.
+"""`harness.source.archive`'s merge against the engine where the engine does more than apply layers.
 
 Each image here is made of layer tars loaded with `docker load`; the reference is the export of
 a container the engine created from it (`--compat-read=export`), the same image read from its
@@ -26,12 +26,12 @@ from typing import Any
 import pytest
 
 import testimages
-from harness.archive import open_archive
-from harness.engine import Engine
+from harness.source.archive import open_archive
+from harness.source.engine import Engine
 from harness.errors import SourceError
-from harness.snapshot.tarstream import TarReader
+from harness.rootfs.tarstream import TarReader
 from harness.snapshot.walk import walk
-from harness.source import EngineSource
+from harness.source.sources import EngineSource
 from testimages import hostile, layered
 
 from conftest import tree_bytes

@@ -28,9 +28,9 @@ from typing import Any
 import pytest
 
 import testimages
-from harness.engine import RUN_LABEL, Engine
+from harness.source.engine import RUN_LABEL, Engine
 from harness.errors import SourceError
-from harness.source import CreateViewReader, EngineSource
+from harness.source.sources import CreateViewReader, EngineSource
 from testimages import Recipe, tiny
 
 from conftest import tree_bytes
@@ -58,7 +58,7 @@ TRACE_CONFTEST = '''
 import json
 from pathlib import Path
 
-from harness.engine import Engine
+from harness.source.engine import Engine
 
 TRACE = Path(__file__).with_name("trace.jsonl")
 _layer_dirs, _export = Engine.layer_dirs, Engine.export

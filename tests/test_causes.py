@@ -14,7 +14,7 @@ import pytest
 
 from harness.causes import CauseIndex, link, replacements
 from harness.diff.change import Change
-from harness.report import MARKDOWN_LIMIT
+from harness.outcome.report import MARKDOWN_LIMIT
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -11,8 +11,8 @@ from test_html_report import (VISIBLE_ROWS, _errors, _open, _results, _type, chr
                               synthetic_changes)
 
 from harness.diff.change import Change
-from harness.html import to_html
-from harness.report import build_reports, write_report
+from harness.outcome.html import to_html
+from harness.outcome.report import build_reports, write_report
 
 
 def linked_changes(n: int) -> list[Change]:

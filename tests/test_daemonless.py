@@ -23,14 +23,14 @@ from typing import Any
 import pytest
 
 import testimages
-from harness.archive import open_archive, parse_platform
+from harness.source.archive import open_archive, parse_platform
 from harness.config import HarnessConfig, ImageSpec
-from harness.createview import clean_path
-from harness.engine import Engine
+from harness.source.createview import clean_path
+from harness.source.engine import Engine
 from harness.errors import ConfigError, HarnessError, ImageNotFound, SourceError
 from harness.gate import ASPECTS, SnapshotStore, check_aspect
 from harness.snapshot import take_snapshot
-from harness.source import open_source
+from harness.source.sources import open_source
 from testimages import debian, layered, tiny
 
 from conftest import tree_bytes
@@ -455,7 +455,7 @@ def test_a_compressed_layer_is_decompressed_once(archives: dict[str, dict[str, s
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """The index pass keeps the decompressed tar for the emitting pass; past the size limit
     the layer is decompressed again, to the same snapshot."""
-    from harness import layermerge
+    from harness.source import layermerge
 
     opened: list[str] = []
     inflate = layermerge._Inflate.__init__
@@ -489,7 +489,7 @@ def test_gzip_layers_read_the_same_through_zlib(archives: dict[str, dict[str, st
     gives the same snapshot."""
     import zlib
 
-    from harness import layermerge
+    from harness.source import layermerge
 
     ref = archives["layered"]["oci"]
     fast = snapshot_of(ref)

@@ -1,4 +1,4 @@
-"""harness.dockersdk: the docker SDK without paramiko unless DOCKER_HOST asks for ssh."""
+"""harness.source.dockersdk: the docker SDK without paramiko unless DOCKER_HOST asks for ssh."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("paramiko") is None,
 PROBE = """
 import sys
 import harness.plugin
-from harness.dockersdk import docker, ssh_transport
+from harness.source.dockersdk import docker, ssh_transport
 print("paramiko" in sys.modules, hasattr(docker.api.client, "SSHHTTPAdapter"), end=" ")
 ssh_transport()
 print("paramiko" in sys.modules, hasattr(docker.api.client, "SSHHTTPAdapter"))

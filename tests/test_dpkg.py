@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from harness.engine import Engine
+from harness.source.engine import Engine
 from harness.errors import ParseError
 from harness.snapshot import Snapshot, dpkg, take_snapshot
 from testimages import Recipe, build, distroless, rootfs

@@ -65,7 +65,7 @@ def test_the_walk_hands_objects_on_the_host_over_by_path(tmp_path: Any) -> None:
     import shutil
 
     import testimages
-    from harness.layerdirs import LayerDirsReader
+    from harness.source.layerdirs import LayerDirsReader
     from harness.snapshot.walk import PATH_MIN
     from testimages.debian import MINBASE
 
@@ -250,7 +250,7 @@ def test_the_parser_worker_hashes_the_objects_it_reads(tmp_path: Any, monkeypatc
     import hashlib
     import shutil
 
-    from harness.layerdirs import LayerDirsReader
+    from harness.source.layerdirs import LayerDirsReader
     from harness.snapshot import elf
     from harness.snapshot.walk import PATH_MIN
 

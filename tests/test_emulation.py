@@ -15,7 +15,7 @@ import pytest
 
 from harness import emulation
 from harness.emulation import can_run, platform_of
-from harness.engine import RUN_LABEL
+from harness.source.engine import RUN_LABEL
 from testimages import layered
 
 

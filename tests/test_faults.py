@@ -13,7 +13,7 @@ import pytest
 
 import testimages
 from harness.config import HarnessConfig, ImageSpec
-from harness.engine import RUN_LABEL, Engine
+from harness.source.engine import RUN_LABEL, Engine
 from harness.errors import SourceError
 from harness.gate import SnapshotStore, check_aspect
 from harness.snapshot import take_snapshot

@@ -143,7 +143,7 @@ def test_a_million_files(record_property: Any) -> None:
     """A million-file tar made on the fly through the whole snapshot: time and peak RSS."""
     figures = measured("""
         import io
-        from harness.engine import ImageInfo
+        from harness.source.engine import ImageInfo
         from harness.snapshot import take_snapshot
         from testimages.hostile import PartsStream, million_files
         n = int(sys.argv[1])
@@ -166,8 +166,8 @@ def test_sparse_ten_gib_file(docker_engine: Any, record_property: Any) -> None:
     tag = hostile.build_sparse()
     try:
         figures = measured("""
-            from harness.engine import Engine
-            from harness.source import open_source
+            from harness.source.engine import Engine
+            from harness.source.sources import open_source
             from harness.snapshot import take_snapshot
             source = open_source(sys.argv[1], Engine.connect)
             info = source.inspect()

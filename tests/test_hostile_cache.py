@@ -18,7 +18,7 @@ import pytest
 from harness.config import HarnessConfig, ImageSpec
 from harness.errors import SourceError
 from harness.gate import ASPECTS, SnapshotStore, check_aspect
-from harness.source import open_source
+from harness.source.sources import open_source
 from testimages import layered
 
 

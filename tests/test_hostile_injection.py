@@ -16,9 +16,9 @@ from markdown_it import MarkdownIt
 
 from harness.diff.change import Change
 from harness.gate import AspectResult
-from harness.html import to_html
-from harness.report import build_reports, summary_lines, to_markdown
-from harness.review import failure_message
+from harness.outcome.html import to_html
+from harness.outcome.report import build_reports, summary_lines, to_markdown
+from harness.outcome.messages import failure_message
 from testimages import layered
 
 EVIL = ["x86_64 | 1 | 2 |\n| forged | row |", "# Forged heading", "<img src=x onerror=alert(1)>",

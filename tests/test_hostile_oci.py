@@ -18,7 +18,7 @@ import pytest
 
 from harness.errors import SourceError
 from harness.snapshot import take_snapshot
-from harness.source import open_source
+from harness.source.sources import open_source
 from testimages import layered
 
 REPO = Path(__file__).resolve().parent.parent

@@ -21,7 +21,7 @@ from harness import baseline, safepath
 from harness.config import HarnessConfig, ImageSpec
 from harness.errors import HarnessError, SourceError
 from harness.gate import ASPECTS, SnapshotStore, check_aspect
-from harness.report import ImageReport, write_report
+from harness.outcome.report import ImageReport, write_report
 from harness.snapshot import Snapshot
 from testimages import layered
 
@@ -82,7 +82,7 @@ def test_hostile_architecture_writes_nowhere(docker_engine: Any, tmp_path: Path)
 
 
 def test_normalised_architectures_pass() -> None:
-    from harness.engine import image_arch
+    from harness.source.engine import image_arch
 
     assert image_arch("amd64", None, "i") == "x86_64"
     assert image_arch("arm64", "v8", "i") == "aarch64"
@@ -129,7 +129,7 @@ def test_temp_files_never_follow_a_planted_symlink(tmp_path: Path) -> None:
 
 
 def test_sbom_name_checked(tmp_path: Path) -> None:
-    from harness import sbom
+    from harness.outcome import sbom
 
     snap = Snapshot(image={"arch": "../../x", "image_id": "sha256:0"}, metadata={}, files={},
                     packages={})

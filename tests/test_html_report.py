@@ -19,8 +19,8 @@ import pytest
 
 from harness.diff.change import Change
 from harness.gate import AspectResult
-from harness.html import OPEN_LIMIT, to_html
-from harness.report import ImageReport, build_reports, visible, write_report
+from harness.outcome.html import OPEN_LIMIT, to_html
+from harness.outcome.report import ImageReport, build_reports, visible, write_report
 
 OUT = Path(__file__).resolve().parent.parent / "out"
 HOSTILE = ("/usr/bin/<script>window.__pwned=1</script>",

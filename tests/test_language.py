@@ -9,7 +9,7 @@ import zipfile
 
 from harness.config import HarnessConfig
 from harness.diff.packages import diff_packages
-from harness.engine import ImageInfo
+from harness.source.engine import ImageInfo
 from harness.policy import judge
 from harness.snapshot import take_snapshot
 
@@ -73,7 +73,7 @@ def test_language_rules() -> None:
 
 
 def test_sbom_lists_every_package_with_its_purl(tmp_path) -> None:
-    from harness import sbom
+    from harness.outcome import sbom
 
     snap = take_snapshot(INFO, _image())
     snap.packages["bash:amd64"] = {"manager": "dpkg", "name": "bash", "arch": "amd64", "epoch": None,

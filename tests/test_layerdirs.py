@@ -5,7 +5,7 @@ multi-layer `docker build` image, the hostile image, layers loaded with `docker 
 whiteouts, opaque folders, hard links, names climbing out of the root) the baseline files
 written through the layer folders are byte-identical to those written through the export.
 Then the merge rules on layer folders made by hand (whiteout devices, opaque xattrs, `.wh.`
-files, hard links, a sparse file) against `harness.archive` merging the same layers as tars,
+files, hard links, a sparse file) against `harness.source.archive` merging the same layers as tars,
 the order of the export's walk, and every failure as one SourceError naming the thing.
 """
 
@@ -26,16 +26,16 @@ from typing import Any
 import pytest
 
 import testimages
-from harness import layerdirs
-from harness.archive import open_archive
+from harness.source import layerdirs
+from harness.source.archive import open_archive
 from harness.config import HarnessConfig, ImageSpec
-from harness.engine import RUN_LABEL, Engine
+from harness.source.engine import RUN_LABEL, Engine
 from harness.errors import SourceError
 from harness.gate import ASPECTS, SnapshotStore, check_aspect
-from harness.layerdirs import LayerDirsReader
-from harness.layermerge import INIT_DIRS, INIT_PATHS
+from harness.source.layerdirs import LayerDirsReader
+from harness.source.layermerge import INIT_DIRS, INIT_PATHS
 from harness.snapshot.walk import BACKGROUND_MIN, walk
-from harness.source import EngineSource
+from harness.source.sources import EngineSource
 from testimages import debian, hostile, layered, tiny
 
 from conftest import tree_bytes
@@ -239,7 +239,7 @@ def test_layer_dirs_reasons(docker_engine: Engine, images: dict[str, str],
     assert docker_engine.layer_dirs(image_id) is not None and not docker_engine.layer_dirs_reason
 
 
-# -- layer folders made by hand, against harness.archive -----------------------------------------
+# -- layer folders made by hand, against harness.source.archive -----------------------------------------
 
 def _write(path: Path, data: bytes, mode: int = 0o644, owner: tuple[int, int] = (0, 0)) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -295,7 +295,7 @@ def hand_layers(base: Path) -> list[Path]:
     _write(low / "rmdir/inner", b"i")
 
     _whiteout(mid / "g/1")
-    _write(mid / "opt/x/.wh.gone", b"")       # a tar-style whiteout, read as harness.archive does
+    _write(mid / "opt/x/.wh.gone", b"")       # a tar-style whiteout, read as harness.source.archive does
     _opaque(mid / "q")
     _write(mid / "q/new", b"n")
     _opaque(mid / "m")

@@ -96,7 +96,7 @@ def test_sbom_carries_licences(tmp_path: Path) -> None:
     from cyclonedx.schema import SchemaVersion
     from cyclonedx.validation.json import JsonStrictValidator
 
-    from harness import sbom
+    from harness.outcome import sbom
 
     packages = {"a:x86_64": _record("a", "MIT"), "b:x86_64": _record("b", "GPL-2.0-or-later AND MIT"),
                 "c:x86_64": _record("c", "GPLv2+ and Public Domain"), "d:x86_64": _record("d", None)}

@@ -12,7 +12,7 @@ import pytest
 
 from harness.diff.change import Change
 from harness.gate import AspectResult
-from harness.report import MARKDOWN_LIMIT, ImageReport, build_reports, to_markdown, write_report
+from harness.outcome.report import MARKDOWN_LIMIT, ImageReport, build_reports, to_markdown, write_report
 
 from test_html_report import synthetic_reports
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from harness import rpmheader as tags
+from harness.snapshot import rpmheader as tags
 from harness.errors import ParseError
 from harness.snapshot import rpm
 from testimages.rpm import oracle_dependencies, oracle_files, oracle_packages

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from harness import rpmheader as t
+from harness.snapshot import rpmheader as t
 from harness.errors import ParseError
-from harness.rpmheader import RpmHeader
+from harness.snapshot.rpmheader import RpmHeader
 
 Value = str | list[str] | list[int] | bytes
 

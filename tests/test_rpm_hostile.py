@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from harness import rpmdb_bdb, rpmdb_ndb
+from harness.snapshot import rpmdb_bdb, rpmdb_ndb
 from harness.errors import ParseError
-from harness.rpmheader import MAGIC, RpmHeader
+from harness.snapshot.rpmheader import MAGIC, RpmHeader
 from harness.snapshot import rpm
 from harness.snapshot.packages import PackagesCollector, load_builtin_readers
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.config import HarnessConfig, ImageSpec
-from harness.engine import Engine
+from harness.source.engine import Engine
 from harness.gate import SnapshotStore, check_aspect
 from harness.snapshot import Snapshot, rpm, take_snapshot
 from testimages import Recipe, build, rootfs

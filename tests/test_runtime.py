@@ -8,7 +8,7 @@ import os
 
 import testimages
 from harness import runtime
-from harness.engine import RUN_LABEL
+from harness.source.engine import RUN_LABEL
 from testimages import tiny
 
 

@@ -21,7 +21,7 @@ import pytest
 
 import testimages
 from harness import runtime
-from harness.engine import RUN_LABEL
+from harness.source.engine import RUN_LABEL
 from harness.limits import MIB, Limits
 from testimages import runaway
 
@@ -155,7 +155,7 @@ def test_a_signalled_run_removes_its_containers(signum: int, docker_engine: Any,
 KILLED_RUN = """
 import os, signal, sys
 from harness import runtime
-from harness.engine import Engine
+from harness.source.engine import Engine
 
 engine = Engine.connect()
 container = runtime.start(engine, sys.argv[1], sys.argv[2], max_seconds=5)

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import testimages
-from harness.engine import RUN_LABEL
+from harness.source.engine import RUN_LABEL
 from testimages import runtimes
 
 from conftest import REPO

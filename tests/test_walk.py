@@ -148,7 +148,7 @@ def _tar_of(members: list[tuple[str, bytes]]) -> bytes:
 
 
 def test_a_headers_only_pass_seeks_past_member_data() -> None:
-    from harness.snapshot.tarstream import TarReader
+    from harness.rootfs.tarstream import TarReader
 
     data = _tar_of([("a", b"x" * 5), ("big", b"\1" * (8 << 20)), ("z", b"zz")])
     stream = _Counting(data)
@@ -161,7 +161,7 @@ def test_a_headers_only_pass_seeks_past_member_data() -> None:
 
 
 def test_a_seek_past_the_end_is_a_truncated_member() -> None:
-    from harness.snapshot.tarstream import TarFormatError, TarReader
+    from harness.rootfs.tarstream import TarFormatError, TarReader
 
     data = _tar_of([("big", b"\1" * (8 << 20))])[: 4 << 20]  # the member ends past the stream
     with pytest.raises(TarFormatError, match="ends inside a member's data"):

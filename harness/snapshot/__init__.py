@@ -18,7 +18,7 @@ import contextlib
 from harness import safepath
 from harness.causes import file_owners, set_owners
 from harness import limits as bounds
-from harness.engine import ImageInfo
+from harness.source.engine import ImageInfo
 from harness.limits import Limits
 from harness.ownership import verify
 from harness.snapshot.accounts import AccountsCollector
@@ -29,7 +29,7 @@ from harness.snapshot.secrets import SecretsCollector
 from harness.snapshot.language import LanguageCollector
 from harness.snapshot.osrelease import OsReleaseCollector
 from harness.snapshot.packages import PackagesCollector, load_builtin_readers, package_key
-from harness.snapshot.tarstream import TarReader
+from harness.rootfs.tarstream import TarReader
 from harness.snapshot.walk import ContentCollector, Reopen, Rootfs, walk
 
 #: Bumped whenever a record's shape changes; cached snapshots of another schema are retaken.

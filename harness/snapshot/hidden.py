@@ -3,7 +3,7 @@
 A file added in one layer and removed in a later one (a whiteout, an opaque folder, or a
 folder replaced by a non-folder) is invisible in a container, yet `docker save` and every
 registry hand it out: attackers hide tools there and careless builds leak secrets. The readers
-that see each layer (`harness.layermerge` for daemonless images, `harness.layerdirs` for an
+that see each layer (`harness.source.layermerge` for daemonless images, `harness.source.layerdirs` for an
 engine's layer folders read in place) hand each such regular file to `HiddenCollector.add`
 as they pass it; an export stream shows the merged view only, so there the check is unknown.
 """

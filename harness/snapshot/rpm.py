@@ -1,10 +1,10 @@
 """rpm databases, read from the image's files in all three backends rpm has used.
 
 - sqlite `rpmdb.sqlite` (rpm >= 4.16: Fedora, RHEL 9, OpenCloudOS 9), table Packages(hnum, blob);
-- ndb `Packages.db` (SUSE): `harness.rpmdb_ndb`;
-- Berkeley DB hash `Packages` (rpm < 4.16: CentOS 7/8, RHEL 8): `harness.rpmdb_bdb`.
+- ndb `Packages.db` (SUSE): `harness.snapshot.rpmdb_ndb`;
+- Berkeley DB hash `Packages` (rpm < 4.16: CentOS 7/8, RHEL 8): `harness.snapshot.rpmdb_bdb`.
 
-Each yields one header blob per package (`harness.rpmheader`). The database lives in
+Each yields one header blob per package (`harness.snapshot.rpmheader`). The database lives in
 `/usr/lib/sysimage/rpm/`, `/var/lib/rpm/` or (rpm-ostree) `/usr/share/rpm/`; one is often a
 symlink to another, resolved by the packages collector. The image's own rpm is never run.
 
@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from harness import limits as bounds
-from harness import rpmdb_bdb, rpmdb_ndb
-from harness import rpmheader as tags
+from harness.snapshot import rpmdb_bdb, rpmdb_ndb
+from harness.snapshot import rpmheader as tags
 from harness.errors import ParseError
 from harness.limits import Limits
-from harness.rpmheader import RpmHeader
+from harness.snapshot.rpmheader import RpmHeader
 from harness.snapshot.packages import PackageReader, package_key, register
 from harness.versions import rpm_compare
 

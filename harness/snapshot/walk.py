@@ -19,7 +19,7 @@ from typing import IO, Any, Protocol, Union
 
 from harness.errors import SourceError
 from harness.limits import tick
-from harness.snapshot.tarstream import Member, TarFormatError, TarReader
+from harness.rootfs.tarstream import Member, TarFormatError, TarReader
 
 
 #: Entries the engine's init layer adds to every container; they are not part of the image.

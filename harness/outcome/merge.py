@@ -13,7 +13,7 @@ from typing import Any
 from harness.diff.change import Change
 from harness.errors import HarnessError
 from harness.gate import AspectResult
-from harness.report import REPORT_SCHEMA, ImageReport, build_reports
+from harness.outcome.report import REPORT_SCHEMA, ImageReport, build_reports
 
 #: a report of another schema is read when it is one of these (2 would add, never remove)
 READABLE_SCHEMAS = (1,)

@@ -10,7 +10,7 @@ bytes, over 255 path steps) raises SourceError.
 
 This is the container's step, not the layers': it sees only the paths the merge showed (the
 folders, and the non-folders with their symlink targets), so it lives apart from
-`harness.layermerge`, which runs it at the end of its stream. `clean_path`, the engine's way of
+`harness.source.layermerge`, which runs it at the end of its stream. `clean_path`, the engine's way of
 applying a name inside a chroot, is shared by both.
 """
 

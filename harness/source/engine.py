@@ -19,7 +19,7 @@ from typing import Any
 
 import requests.exceptions
 
-from harness.dockersdk import docker, ssh_transport
+from harness.source.dockersdk import docker, ssh_transport
 from harness.errors import EngineUnavailable, ImageNotFound, SourceError
 from harness.safepath import check_arch
 
@@ -131,7 +131,7 @@ class Engine:
         """`podman` when the API is Podman's Docker-compatible service, else `docker` (asked
         once). Podman's create makes neither Docker's init layer (/dev, /proc, /sys, /etc) nor
         the config's WorkingDir (its mount points and the WorkingDir appear at start), so its
-        export of a created container shows the image's layers alone; `harness.source`
+        export of a created container shows the image's layers alone; `harness.source.sources`
         completes that view."""
         if self._product is None:
             try:

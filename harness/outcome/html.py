@@ -25,9 +25,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.causereport import CauseGroup, group_causes, headline, kinds_text
+from harness.outcome.causereport import CauseGroup, group_causes, headline, kinds_text
 from harness.diff.change import VERDICTS, Change
-from harness.report import CONSUMER_KEYS, ImageReport, brief, visible
+from harness.outcome.report import CONSUMER_KEYS, ImageReport, brief, visible
 from harness.kinds import WHY
 
 #: verdict groups in the order a reviewer reads them: what blocks first

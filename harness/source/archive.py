@@ -9,9 +9,9 @@ manifest or the OCI index (nested indexes expanded, attestation manifests skippe
 by tag, index or platform, and the config as the engine decodes it (typed fields, the image id
 being the digest of the config blob).
 
-The filesystem is built by the next two steps, each in its own module: `harness.layermerge`
+The filesystem is built by the next two steps, each in its own module: `harness.source.layermerge`
 streams the layers merged into ONE tar stream, as the engine's `docker export` shows a
-container it created, and `harness.createview` does to that view what the engine's create
+container it created, and `harness.source.createview` does to that view what the engine's create
 does (the WorkingDir made, the volumes checked). Nothing is unpacked.
 """
 
@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from harness.engine import ARCH_NAMES, ImageInfo, image_arch
+from harness.source.engine import ARCH_NAMES, ImageInfo, image_arch
 from harness.errors import ConfigError, ImageNotFound, SourceError
-from harness.layermerge import CHUNK, LayerMerge, MergedReader
+from harness.source.layermerge import CHUNK, LayerMerge, MergedReader
 
 MAX_JSON = 16 << 20  # manifests and configs are small; a bigger one is not what it claims
 MAX_NESTING = 4      # OCI indexes pointing at indexes: deeper is a loop or an attack

@@ -6,7 +6,7 @@ of every run, a third of a warm gate's, with the `ssh` or `dev` extra installed.
 is imported with paramiko hidden unless `DOCKER_HOST` asks for ssh; `ssh_transport` loads the
 transport later, for a `DOCKER_HOST` set to ssh:// once the SDK was imported (as a test that
 connects through several engines in one process does). Modules of the harness import the
-SDK from here: `from harness.dockersdk import docker`.
+SDK from here: `from harness.source.dockersdk import docker`.
 """
 
 from __future__ import annotations

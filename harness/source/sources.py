@@ -14,11 +14,11 @@ import importlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Protocol
 
-from harness.createview import RootView, clean_path
-from harness.engine import Engine, ImageInfo
+from harness.source.createview import RootView, clean_path
+from harness.source.engine import Engine, ImageInfo
 from harness.errors import ConfigError, SourceError
-from harness.layerdirs import INIT_DIRS, INIT_PATHS, LayerDirsReader
-from harness.snapshot.tarstream import Member, TarReader
+from harness.source.layerdirs import INIT_DIRS, INIT_PATHS, LayerDirsReader
+from harness.rootfs.tarstream import Member, TarReader
 from harness.snapshot.walk import Rootfs
 
 DAEMONLESS_PREFIXES = ("docker-archive:", "oci:", "oci-archive:")
@@ -95,11 +95,11 @@ def _folder(path: str) -> Member:
 class CreateViewReader(TarReader):
     """The export of a container whose engine's create left the image's merged layers as
     they are (Podman: its mount points and the WorkingDir appear at start), shown as Docker's
-    export of a created container shows it, by the rules `harness.layermerge` applies to a
+    export of a created container shows it, by the rules `harness.source.layermerge` applies to a
     daemonless merge: a non-folder at a path of Docker's init layer is hidden, the init
     layer's folders (/dev, /dev/pts, /dev/shm, /proc, /sys, /etc) are added when the image
     has none, then the config's WorkingDir is made and its volumes checked
-    (`harness.createview`, which raises what Docker's create would refuse). The added
+    (`harness.source.createview`, which raises what Docker's create would refuse). The added
     folders come last, as in the daemonless merge; the walk does not depend on order."""
 
     def __init__(self, stream: IO[bytes], ref: str, workdir: str, volumes: Iterable[str]) -> None:
@@ -135,9 +135,9 @@ def open_source(ref: str, engine: Callable[[], Engine], platform: str | None = N
     """The source a reference names; the engine is connected only when it is needed."""
     if ref.startswith(DAEMONLESS_PREFIXES):
         try:
-            archive = importlib.import_module("harness.archive")
+            archive = importlib.import_module("harness.source.archive")
         except ModuleNotFoundError as exc:
-            if exc.name != "harness.archive":
+            if exc.name != "harness.source.archive":
                 raise
             raise ConfigError(f"{ref}: daemonless sources are not available in this build") from None
         source: ImageSource = archive.open_archive(ref, platform)

@@ -13,8 +13,8 @@ lookup rules, so the members it yields are those of the export, attribute for at
 - a whiteout (a char device 0/0) hides its name in its layer and below; `.wh.NAME` and
   `.wh..wh..opq` (a tar layer's markers: the engine's unpacker turns them into whiteouts and
   the opaque xattr, so they appear only in hand-made folders) are read as
-  `harness.layermerge` reads them; sockets are skipped (the engine's tar writer refuses them);
-- the container init layer's rules (as `harness.layermerge`): its folders (/dev, /dev/pts,
+  `harness.source.layermerge` reads them; sockets are skipped (the engine's tar writer refuses them);
+- the container init layer's rules (as `harness.source.layermerge`): its folders (/dev, /dev/pts,
   /dev/shm, /proc, /sys, /etc) appear as 0755 root when the layers have none, and no non-folder
   is shown at its paths. Given the container's own layers these rules change nothing;
 - non-folders with more than one link are grouped by (st_dev, st_ino), as the engine's tar
@@ -38,12 +38,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import SourceError
-from harness.snapshot.tarstream import Member
+from harness.rootfs.tarstream import Member
 
 BUFFER = 1 << 20
 WHITEOUT, OPAQUE = b".wh.", b".wh..wh..opq"
 #: the container init layer's folders, and every path where it leaves no non-folder of the
-#: image (equal to harness.layermerge's INIT_DIRS and INIT_PATHS, relative and as bytes)
+#: image (equal to harness.source.layermerge's INIT_DIRS and INIT_PATHS, relative and as bytes)
 INIT_DIRS = (b"dev", b"dev/pts", b"dev/shm", b"proc", b"sys", b"etc")
 INIT_PATHS = frozenset({*INIT_DIRS, b".dockerenv", b"etc/resolv.conf", b"etc/hosts",
                         b"etc/hostname", b"dev/console", b"etc/mtab"})
@@ -80,7 +80,7 @@ class LayerDirsReader:
         self._pending: tuple[bytes, int, int, str] | None = None  # path, size, layer, name
         #: the host path of the last regular file met (still known once its data is read)
         self._current: bytes | None = None
-        #: receives the regular files later layers deleted (harness.layermerge.HiddenSink)
+        #: receives the regular files later layers deleted (harness.source.layermerge.HiddenSink)
         self._hidden_sink: Callable[[str, int, int, int, Iterator[memoryview]], None] | None = None
 
     def set_hidden_sink(self, sink: Callable[[str, int, int, int, Iterator[memoryview]], None]

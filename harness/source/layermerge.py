@@ -16,7 +16,7 @@ export:
   symlinks are 0777; a hard link group is led by its first surviving member in walk order, with
   the owner and mode of its last entry;
 - last, what the engine's create adds (the config's WorkingDir made, its volumes checked) comes
-  from `harness.createview`, fed the folders and non-folders shown; its refusals are raised at
+  from `harness.source.createview`, fed the folders and non-folders shown; its refusals are raised at
   the end of the view (only the whole image shows them).
 
 Each layer is read here as a stream: its compression told by its magic bytes (gzip, zstd,
@@ -25,7 +25,7 @@ read twice, an index pass of its headers (seeking past member data where the lay
 uncompressed), then the emitting pass, which checks the digest. A compressed layer is
 decompressed once: the index pass keeps the tar it reads in a temporary file (within the
 temporary folder's free space) for the emitting pass to read back. Memory grows with paths,
-not file sizes. The blobs come from `harness.archive`, which knows nothing
+not file sizes. The blobs come from `harness.source.archive`, which knows nothing
 of layer contents; this module knows nothing of manifests.
 """
 
@@ -51,10 +51,10 @@ try:  # ISA-L inflates gzip faster than zlib (bench/README.md)
 except ImportError:  # a platform without its wheels: the same API in the standard library
     _inflater = zlib
 
-from harness.createview import RootView, clean_path, parent_path
+from harness.source.createview import RootView, clean_path, parent_path
 from harness.errors import SourceError
 from harness.limits import Metered
-from harness.snapshot.tarstream import Member, TarFormatError, TarReader
+from harness.rootfs.tarstream import Member, TarFormatError, TarReader
 
 CHUNK = 1 << 20
 OPAQUE, WHITEOUT = ".wh..wh..opq", ".wh."
@@ -83,7 +83,7 @@ def _entry(path: str, kind: bytes, mode: int, uid: int, gid: int, size: int = 0,
 
 
 class LayerStore(Protocol):
-    """Where the layers are read from (`harness.archive`'s blobs)."""
+    """Where the layers are read from (`harness.source.archive`'s blobs)."""
 
     def open(self, name: str) -> IO[bytes]:
         """A stream of one blob, as stored (compressed or not)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import safepath, safetext
-from harness.causereport import by_cause, group_causes, markdown_table, terminal_lines
+from harness.outcome.causereport import by_cause, group_causes, markdown_table, terminal_lines
 from harness.diff.change import Change
 from harness.gate import AspectResult
 
@@ -281,7 +281,7 @@ def write_report(path: Path, reports: list[ImageReport]) -> None:
     elif path.suffix == ".md":
         text = to_markdown(reports)
     elif path.suffix in (".html", ".htm"):
-        from harness.html import to_html
+        from harness.outcome.html import to_html
         text = to_html(reports)
     else:
         raise ValueError(f"unknown report format {path.suffix!r} (use .json, .md or .html)")

@@ -1,0 +1,1 @@
+"""What a judged run gives: the result type, reports, failure messages, SBOM."""

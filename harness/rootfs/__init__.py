@@ -1,0 +1,1 @@
+"""The contract between source/ and snapshot/: image info, tar members, readers."""

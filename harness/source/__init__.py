@@ -1,0 +1,1 @@
+"""Where an image's filesystem comes from: the engine, archives, layer folders."""
