@@ -29,7 +29,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.snapshot.elf import DYNAMIC_TYPES, image_realpath
+from harness.snapshot.elf import image_realpath
+from harness.snapshot.elfheader import DYNAMIC_TYPES
 
 #: Debian multiarch triplets per architecture (`uname -m` names, as the snapshot records)
 TRIPLETS = {

@@ -165,7 +165,7 @@ def test_program_headers_say_whether_an_object_is_dynamic() -> None:
     """Read from the raw table, whatever LIEF keeps of a truncated file's segments."""
     import glob
 
-    from harness.snapshot.elf import declares_dynamic
+    from harness.snapshot.elfheader import declares_dynamic
 
     libc = open(glob.glob("/usr/lib/*-linux-gnu/libc.so.6")[0], "rb").read()
     whole = lambda offset, size: libc[offset:offset + size]  # noqa: E731

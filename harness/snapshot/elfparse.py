@@ -16,10 +16,10 @@ from typing import Any
 
 import lief
 
-from harness.snapshot.elf import (
-    _EXPORTED_BINDS, _LOCAL, _SHN_UNDEF, _TYPES, _VER_FLG_BASE, _VER_FLG_WEAK, _VERSYM_HIDDEN,
-    _VIS_DEFAULT, _VIS_PROTECTED, _WEAK, DATA_TYPES, DYNAMIC_TYPES, declares_dynamic, elf_arch,
-    elf_type, header_problem,
+from harness.snapshot.elfheader import (
+    DATA_TYPES, DYNAMIC_TYPES, EXPORTED_BINDS, SHN_UNDEF, STB_LOCAL, STB_WEAK, STV_DEFAULT,
+    STV_PROTECTED, SYMBOL_TYPES, VER_FLG_BASE, VER_FLG_WEAK, VERSYM_HIDDEN, declares_dynamic,
+    elf_arch, elf_type, header_problem,
 )
 
 _CONFIG: lief.ELF.ParserConfig | None = None
@@ -90,7 +90,7 @@ def _versions(binary: lief.ELF.Binary, facts: dict[str, Any]
         if not names:
             continue
         defined[verdef.ndx] = _text(names[0].name)
-        if not verdef.flags & _VER_FLG_BASE:  # the base node is the soname, not a version
+        if not verdef.flags & VER_FLG_BASE:  # the base node is the soname, not a version
             facts["versions"].append(defined[verdef.ndx])
     required: dict[int, tuple[str, str]] = {}
     for verneed in binary.symbols_version_requirement:
@@ -98,7 +98,7 @@ def _versions(binary: lief.ELF.Binary, facts: dict[str, Any]
         nodes = facts["verneed"].setdefault(file, [])
         for aux in verneed.get_auxiliary_symbols():
             required[aux.other] = (_text(aux.name), file)
-            nodes.append([_text(aux.name), bool(aux.flags & _VER_FLG_WEAK)])
+            nodes.append([_text(aux.name), bool(aux.flags & VER_FLG_WEAK)])
     facts["versions"].sort()
     return defined, required
 
@@ -165,8 +165,8 @@ def _lief_table(binary: lief.ELF.Binary) -> tuple[list[Row], Sequence[int], Call
 
 def _info_facts(info: int) -> tuple[str | None, str, bool]:
     """st_info -> (bind name when exported, else None; type name; whether its size counts)."""
-    type_name = _TYPES.get(info & 0xF) or str(info & 0xF)
-    return _EXPORTED_BINDS.get(info >> 4), type_name, type_name in DATA_TYPES
+    type_name = SYMBOL_TYPES.get(info & 0xF) or str(info & 0xF)
+    return EXPORTED_BINDS.get(info >> 4), type_name, type_name in DATA_TYPES
 
 
 #: every st_info byte's facts, looked up once per symbol
@@ -186,17 +186,17 @@ def _symbols(table: tuple[list[Row], Sequence[int], Callable[[Any], str]], facts
     versions = itertools.chain(versym, itertools.repeat(0))
     next(versions, None)  # row 0, the null symbol, is skipped
     for (name, info, other, shndx, _, size), ver in zip(itertools.islice(rows, 1, None), versions):
-        if shndx == _SHN_UNDEF:
-            if info >> 4 == _LOCAL:
+        if shndx == SHN_UNDEF:
+            if info >> 4 == STB_LOCAL:
                 continue
             needs = as_import.get(ver)
             if needs is None:
                 node = ver & 0x7FFF
                 needs = as_import[ver] = required.get(node, _NO_VERSION) if node >= 2 else _NO_VERSION
-            imports.append([name_of(name), needs[0], needs[1], info >> 4 == _WEAK])
+            imports.append([name_of(name), needs[0], needs[1], info >> 4 == STB_WEAK])
             continue
         bind_name, type_name, sized = _BY_INFO[info]
-        if bind_name is None or other & 0x3 not in (_VIS_DEFAULT, _VIS_PROTECTED):
+        if bind_name is None or other & 0x3 not in (STV_DEFAULT, STV_PROTECTED):
             continue
         gives = as_export.get(ver)
         if gives is None:
@@ -217,7 +217,7 @@ def _export_version(ver: int, defined: dict[int, str], required: dict[int, tuple
         # a program's copy of a library variable (copy relocation) keeps the version it
         # needs: `stderr@GLIBC_2.2.5`, never a default version of the program's own
         return required[node][0], False
-    return version, not ver & _VERSYM_HIDDEN
+    return version, not ver & VERSYM_HIDDEN
 
 
 def _by_name_and_version(entry: list[Any]) -> tuple[str, str]:
