@@ -14,16 +14,17 @@ import sys
 import uuid
 from pathlib import Path
 
-from harness.causes import build_index, link
+from harness.diff.causes import build_index, link
 from harness.config import load_config
 from harness.diff.change import Change
 from harness.source.engine import Engine
 from harness.errors import HarnessError
 from harness.outcome.merge import merge
-from harness.gate import (ASPECTS, STORED_AS, AspectResult, diff_aspect, stored_records,
-                          visible_files)
+from harness.gate import ASPECTS, STORED_AS, diff_aspect, stored_records, visible_files
+from harness.outcome.result import AspectResult
 from harness.policy import judge
-from harness.outcome.report import build_reports, summary_lines, write_report
+from harness.outcome.model import build_reports
+from harness.outcome.report import summary_lines, write_report
 from harness.snapshot import Snapshot, take_snapshot
 from harness.source.sources import READ_MODES, open_source
 

@@ -10,12 +10,13 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from harness import baseline, causes, gcpause, ownership, safepath
+from harness import baseline, gcpause, safepath
+from harness.diff import causes, ownership
 from harness.config import HarnessConfig, ImageSpec
 from harness.diff import abi
 from harness.diff.change import Change
@@ -23,13 +24,15 @@ from harness.diff.files import candidate_security, diff_files, diff_security
 from harness.diff.metadata import diff_metadata
 from harness.diff.packages import diff_packages
 from harness.diff.probes import diff_probes
-from harness.source.engine import Engine, ImageInfo
+from harness.rootfs.image import ImageInfo
+from harness.source.engine import Engine
 from harness.snapshot import elf
 from harness.source.sources import EngineSource, ImageSource, open_source
 from harness.errors import BaselineCorrupt, BaselineMissing, HarnessError
 from harness.forked import Forked
+from harness.outcome.result import AspectResult
 from harness.limits import Limits, budget
-from harness.linkage import Finding, linkage_findings
+from harness.diff.linkage import Finding, linkage_findings
 from harness.policy import WaiverUse, glob_regex, judge
 from harness.snapshot import CACHE_FORMAT, SCHEMA, Snapshot, baseline_header, take_snapshot
 
@@ -181,7 +184,7 @@ class SnapshotStore:
             pass
 
     def linkage(self, snap: Snapshot) -> list[Finding]:
-        """The linkage findings of a snapshot (harness.linkage), computed once."""
+        """The linkage findings of a snapshot (harness.diff.linkage), computed once."""
         key = self._keys.get(id(snap), snap.image["image_id"])
         if key not in self._linkage:
             self._linkage[key] = _linkage_of(snap, fork=False)
@@ -229,45 +232,6 @@ def stored_records(snap: Snapshot, aspect: str, config: HarnessConfig) -> dict[s
     if aspect == "abi":
         return abi.baseline_records(snap.abi, config)
     raise ValueError(aspect)
-
-
-@dataclass
-class AspectResult:
-    """The judged outcome of one aspect of one image."""
-
-    name: str
-    ref: str
-    aspect: str
-    arch: str | None
-    image_id: str | None
-    baseline_path: str | None
-    changes: list[Change] = field(default_factory=list)
-    error: str | None = None
-    missing_baseline: bool = False
-    updated: bool | None = None
-
-    @property
-    def verdict(self) -> str:
-        """`error` when it could not be judged, `fail` on an unwaived break, else `pass`."""
-        if self.error:
-            return "error"
-        if self.missing_baseline or any(c.blocking for c in self.changes):
-            return "fail"
-        return "pass"
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data, to travel between xdist workers and the controller."""
-        return {"name": self.name, "ref": self.ref, "aspect": self.aspect, "arch": self.arch,
-                "image_id": self.image_id, "baseline_path": self.baseline_path,
-                "changes": [c.to_dict() for c in self.changes], "error": self.error,
-                "missing_baseline": self.missing_baseline, "updated": self.updated}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AspectResult:
-        """Inverse of `to_dict`."""
-        data = dict(data)
-        data["changes"] = [Change(**c) for c in data["changes"]]
-        return cls(**data)
 
 
 def _abi_with_env(snap: Snapshot) -> dict[str, Any]:
@@ -506,7 +470,7 @@ def _verdict_key(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
     left to the judgement itself to report)."""
     try:
         info = store.resolve(spec)
-        # a change's cause comes from the other baselines too (harness.causes)
+        # a change's cause comes from the other baselines too (harness.diff.causes)
         paths = [baseline.aspect_path(root, spec.name, info.arch, part)
                  for part in (STORED_AS[aspect], *STORED_ASPECTS)]
     except HarnessError:
@@ -533,7 +497,7 @@ _CAUSES: dict[tuple[str, str, str, str], causes.CauseIndex] = {}
 
 
 def image_causes(root: Path, name: str, snap: Snapshot, config: HarnessConfig) -> causes.CauseIndex:
-    """What explains the changes of an image against its baselines (harness.causes)."""
+    """What explains the changes of an image against its baselines (harness.diff.causes)."""
     key = (str(root), name, str(snap.image.get("image_id")), repr(config))
     held = _CAUSES.get(key)
     if held is not None:

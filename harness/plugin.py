@@ -24,10 +24,11 @@ from harness.diff.probes import probe_records
 from harness.source.engine import Engine
 from harness.errors import EngineUnavailable, HarnessError
 from harness.source.sources import DAEMONLESS_PREFIXES
-from harness.gate import (ACCEPTED, AspectResult, SnapshotStore, check_aspect, check_probes,
-                          judgement_error)
+from harness.gate import ACCEPTED, SnapshotStore, check_aspect, check_probes, judgement_error
+from harness.outcome.result import AspectResult
 from harness.policy import WaiverUse
-from harness.outcome.report import build_reports, summary_lines, write_report
+from harness.outcome.model import build_reports
+from harness.outcome.report import summary_lines, write_report
 from harness.outcome.messages import failure_message
 from harness.safetext import terminal
 

@@ -12,7 +12,7 @@ import pytest
 import testimages
 from harness.config import HarnessConfig
 from harness.diff.abi import linkage_changes
-from harness.linkage import Linker, linkage_findings, parse_ld_so_conf
+from harness.diff.linkage import Linker, linkage_findings, parse_ld_so_conf
 from harness.snapshot.elf import ElfCollector, image_realpath
 from harness.snapshot.elfparse import read_object
 from testimages.abi import (GLIBC_BASE, MUSL_GCC, Lib, collect_abi, compile_library,

@@ -18,7 +18,8 @@ import pytest
 import testimages
 from harness.config import HarnessConfig, ImageSpec
 from harness.diff.abi import split_symbol_key
-from harness.gate import AspectResult, SnapshotStore, check_aspect
+from harness.outcome.result import AspectResult
+from harness.gate import SnapshotStore, check_aspect
 from testimages.abi import BULLSEYE
 from testimages.debian import MINBASE
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.causes import CauseIndex, link, replacements
+from harness.diff.causes import CauseIndex, link
+from harness.diff.packages import replacements
 from harness.diff.change import Change
 from harness.outcome.report import MARKDOWN_LIMIT
 

@@ -12,7 +12,8 @@ from test_html_report import (VISIBLE_ROWS, _errors, _open, _results, _type, chr
 
 from harness.diff.change import Change
 from harness.outcome.html import to_html
-from harness.outcome.report import build_reports, write_report
+from harness.outcome.model import build_reports
+from harness.outcome.report import write_report
 
 
 def linked_changes(n: int) -> list[Change]:

@@ -143,7 +143,7 @@ def test_a_million_files(record_property: Any) -> None:
     """A million-file tar made on the fly through the whole snapshot: time and peak RSS."""
     figures = measured("""
         import io
-        from harness.source.engine import ImageInfo
+        from harness.rootfs.image import ImageInfo
         from harness.snapshot import take_snapshot
         from testimages.hostile import PartsStream, million_files
         n = int(sys.argv[1])

@@ -15,9 +15,10 @@ from typing import Any
 from markdown_it import MarkdownIt
 
 from harness.diff.change import Change
-from harness.gate import AspectResult
+from harness.outcome.result import AspectResult
 from harness.outcome.html import to_html
-from harness.outcome.report import build_reports, summary_lines, to_markdown
+from harness.outcome.model import build_reports
+from harness.outcome.report import summary_lines, to_markdown
 from harness.outcome.messages import failure_message
 from testimages import layered
 

@@ -21,7 +21,8 @@ from harness import baseline, safepath
 from harness.config import HarnessConfig, ImageSpec
 from harness.errors import HarnessError, SourceError
 from harness.gate import ASPECTS, SnapshotStore, check_aspect
-from harness.outcome.report import ImageReport, write_report
+from harness.outcome.model import ImageReport
+from harness.outcome.report import write_report
 from harness.snapshot import Snapshot
 from testimages import layered
 

@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 
 from harness.diff.change import Change
-from harness.gate import AspectResult
+from harness.outcome.result import AspectResult
 from harness.outcome.html import OPEN_LIMIT, to_html
-from harness.outcome.report import ImageReport, build_reports, visible, write_report
+from harness.outcome.model import ImageReport, build_reports, visible
+from harness.outcome.report import write_report
 
 OUT = Path(__file__).resolve().parent.parent / "out"
 HOSTILE = ("/usr/bin/<script>window.__pwned=1</script>",

@@ -9,7 +9,7 @@ import zipfile
 
 from harness.config import HarnessConfig
 from harness.diff.packages import diff_packages
-from harness.source.engine import ImageInfo
+from harness.rootfs.image import ImageInfo
 from harness.policy import judge
 from harness.snapshot import take_snapshot
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from harness.diff.change import Change
-from harness.gate import AspectResult
-from harness.outcome.report import MARKDOWN_LIMIT, ImageReport, build_reports, to_markdown, write_report
+from harness.outcome.result import AspectResult
+from harness.outcome.model import ImageReport, build_reports
+from harness.outcome.report import MARKDOWN_LIMIT, to_markdown, write_report
 
 from test_html_report import synthetic_reports
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from harness.config import HarnessConfig
 from harness.diff.change import Change
-from harness.linkage import Finding, Linker, linkage_findings
+from harness.diff.linkage import Finding, Linker, linkage_findings
 
 #: symbol types that are one thing to a consumer (an IFUNC is called like a function)
 _TYPE_CLASS = {"FUNC": "function", "IFUNC": "function", "OBJECT": "data", "COMMON": "data",

@@ -26,7 +26,7 @@ class Change:
     verdict: str = "info"
     waived: bool = False
     reason: str | None = None
-    #: the root change that explains this one ({"aspect", "kind", "subject"}: harness.causes);
+    #: the root change that explains this one ({"aspect", "kind", "subject"}: harness.diff.causes);
     #: None until linked, and then it is the change itself
     cause: dict[str, str] | None = None
 

@@ -3,13 +3,30 @@ licence (changed; a new package's licence as license-added). Records are keyed `
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from harness.causes import replacements
 from harness.diff.change import Change
 from harness.diff.records import diff_keyed
 from harness.versions import compare_package_versions
+
+
+def replacements(removed: Iterable[str], before_files: Mapping[str, dict[str, Any]] | None,
+                 after_files: Mapping[str, dict[str, Any]] | None) -> dict[str, str]:
+    """Removed package name -> the package that now owns most of its former files (a rename
+    or a split: Debian's t64 `libssl3` -> `libssl3t64`). Empty without owner data."""
+    gone = set(removed)
+    if not gone or not before_files or not after_files:
+        return {}
+    moved: dict[str, Counter[str]] = {}
+    for path, record in before_files.items():
+        owner = record.get("package")
+        if owner in gone:
+            new = (after_files.get(path) or {}).get("package")
+            if new and new != owner:
+                moved.setdefault(owner, Counter())[new] += 1
+    return {old: count.most_common(1)[0][0] for old, count in moved.items()}
 
 
 def _label(record: dict[str, Any]) -> str:

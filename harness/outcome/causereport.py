@@ -1,4 +1,4 @@
-"""Changes grouped under their root causes (harness.causes), for every rendering: a release
+"""Changes grouped under their root causes (harness.diff.causes), for every rendering: a release
 upgrade's thousand breaks read as a few dozen causes, each with its verdict, why it matters,
 its consequences counted by kind and the consumers in the image it breaks."""
 

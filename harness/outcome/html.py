@@ -27,7 +27,7 @@ from typing import Any
 
 from harness.outcome.causereport import CauseGroup, group_causes, headline, kinds_text
 from harness.diff.change import VERDICTS, Change
-from harness.outcome.report import CONSUMER_KEYS, ImageReport, brief, visible
+from harness.outcome.model import CONSUMER_KEYS, ImageReport, brief, visible
 from harness.kinds import WHY
 
 #: verdict groups in the order a reviewer reads them: what blocks first

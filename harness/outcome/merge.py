@@ -12,8 +12,9 @@ from typing import Any
 
 from harness.diff.change import Change
 from harness.errors import HarnessError
-from harness.gate import AspectResult
-from harness.outcome.report import REPORT_SCHEMA, ImageReport, build_reports
+from harness.outcome.result import AspectResult
+from harness.outcome.model import ImageReport, build_reports
+from harness.outcome.report import REPORT_SCHEMA
 
 #: a report of another schema is read when it is one of these (2 would add, never remove)
 READABLE_SCHEMAS = (1,)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.gate import AspectResult
+from harness.outcome.result import AspectResult
 from harness.kinds import WHY
 from harness.safetext import terminal
 

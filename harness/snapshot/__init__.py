@@ -16,11 +16,10 @@ from typing import Any
 import contextlib
 
 from harness import safepath
-from harness.causes import file_owners, set_owners
 from harness import limits as bounds
-from harness.source.engine import ImageInfo
+from harness.rootfs.image import ImageInfo
 from harness.limits import Limits
-from harness.ownership import verify
+from harness.snapshot.ownership import file_owners, set_owners, verify
 from harness.snapshot.accounts import AccountsCollector
 from harness.snapshot.elf import ElfCollector
 from harness.snapshot.hidden import HiddenCollector
@@ -30,7 +29,8 @@ from harness.snapshot.language import LanguageCollector
 from harness.snapshot.osrelease import OsReleaseCollector
 from harness.snapshot.packages import PackagesCollector, load_builtin_readers, package_key
 from harness.rootfs.tarstream import TarReader
-from harness.snapshot.walk import ContentCollector, Reopen, Rootfs, walk
+from harness.rootfs.readers import Reopen, Rootfs
+from harness.snapshot.walk import ContentCollector, walk
 
 #: Bumped whenever a record's shape changes; cached snapshots of another schema are retaken.
 SCHEMA = 1
@@ -50,7 +50,7 @@ class Snapshot:
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
     abi: dict[str, Any] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
-    #: package-to-file verification (harness.ownership.verify), candidate-only
+    #: package-to-file verification (harness.snapshot.ownership.verify), candidate-only
     ownership: dict[str, Any] = field(default_factory=dict)
     #: files later layers deleted but the image ships (harness.snapshot.hidden), candidate-
     #: only; None when the read saw the merged view alone (an export stream)

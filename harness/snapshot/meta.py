@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.source.engine import ImageInfo
+from harness.rootfs.image import ImageInfo
 
 SCALAR_KEYS = ("User", "Entrypoint", "Cmd", "WorkingDir", "StopSignal", "Healthcheck")
 

@@ -15,10 +15,11 @@ import io
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import IO, Any, Protocol, Union
+from typing import Any, Protocol
 
 from harness.errors import SourceError
 from harness.limits import tick
+from harness.rootfs.readers import DetachableReader, MemberReader, Reopen, Rootfs
 from harness.rootfs.tarstream import Member, TarFormatError, TarReader
 
 
@@ -56,34 +57,6 @@ class CappedCollector(ContentCollector, Protocol):
         """A file it wanted is larger than its cap: record the error."""
 
 
-class MemberReader(Protocol):
-    """Entries of an image filesystem in the engine's export order (a tar stream's reader,
-    or the engine's layer folders read in place): iterate members, and read each regular
-    file's data through `chunks` before asking for the next member."""
-
-    def __iter__(self) -> Iterator[Member]:
-        """The entries, one at a time."""
-
-    def chunks(self, head: int = 4096) -> Iterator[memoryview]:
-        """The current member's data; the first view holds at least `head` bytes."""
-
-
-class DetachableReader(MemberReader, Protocol):
-    """A reader whose files lie on disk: a large file's digest can be computed beside the
-    walk, in another thread (hashing and reading release the GIL)."""
-
-    def peek(self, head: int) -> bytes:
-        """The current file's first `head` bytes, without consuming it."""
-
-    def detach(self) -> Callable[[], str]:
-        """Consume the current file: a function computing its sha256 hex digest, callable
-        from any thread, raising SourceError as `chunks` would."""
-
-    def host_path(self) -> str | None:
-        """Where the current file lies on the host, when its name is UTF-8 (a parser that
-        opens files by name needs one); else None."""
-
-
 #: files at least this large are hashed beside the walk when the reader allows it (a few
 #: such files carry most of a large image's bytes; small ones cost more to hand over)
 BACKGROUND_MIN = 8 << 20
@@ -92,10 +65,6 @@ BACKGROUND_MIN = 8 << 20
 #: (the ELF parser, in another process) may hash it there too (`take_path_hashing`), and the
 #: walk never reads it (the few objects this large hold most of an image's ELF bytes)
 PATH_MIN = 64 << 10
-
-#: what a snapshot reads: a filesystem tar stream, or a reader of its members
-Rootfs = Union[IO[bytes], MemberReader]
-
 
 def member_reader(rootfs: Rootfs) -> MemberReader:
     """A stream is read as tar; a member reader is used as it is."""
@@ -115,10 +84,6 @@ def normalize_path(name: str) -> str:
 def mode_string(mode: int) -> str:
     """Permission bits incl. setuid/setgid/sticky as four octal digits (`4755`)."""
     return format(mode & 0o7777, "04o")  # stat.S_IMODE overflows on a hostile tar's huge mode
-
-
-#: opens the same filesystem again, for a second pass (a context manager giving a Rootfs)
-Reopen = Callable[[], contextlib.AbstractContextManager[Rootfs]]
 
 
 def walk(rootfs: Rootfs, collectors: Iterable[ContentCollector],

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from harness.source.engine import ARCH_NAMES, ImageInfo, image_arch
+from harness.rootfs.image import ImageInfo
+from harness.source.engine import ARCH_NAMES, image_arch
 from harness.errors import ConfigError, ImageNotFound, SourceError
 from harness.source.layermerge import CHUNK, LayerMerge, MergedReader
 

@@ -13,7 +13,6 @@ import contextlib
 import io
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import requests.exceptions
 
 from harness.source.dockersdk import docker, ssh_transport
 from harness.errors import EngineUnavailable, ImageNotFound, SourceError
+from harness.rootfs.image import ImageInfo
 from harness.safepath import check_arch
 
 #: Every container the harness creates carries this label; its value is the run id.
@@ -48,30 +48,6 @@ def image_arch(go_arch: Any, variant: Any, image: str) -> str:
     name = uname_arch(go_arch if isinstance(go_arch, str) else "",
                       variant if isinstance(variant, str) else None)
     return check_arch(name, image)
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    """What the engine knows about an image, apart from its filesystem."""
-
-    ref: str
-    image_id: str
-    arch: str
-    os: str
-    variant: str | None
-    config: dict[str, Any]
-    repo_digests: list[str] = field(default_factory=list)
-    size: int = 0
-    #: what names the image's content besides its id, when the id alone does not: a
-    #: daemonless image's config names its layers by diff id, but those are checked only as
-    #: the layers are read, so its layer blobs' digest goes here. Empty for an engine's
-    #: image (the engine checked its layers when it stored them).
-    content: str = ""
-
-    @property
-    def key(self) -> str:
-        """What every cache (snapshot, verdict, in-process memo) keys this image on."""
-        return f"{self.image_id}+{self.content}" if self.content else self.image_id
 
 
 class _ChunkReader(io.RawIOBase):

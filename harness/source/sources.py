@@ -15,11 +15,12 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Protocol
 
 from harness.source.createview import RootView, clean_path
-from harness.source.engine import Engine, ImageInfo
+from harness.rootfs.image import ImageInfo
+from harness.source.engine import Engine
 from harness.errors import ConfigError, SourceError
 from harness.source.layerdirs import INIT_DIRS, INIT_PATHS, LayerDirsReader
 from harness.rootfs.tarstream import Member, TarReader
-from harness.snapshot.walk import Rootfs
+from harness.rootfs.readers import Rootfs
 
 DAEMONLESS_PREFIXES = ("docker-archive:", "oci:", "oci-archive:")
 #: how an engine image's files are read: `export` (a created container's tar stream, any

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 
-from harness.gate import AspectResult
+from harness.outcome.result import AspectResult
 
 Check = Callable[[str], AspectResult]
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.diff.change import Change
-from harness.paths import Resolver
+from harness.diff.packages import diff_packages
 
 #: the package change kinds that explain what their files, libraries and symbols did, the
 #: most telling first (a name with several changes is explained by the first)
@@ -38,53 +38,6 @@ _SYMBOL_KINDS = ("symbol-removed", "symbol-added", "symbol-type-changed", "symbo
 def cause_ref(change: Change) -> dict[str, str]:
     """A change as the `cause` of the JSON contract names it: aspect, kind, subject."""
     return change.self_cause()
-
-
-def file_owners(files: dict[str, dict[str, Any]], lists: Mapping[str, list[dict[str, Any]]],
-                packages: Mapping[str, dict[str, Any]]) -> dict[str, str]:
-    """Image path -> the name of the package whose database lists it (directories, which
-    many packages list, are left out; of several owners the first by key). A listed path is
-    looked up through the image's symlinks, as ownership.verify does (merged /usr)."""
-    owners: dict[str, str] = {}
-    resolver: Resolver | None = None
-    for key in sorted(lists):
-        name = str(packages.get(key, {}).get("name") or key.rsplit(":", 1)[0])
-        for entry in lists[key]:
-            path = str(entry["path"])
-            record = files.get(path)
-            real: str | None = path
-            if record is None or record.get("type") == "symlink":
-                resolver = resolver or Resolver(files)
-                real = resolver.resolve(path, follow_last=False)
-                record = files.get(real) if real is not None else None
-            if record is None or record.get("type") == "dir" or real is None:
-                continue
-            owners.setdefault(real, name)
-    return owners
-
-
-def set_owners(files: dict[str, dict[str, Any]], owners: Mapping[str, str]) -> None:
-    """Record each file's owner as its `package` field (the baseline keeps it: a removed
-    package's files are then known after the package is gone)."""
-    for path, name in owners.items():
-        files[path]["package"] = name
-
-
-def replacements(removed: Iterable[str], before_files: Mapping[str, dict[str, Any]] | None,
-                 after_files: Mapping[str, dict[str, Any]] | None) -> dict[str, str]:
-    """Removed package name -> the package that now owns most of its former files (a rename
-    or a split: Debian's t64 `libssl3` -> `libssl3t64`). Empty without owner data."""
-    gone = set(removed)
-    if not gone or not before_files or not after_files:
-        return {}
-    moved: dict[str, Counter[str]] = {}
-    for path, record in before_files.items():
-        owner = record.get("package")
-        if owner in gone:
-            new = (after_files.get(path) or {}).get("package")
-            if new and new != owner:
-                moved.setdefault(owner, Counter())[new] += 1
-    return {old: count.most_common(1)[0][0] for old, count in moved.items()}
 
 
 @dataclass
@@ -213,8 +166,6 @@ def build_index(before: Mapping[str, Mapping[str, Any]], packages: dict[str, dic
     """The cause index of one image: `before` holds the baseline's records by aspect
     (`packages`, `files`, `abi`; an absent one is empty), `packages` and `files` the
     candidate's, `abi_changes` the library changes of the ABI diff."""
-    from harness.diff.packages import diff_packages
-
     index = CauseIndex(before_files=before.get("files") or {}, after_files=files)
     old_packages = dict(before.get("packages") or {})
     if old_packages:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 import stat
+from collections.abc import Mapping
 from typing import Any
 
-from harness.diff.change import Change
 from harness.paths import Resolver
 
 #: rpm file flags and states that make a recorded file legitimately absent or different
@@ -72,23 +72,31 @@ def _differences(entry: dict[str, Any], record: dict[str, Any], flags: int,
     return diff
 
 
-def changes(result: dict[str, Any], packages: dict[str, dict[str, Any]],
-            ignored: re.Pattern[str] | None) -> list[Change]:
-    """The verification as changes of the packages aspect (ignore globs applied)."""
-    out: list[Change] = []
-    for key, paths in sorted(result.get("missing", {}).items()):
-        paths = [p for p in paths if ignored is None or not ignored.match(p)]
-        if paths:
-            name = packages.get(key, {}).get("name", key.rsplit(":", 1)[0])
-            out.append(Change("packages", "package-files-missing", name, before=key,
-                              after={"missing": paths[:MAX_LISTED], "count": len(paths)}))
-    for path, diff in sorted(result.get("changed", {}).items()):
-        if ignored is None or not ignored.match(path):
-            out.append(Change("packages", "package-file-changed", path,
-                              before={k: v[0] for k, v in diff.items() if k != "package"} | {"package": diff["package"]},
-                              after={k: v[1] for k, v in diff.items() if k != "package"}))
-    unowned = [p for p in result.get("unowned", []) if ignored is None or not ignored.match(p)]
-    if unowned:
-        out.append(Change("packages", "unowned-files", "/", after={
-            "count": len(unowned), "sample": unowned[:MAX_LISTED]}))
-    return out
+def file_owners(files: dict[str, dict[str, Any]], lists: Mapping[str, list[dict[str, Any]]],
+                packages: Mapping[str, dict[str, Any]]) -> dict[str, str]:
+    """Image path -> the name of the package whose database lists it (directories, which
+    many packages list, are left out; of several owners the first by key). A listed path is
+    looked up through the image's symlinks, as `verify` does (merged /usr)."""
+    owners: dict[str, str] = {}
+    resolver: Resolver | None = None
+    for key in sorted(lists):
+        name = str(packages.get(key, {}).get("name") or key.rsplit(":", 1)[0])
+        for entry in lists[key]:
+            path = str(entry["path"])
+            record = files.get(path)
+            real: str | None = path
+            if record is None or record.get("type") == "symlink":
+                resolver = resolver or Resolver(files)
+                real = resolver.resolve(path, follow_last=False)
+                record = files.get(real) if real is not None else None
+            if record is None or record.get("type") == "dir" or real is None:
+                continue
+            owners.setdefault(real, name)
+    return owners
+
+
+def set_owners(files: dict[str, dict[str, Any]], owners: Mapping[str, str]) -> None:
+    """Record each file's owner as its `package` field (the baseline keeps it: a removed
+    package's files are then known after the package is gone)."""
+    for path, name in owners.items():
+        files[path]["package"] = name

@@ -1,0 +1,44 @@
+"""What a snapshot reads, as every source gives it: a tar stream or a reader of members."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import IO, Protocol, Union
+
+from harness.rootfs.tarstream import Member
+
+
+class MemberReader(Protocol):
+    """Entries of an image filesystem in the engine's export order (a tar stream's reader,
+    or the engine's layer folders read in place): iterate members, and read each regular
+    file's data through `chunks` before asking for the next member."""
+
+    def __iter__(self) -> Iterator[Member]:
+        """The entries, one at a time."""
+
+    def chunks(self, head: int = 4096) -> Iterator[memoryview]:
+        """The current member's data; the first view holds at least `head` bytes."""
+
+
+class DetachableReader(MemberReader, Protocol):
+    """A reader whose files lie on disk: a large file's digest can be computed beside the
+    walk, in another thread (hashing and reading release the GIL)."""
+
+    def peek(self, head: int) -> bytes:
+        """The current file's first `head` bytes, without consuming it."""
+
+    def detach(self) -> Callable[[], str]:
+        """Consume the current file: a function computing its sha256 hex digest, callable
+        from any thread, raising SourceError as `chunks` would."""
+
+    def host_path(self) -> str | None:
+        """Where the current file lies on the host, when its name is UTF-8 (a parser that
+        opens files by name needs one); else None."""
+
+
+#: what a snapshot reads: a filesystem tar stream, or a reader of its members
+Rootfs = Union[IO[bytes], MemberReader]
+
+#: opens the same filesystem again, for a second pass (a context manager giving a Rootfs)
+Reopen = Callable[[], contextlib.AbstractContextManager[Rootfs]]
