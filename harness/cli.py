@@ -14,18 +14,16 @@ import sys
 import uuid
 from pathlib import Path
 
-from harness.diff.causes import build_index, link
 from harness.config import load_config
-from harness.diff.change import Change
 from harness.source.engine import Engine
 from harness.errors import HarnessError
 from harness.outcome.merge import merge
-from harness.gate import ASPECTS, STORED_AS, diff_aspect, stored_records, visible_files
+from harness.aspects import (ASPECTS, STORED_AS, STORED_ASPECTS, aspect_error, cause_index,
+                              judged_changes, stored_records)
 from harness.outcome.result import AspectResult
-from harness.policy import judge
 from harness.outcome.model import build_reports
 from harness.outcome.report import summary_lines, write_report
-from harness.snapshot import Snapshot, take_snapshot
+from harness.snapshot import Snapshot, baseline_header, take_snapshot
 from harness.source.sources import READ_MODES, open_source
 
 
@@ -62,21 +60,22 @@ def _load(path: str) -> Snapshot:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    """Judge a candidate snapshot against a baseline snapshot; exit 1 on an unwaived break."""
+    """Judge a candidate snapshot against a baseline snapshot as the plugin judges an image
+    against its baselines (`harness.aspects.judged_changes`: size change and aspect errors
+    included); exit 1 on an unwaived break or an aspect that cannot be judged."""
     config = load_config(Path(args.config))
     before, after = _load(args.baseline), _load(args.candidate)
     name = args.name or str(after.image.get("ref"))
+    old = {a: stored_records(before, a, config) for a in STORED_ASPECTS}
+    index = cause_index(old, after, config)
     results = []
-    old = {a: stored_records(before, a, config) for a in ("packages", "files", "abi")}
-    index = build_index(old, after.packages, visible_files(after.files, config),
-                        diff_aspect("abi", old["abi"], after, config))
     for aspect in ASPECTS:
-        records = stored_records(before, STORED_AS[aspect], config)
-        changes: list[Change] = link(diff_aspect(aspect, records, after, config,
-                                                 before_files=old["files"]), index)
         result = AspectResult(name, str(after.image.get("ref")), aspect, after.arch,
-                              after.image.get("image_id"), args.baseline,
-                              judge(changes, config, name, after.arch))
+                              after.image.get("image_id"), args.baseline)
+        result.error = aspect_error(aspect, after)
+        if not result.error:
+            held = (baseline_header(before), old[STORED_AS[aspect]])
+            result.changes = judged_changes(aspect, after, config, name, held, index)
         results.append(result)
     reports = build_reports(results)
     for line in summary_lines(reports):

@@ -16,31 +16,25 @@ from pathlib import Path
 from typing import Any
 
 from harness import baseline, gcpause, safepath
-from harness.diff import causes, ownership
+from harness.diff import causes
 from harness.config import HarnessConfig, ImageSpec
-from harness.diff import abi
 from harness.diff.change import Change
-from harness.diff.files import candidate_security, diff_files, diff_security
-from harness.diff.metadata import diff_metadata
-from harness.diff.packages import diff_packages
 from harness.diff.probes import diff_probes
 from harness.rootfs.image import ImageInfo
 from harness.source.engine import Engine
 from harness.snapshot import elf
 from harness.source.sources import EngineSource, ImageSource, open_source
 from harness.errors import BaselineCorrupt, BaselineMissing, HarnessError
+from harness.aspects import (STORED_AS, STORED_ASPECTS, _abi_with_env,
+                              aspect_error, candidate_only_changes, cause_index, diff_aspect,
+                              judged_changes, stored_records)
 from harness.forked import Forked
 from harness.outcome.result import AspectResult
 from harness.limits import Limits, budget
 from harness.diff.linkage import Finding, linkage_findings
-from harness.policy import WaiverUse, glob_regex, judge
+from harness.policy import WaiverUse, judge
 from harness.snapshot import CACHE_FORMAT, SCHEMA, Snapshot, baseline_header, take_snapshot
 
-ASPECTS = ("metadata", "files", "packages", "security", "abi")
-#: the baseline file each aspect is judged against (security reads the files baseline)
-STORED_AS = {"metadata": "metadata", "files": "files", "packages": "packages",
-             "security": "files", "abi": "abi"}
-STORED_ASPECTS = ("metadata", "files", "packages", "abi")
 #: the reason on changes that `--update-baselines` accepted into the new baseline
 ACCEPTED = "accepted by --update-baselines"
 
@@ -202,177 +196,9 @@ class SnapshotStore:
 
 #: (id of a files dict, ignore globs) -> (that dict, its visible part): the files and security
 #: aspects of an image, and their baselines, filter the same 100,000-path dicts
-_VISIBLE: dict[tuple[int, tuple[str, ...]], tuple[dict[str, Any], dict[str, Any]]] = {}
-
-
-def visible_files(files: dict[str, dict[str, Any]], config: HarnessConfig) -> dict[str, dict[str, Any]]:
-    """The files aspect without the volatile paths the config ignores."""
-    ignore = glob_regex(config.ignore)
-    if ignore is None:
-        return files
-    key = (id(files), tuple(config.ignore))
-    held = _VISIBLE.get(key)
-    if held is not None and held[0] is files:  # the dict itself is kept: its id is its own
-        return held[1]
-    visible = {p: r for p, r in files.items() if not ignore.match(p)}
-    if len(_VISIBLE) > 8:
-        _VISIBLE.clear()
-    _VISIBLE[key] = (files, visible)
-    return visible
-
-
-def stored_records(snap: Snapshot, aspect: str, config: HarnessConfig) -> dict[str, Any]:
-    """What a baseline stores for an aspect of this snapshot."""
-    if aspect == "files":
-        return visible_files(snap.files, config)
-    if aspect == "metadata":
-        return snap.metadata
-    if aspect == "packages":
-        return snap.packages
-    if aspect == "abi":
-        return abi.baseline_records(snap.abi, config)
-    raise ValueError(aspect)
-
-
-def _abi_with_env(snap: Snapshot) -> dict[str, Any]:
-    """The ABI section plus the image's LD_LIBRARY_PATH, which the loader searches too."""
-    return {**snap.abi, "library_path": snap.metadata.get("Env.LD_LIBRARY_PATH")}
-
-
 def _linkage_of(snap: Snapshot, fork: bool) -> Forked[list[Finding]]:
     """The snapshot's linkage findings, begun in a forked child or left to compute here."""
     return Forked(partial(linkage_findings, _abi_with_env(snap)), fork=fork)
-
-
-def _linkage_here(snap: Snapshot) -> list[Finding]:
-    return linkage_findings(_abi_with_env(snap))
-
-
-#: a snapshot's linkage findings (`SnapshotStore.linkage` keeps them; else computed here)
-Linkage = Callable[[Snapshot], list[Finding]]
-
-
-def candidate_only_changes(aspect: str, snap: Snapshot, config: HarnessConfig,
-                           linkage: Linkage = _linkage_here) -> list[Change]:
-    """Checks that need no baseline (they also guard a first release)."""
-    if aspect == "security":
-        return (diff_security(None, {}, snap.accounts) + candidate_security(snap.metadata, snap.secrets)
-                + hidden_changes(snap))
-    if aspect == "abi":
-        return abi.linkage_changes(_abi_with_env(snap), config, linkage(snap))
-    if aspect == "packages":
-        return package_checks(snap, config)
-    if aspect == "metadata":
-        return hidden_size(snap)
-    return []
-
-
-#: the subject of the one note an image read as a merged export stream gets
-HIDDEN_UNKNOWN = "image"
-
-
-def hidden_changes(snap: Snapshot) -> list[Change]:
-    """hidden-in-lower-layer: each regular file a later layer deleted that the image still
-    ships; break when it holds a secret, is setuid/setgid or ELF, else info. An image read
-    as one merged stream gets one info note that the check needs its layers."""
-    if snap.hidden is None:
-        return [Change("security", "hidden-in-lower-layer", HIDDEN_UNKNOWN,
-                       after="not checked: the image was read as one merged export stream; "
-                             "the check needs its layers (--compat-read=layers on a local "
-                             "engine, or a daemonless source)",
-                       detail={"verdict": "info"})]
-    return [Change("security", "hidden-in-lower-layer", path, after=dict(record),
-                   detail={"verdict": "break" if record.get("found") else "info"})
-            for path, record in snap.hidden.items()]
-
-
-def hidden_size(snap: Snapshot) -> list[Change]:
-    """The bytes deleted files still cost the image (size aspect, info)."""
-    if not snap.hidden:
-        return []
-    total = sum(int(r.get("size") or 0) for r in snap.hidden.values())
-    return [Change("size", "hidden-in-lower-layer", "image",
-                   after={"files": len(snap.hidden), "bytes": total}, detail={"verdict": "info"})]
-
-
-def package_checks(snap: Snapshot, config: HarnessConfig) -> list[Change]:
-    """Candidate-only checks of the packages aspect: no database at all, an empty one,
-    entries skipped as unreadable, or files the databases promise that the image lacks or
-    holds differently."""
-    return (no_database(snap) + database_findings(snap)
-            + ownership.changes(snap.ownership, snap.packages, glob_regex(config.ignore)))
-
-
-def database_findings(snap: Snapshot) -> list[Change]:
-    """package-record-malformed (subject: the file and line or record) for every entry a
-    reader skipped; package-database-empty for an existing database of no entries."""
-    out: list[Change] = []
-    for db in snap.package_dbs:
-        where = str(db.get("location") or ", ".join(db.get("paths", [])))
-        if db.get("empty"):
-            out.append(Change("packages", "package-database-empty", where,
-                              after=f"{db.get('manager')} database with no package"))
-        for problem in db.get("malformed", []):
-            subject, _, reason = str(problem).partition(": ")
-            if reason.startswith("package #"):  # rpm: the file and the header's number
-                number, _, reason = reason.partition(": ")
-                subject = f"{subject} {number}"
-            out.append(Change("packages", "package-record-malformed", subject,
-                              after=reason or subject, detail={"manager": db.get("manager")}))
-    return out
-
-
-def no_database(snap: Snapshot) -> list[Change]:
-    """An image without any package database says so (info), never "zero packages"."""
-    if snap.package_dbs:
-        return []
-    return [Change("packages", "no-package-database", "/", after="no rpm, dpkg or apk database")]
-
-
-def diff_aspect(aspect: str, before: dict[str, Any], snap: Snapshot,
-                config: HarnessConfig, linkage: Linkage = _linkage_here,
-                before_files: dict[str, Any] | None = None) -> list[Change]:
-    """Baseline records vs. the candidate snapshot, for one aspect (`before_files`: the
-    files baseline, whose owners tell a replaced package from a removed one)."""
-    if aspect == "files":
-        return diff_files(visible_files(before, config), visible_files(snap.files, config))
-    if aspect == "security":
-        return (diff_security(visible_files(before, config), visible_files(snap.files, config),
-                              snap.accounts) + candidate_security(snap.metadata, snap.secrets)
-                + hidden_changes(snap))
-    if aspect == "metadata":
-        return diff_metadata(before, snap.metadata) + hidden_size(snap)
-    if aspect == "packages":
-        return (diff_packages(before, snap.packages, before_files, snap.files)
-                + package_checks(snap, config))
-    if aspect == "abi":
-        return (abi.diff_abi(before, snap.abi, config)
-                + abi.linkage_changes(_abi_with_env(snap), config, linkage(snap)))
-    raise ValueError(aspect)
-
-
-def aspect_error(aspect: str, snap: Snapshot) -> str | None:
-    """A reason the aspect cannot be judged on this snapshot (e.g. a damaged database, a
-    file past its cap)."""
-    errors = list(snap.errors.get(aspect, []))
-    if aspect == "packages":
-        errors = [db["error"] for db in snap.package_dbs if db.get("error")] + errors
-    return "; ".join(errors[:10]) if errors else None
-
-
-def size_changes(header: dict[str, Any], snap: Snapshot, config: HarnessConfig) -> list[Change]:
-    """size-increased: info when the image grew, review/break over the configured budgets."""
-    old, new = int(header.get("size") or 0), int(baseline_header(snap)["size"])
-    if not old or new <= old:
-        return []
-    percent = 100.0 * (new - old) / old
-    verdict = "info"
-    if config.size_review_percent is not None and percent > config.size_review_percent:
-        verdict = "review"
-    if config.size_break_percent is not None and percent > config.size_break_percent:
-        verdict = "break"
-    return [Change("size", "size-increased", "image", old, new,
-                   detail={"verdict": verdict, "percent": round(percent, 1)})]
 
 
 def check_probes(spec: ImageSpec, family: str, records: dict[str, Any], store: SnapshotStore,
@@ -508,10 +334,7 @@ def image_causes(root: Path, name: str, snap: Snapshot, config: HarnessConfig) -
             before[aspect] = baseline.load(root, name, snap.arch, aspect)[1]
         except HarnessError:
             before[aspect] = {}
-    before["files"] = visible_files(before["files"], config)
-    abi_changes = abi.diff_abi(before["abi"], snap.abi, config) if before["abi"] else []
-    index = causes.build_index(before, snap.packages, visible_files(snap.files, config),
-                               abi_changes)
+    index = cause_index(before, snap, config)
     if len(_CAUSES) > 8:
         _CAUSES.clear()
     _CAUSES[key] = index
@@ -551,18 +374,15 @@ def _check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path
                               for c in judge_changes(diffed)]
             return result
         try:
-            header, before = baseline.load(root, spec.name, info.arch, stored)
+            held = baseline.load(root, spec.name, info.arch, stored)
         except BaselineMissing:
             result.missing_baseline = True
-            result.changes = judge_changes(candidate_only_changes(aspect, snap, config,
-                                                                  store.linkage))
+            result.changes = judged_changes(aspect, snap, config, spec.name, None, None,
+                                            store.linkage, waiver_use)
             return result
-        index = image_causes(root, spec.name, snap, config)
-        changes = diff_aspect(aspect, before, snap, config, store.linkage,
-                              dict(index.before_files) if aspect == "packages" else None)
-        if aspect == "metadata":
-            changes += size_changes(header, snap, config)
-        result.changes = judge_changes(causes.link(changes, index))
+        result.changes = judged_changes(aspect, snap, config, spec.name, held,
+                                        image_causes(root, spec.name, snap, config),
+                                        store.linkage, waiver_use)
     except HarnessError as exc:
         result.error = str(exc)
     except Exception as exc:  # noqa: BLE001 - MemoryError, RecursionError, a reader's bug

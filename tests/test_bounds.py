@@ -36,7 +36,8 @@ GATE = """
 import json, resource, sys
 from pathlib import Path
 from harness.config import HarnessConfig, ImageSpec
-from harness.gate import ASPECTS, SnapshotStore, check_aspect
+from harness.aspects import ASPECTS
+from harness.gate import SnapshotStore, check_aspect
 from harness.limits import parse_limits
 
 limits = parse_limits(json.loads(sys.argv[2]), "test")

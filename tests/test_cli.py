@@ -80,3 +80,27 @@ def test_unreadable_database_exits_non_zero_naming_the_file(docker_engine, tmp_p
         assert done.returncode == 3, done.stdout + done.stderr
         assert "/var/lib/dpkg/status" in done.stderr and "cannot be read" in done.stderr
         assert (tmp_path / "s.json").is_file()
+
+
+def _snapshot(path: Path, size: int, errors: dict[str, list[str]]) -> None:
+    from harness.snapshot import Snapshot
+
+    image = {"ref": "demo:1", "image_id": "sha256:" + "ab" * 32, "arch": "x86_64", "os": "linux",
+             "content_size": size}
+    Snapshot(image=image, metadata={"User": "app"}, files={}, packages={}, hidden={},
+             errors=errors).dump(path)
+
+
+def test_diff_judges_as_the_plugin_does_size_and_aspect_errors(tmp_path: Path) -> None:
+    """The CLI's diff goes through the plugin's judging path (harness.aspects.judged_changes):
+    the size change and an aspect that cannot be judged are in its report too."""
+    _snapshot(tmp_path / "old.json", 1000, {})
+    _snapshot(tmp_path / "new.json", 2000, {"files": ["/big: past the cap of 1 KiB"]})
+    (tmp_path / "pyproject.toml").write_text("[tool.harness.size]\nreview_percent = 50\n")
+    done = _cli("diff", "old.json", "new.json", "--report", "r.json", cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    image = json.loads((tmp_path / "r.json").read_text())["images"][0]
+    assert image["verdict"] == "error"
+    assert image["errors"] == ["files: /big: past the cap of 1 KiB"]
+    size = [c for c in image["changes"] if c["kind"] == "size-increased"]
+    assert [(c["aspect"], c["subject"], c["verdict"]) for c in size] == [("size", "image", "review")]

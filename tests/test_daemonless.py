@@ -28,7 +28,8 @@ from harness.config import HarnessConfig, ImageSpec
 from harness.source.createview import clean_path
 from harness.source.engine import Engine
 from harness.errors import ConfigError, HarnessError, ImageNotFound, SourceError
-from harness.gate import ASPECTS, SnapshotStore, check_aspect
+from harness.aspects import ASPECTS
+from harness.gate import SnapshotStore, check_aspect
 from harness.snapshot import take_snapshot
 from harness.source.sources import open_source
 from testimages import debian, layered, tiny

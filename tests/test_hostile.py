@@ -24,7 +24,8 @@ import pytest
 
 import testimages
 from harness.config import HarnessConfig, ImageSpec
-from harness.gate import ASPECTS, SnapshotStore, check_aspect
+from harness.aspects import ASPECTS
+from harness.gate import SnapshotStore, check_aspect
 from harness.snapshot.walk import walk
 from testimages import hostile, layered
 

@@ -17,7 +17,8 @@ import pytest
 
 from harness.config import HarnessConfig, ImageSpec
 from harness.errors import SourceError
-from harness.gate import ASPECTS, SnapshotStore, check_aspect
+from harness.aspects import ASPECTS
+from harness.gate import SnapshotStore, check_aspect
 from harness.source.sources import open_source
 from testimages import layered
 

@@ -20,7 +20,8 @@ import testimages
 from harness import baseline, safepath
 from harness.config import HarnessConfig, ImageSpec
 from harness.errors import HarnessError, SourceError
-from harness.gate import ASPECTS, SnapshotStore, check_aspect
+from harness.aspects import ASPECTS
+from harness.gate import SnapshotStore, check_aspect
 from harness.outcome.model import ImageReport
 from harness.outcome.report import write_report
 from harness.snapshot import Snapshot

@@ -87,8 +87,8 @@ def _exhausted(*args, **kwargs):
     raise MemoryError()
 
 harness.diff.files.diff_files = _exhausted
-import harness.gate
-harness.gate.diff_files = _exhausted
+import harness.aspects
+harness.aspects.diff_files = _exhausted
 """
 
 

@@ -31,7 +31,8 @@ from harness.source.archive import open_archive
 from harness.config import HarnessConfig, ImageSpec
 from harness.source.engine import RUN_LABEL, Engine
 from harness.errors import SourceError
-from harness.gate import ASPECTS, SnapshotStore, check_aspect
+from harness.aspects import ASPECTS
+from harness.gate import SnapshotStore, check_aspect
 from harness.source.layerdirs import LayerDirsReader
 from harness.source.layermerge import INIT_DIRS, INIT_PATHS
 from harness.snapshot.walk import BACKGROUND_MIN, walk

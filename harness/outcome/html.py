@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.aspects import REPORT_ORDER
 from harness.outcome.causereport import CauseGroup, group_causes, headline, kinds_text
 from harness.diff.change import VERDICTS, Change
 from harness.outcome.model import CONSUMER_KEYS, ImageReport, brief, visible
@@ -33,7 +34,7 @@ from harness.kinds import WHY
 #: verdict groups in the order a reviewer reads them: what blocks first
 GROUPS = (("break", "Breaks"), ("review", "Review"), ("waived", "Waived"), ("info", "Info"))
 #: what every `docker run` sees first, files (the bulkiest) last
-ASPECT_ORDER = ("metadata", "security", "packages", "abi", "files")
+ASPECT_ORDER = REPORT_ORDER
 #: a section with more rows than this starts folded (its count is still in its summary)
 OPEN_LIMIT = 2_000
 #: a package's group of file changes starts open up to this many rows
