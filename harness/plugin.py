@@ -1,4 +1,5 @@
-"""pytest plugin: options, hooks and fixtures only; the work lives in `harness.gate`.
+"""pytest plugin: options, fixtures and hooks, and the run's reporting (results gathered from
+xdist workers, the terminal summary, report files); the judging lives in `harness.gate`.
 
     pytest --image NAME[=REF] [--baselines DIR] [--update-baselines] [--compat-report PATH]
 """

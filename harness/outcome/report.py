@@ -1,4 +1,4 @@
-"""Outcome: the report model (per image, per aspect) and its renderings.
+"""Renderings of the report model (harness.outcome.model): JSON, Markdown, terminal lines.
 
 The model yields lines; the plugin prints them. JSON is the contract of docs/compat-rules.md;
 Markdown is for pull-request comments and is kept under GitHub's 65,536-character limit.
