@@ -20,7 +20,8 @@ sys.path.insert(0, str(REPO))
 import testimages  # noqa: E402
 from harness.source.engine import Engine  # noqa: E402
 from harness.snapshot.ownership import verify  # noqa: E402
-from harness.snapshot.packages import PackagesCollector, load_builtin_readers  # noqa: E402
+from harness.snapshot.packages import PackagesCollector  # noqa: E402
+from harness.snapshot.managers import load_builtin_readers  # noqa: E402
 from harness.snapshot.walk import walk  # noqa: E402
 from testimages import debian  # noqa: E402
 

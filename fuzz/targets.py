@@ -75,7 +75,8 @@ def rpm_header(data: bytes) -> None:
 
 
 def _rpm_reader() -> Any:
-    from harness.snapshot.packages import READERS, load_builtin_readers
+    from harness.snapshot.packages import READERS
+    from harness.snapshot.managers import load_builtin_readers
 
     load_builtin_readers()
     return next(r for r in READERS if r.manager == "rpm")
@@ -391,7 +392,8 @@ def walk_capped(data: bytes) -> None:
     its cap, and every refusal is recorded (SourceError only)."""
     from harness.snapshot.accounts import AccountsCollector
     from harness.snapshot.language import LanguageCollector
-    from harness.snapshot.packages import PackagesCollector, load_builtin_readers
+    from harness.snapshot.packages import PackagesCollector
+    from harness.snapshot.managers import load_builtin_readers
     from harness.snapshot.walk import walk
 
     load_builtin_readers()

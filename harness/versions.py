@@ -7,6 +7,7 @@ as the C code does, so a non-ASCII digit is never taken for a number.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 
@@ -227,28 +228,46 @@ def rpm_compare(a: tuple[int | None, str, str | None], b: tuple[int | None, str,
     return rc
 
 
-def compare_package_versions(manager: str, before: dict[str, object], after: dict[str, object]) -> int:
-    """Order two package records of one manager (`dpkg`, `rpm`, `apk`) by version."""
-    if manager == "rpm":
-        return rpm_compare(
-            (_int_or_none(before.get("epoch")), str(before.get("version") or ""), _str_or_none(before.get("release"))),
-            (_int_or_none(after.get("epoch")), str(after.get("version") or ""), _str_or_none(after.get("release"))))
-    if manager == "pypi":
-        from packaging.version import InvalidVersion, Version  # noqa: PLC0415
-        try:
-            old, new = Version(str(before.get("evr"))), Version(str(after.get("evr")))
-            return (old > new) - (old < new)
-        except InvalidVersion:
-            pass  # legacy version strings: fall through to dpkg-like segment ordering
-    if manager in ("npm", "jar", "java-module", "php-ext"):
-        return semver_compare(str(before.get("evr")), str(after.get("evr")))
-    if manager == "apk":
-        from harness.apkversion import apk_compare  # noqa: PLC0415 - optional reader
-        return apk_compare(str(before.get("evr")), str(after.get("evr")))
+#: a version order of two package records of one manager (-1, 0, 1); each manager's entry
+#: (`harness.snapshot.managers`) names its own
+RecordOrder = Callable[[Mapping[str, object], Mapping[str, object]], int]
+
+
+def rpm_record_compare(before: Mapping[str, object], after: Mapping[str, object]) -> int:
+    """rpm's order: epoch, then version, then release (rpmvercmp)."""
+    return rpm_compare(
+        (_int_or_none(before.get("epoch")), str(before.get("version") or ""), _str_or_none(before.get("release"))),
+        (_int_or_none(after.get("epoch")), str(after.get("version") or ""), _str_or_none(after.get("release"))))
+
+
+def pep440_record_compare(before: Mapping[str, object], after: Mapping[str, object]) -> int:
+    """PEP 440's order; a legacy version string falls back to dpkg-like segment ordering."""
+    from packaging.version import InvalidVersion, Version  # noqa: PLC0415
+    try:
+        old, new = Version(str(before.get("evr"))), Version(str(after.get("evr")))
+        return (old > new) - (old < new)
+    except InvalidVersion:
+        return dpkg_record_compare(before, after)
+
+
+def semver_record_compare(before: Mapping[str, object], after: Mapping[str, object]) -> int:
+    """Semantic versioning's order (npm, jars, Java modules, PHP extensions)."""
+    return semver_compare(str(before.get("evr")), str(after.get("evr")))
+
+
+def apk_record_compare(before: Mapping[str, object], after: Mapping[str, object]) -> int:
+    """apk-tools' order."""
+    from harness.apkversion import apk_compare  # noqa: PLC0415 - optional reader
+    return apk_compare(str(before.get("evr")), str(after.get("evr")))
+
+
+def dpkg_record_compare(before: Mapping[str, object], after: Mapping[str, object]) -> int:
+    """dpkg's order; a version dpkg would not parse (an older baseline's, a legacy pypi one)
+    by dpkg's segment ordering alone. Also the order of a manager the gate has no entry for."""
     a, b = str(before.get("evr") or ""), str(after.get("evr") or "")
     try:
         return dpkg_compare(a, b)
-    except ValueError:  # a version dpkg would not parse (an older baseline's, a legacy pypi one)
+    except ValueError:
         return _sign(_verrevcmp(_bytes(a), _bytes(b)))
 
 

@@ -98,3 +98,20 @@ def test_every_kind_is_documented_with_verdict_subject_and_why() -> None:
             assert kind.verdict in verdict, (kind.name, verdict)
             assert subject and why, (kind.name, row)
     assert {k.split(":", 1)[1] for k in rows} <= set(KINDS), "documented kinds the code lacks"
+
+
+def test_every_manager_has_one_entry() -> None:
+    """Each database reader and each language ecosystem the snapshot records has its entry
+    in the registry of managers (version order, purl type)."""
+    from harness.snapshot.managers import load_builtin_readers, managers
+    from harness.snapshot.packages import READERS
+
+    load_builtin_readers()
+    readers = {r.manager for r in READERS}
+    assert {"dpkg", "rpm", "apk"} <= readers
+    tree = ast.parse((HARNESS / "snapshot" / "language.py").read_text())
+    ecosystems = {n.args[0].value for n in ast.walk(tree) if isinstance(n, ast.Call)
+                  and isinstance(n.func, ast.Name) and n.func.id == "_record"
+                  and n.args and isinstance(n.args[0], ast.Constant)}
+    assert "pypi" in ecosystems
+    assert sorted((readers | ecosystems) - set(managers())) == []

@@ -13,7 +13,8 @@ from harness.config import HarnessConfig
 from harness.aspects import database_findings
 from harness.policy import judge
 from harness.snapshot import Snapshot
-from harness.snapshot.packages import PackagesCollector, load_builtin_readers
+from harness.snapshot.packages import PackagesCollector
+from harness.snapshot.managers import load_builtin_readers
 
 REPO = Path(__file__).resolve().parents[1]
 RPMDB = REPO.parent / "shared" / "fixtures" / "rpmdb"

@@ -20,7 +20,8 @@ from harness.snapshot import rpmdb_bdb, rpmdb_ndb
 from harness.errors import ParseError
 from harness.snapshot.rpmheader import MAGIC, RpmHeader
 from harness.snapshot import rpm
-from harness.snapshot.packages import PackagesCollector, load_builtin_readers
+from harness.snapshot.packages import PackagesCollector
+from harness.snapshot.managers import load_builtin_readers
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO.parent / "shared" / "fixtures" / "rpmdb"

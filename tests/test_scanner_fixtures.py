@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 from harness.licenses import license_ids
-from harness.snapshot.packages import PackagesCollector, load_builtin_readers
+from harness.snapshot.packages import PackagesCollector
+from harness.snapshot.managers import load_builtin_readers
 
 REPO = Path(__file__).resolve().parents[1]
 ROOT = Path(os.environ.get("HARNESS_SHARED_FIXTURES") or REPO.parent / "shared" / "fixtures")

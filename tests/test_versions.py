@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from harness.apkversion import apk_compare, apk_version_valid
-from harness.versions import compare_package_versions, dpkg_compare, parse_dpkg_version, rpm_compare
+from harness.snapshot.managers import compare_versions as compare_package_versions
+from harness.versions import dpkg_compare, parse_dpkg_version, rpm_compare
 
 PAIRS = 1200
 SYSTEM_PYTHON = Path("/usr/bin/python3")

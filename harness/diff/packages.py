@@ -9,7 +9,7 @@ from typing import Any
 
 from harness.diff.change import Change
 from harness.diff.records import diff_keyed
-from harness.versions import compare_package_versions
+from harness.snapshot.managers import compare_versions
 
 
 def replacements(removed: Iterable[str], before_files: Mapping[str, dict[str, Any]] | None,
@@ -83,7 +83,7 @@ def _version_changes(name: str, old: dict[str, Any], new: dict[str, Any]) -> lis
         changes.append(Change("packages", "package-epoch-changed", name, _label(old), _label(new),
                               detail={"epoch": [old.get("epoch") or 0, new.get("epoch") or 0]}))
     else:
-        order = compare_package_versions(manager, old, new)
+        order = compare_versions(manager, old, new)
         if order > 0:
             changes.append(Change("packages", "package-downgraded", name, _label(old), _label(new)))
         elif order < 0:

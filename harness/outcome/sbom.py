@@ -15,13 +15,11 @@ from packageurl import PackageURL
 
 from harness import safepath
 from harness.snapshot import Snapshot
-
-_PURL_TYPES = {"rpm": "rpm", "dpkg": "deb", "apk": "apk", "pypi": "pypi", "npm": "npm"}
-
+from harness.snapshot.managers import purl_type
 
 def purl(record: dict[str, Any], distro: str | None) -> PackageURL | None:
     """The package URL of a package record (None for ecosystems purl has no type for)."""
-    kind = _PURL_TYPES.get(str(record.get("manager")))
+    kind = purl_type(str(record.get("manager")))
     if kind is None:
         return None
     name, namespace = str(record["name"]), None

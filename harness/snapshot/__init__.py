@@ -27,7 +27,8 @@ from harness.snapshot.meta import flatten_config
 from harness.snapshot.secrets import SecretsCollector
 from harness.snapshot.language import LanguageCollector
 from harness.snapshot.osrelease import OsReleaseCollector
-from harness.snapshot.packages import PackagesCollector, load_builtin_readers, package_key
+from harness.snapshot.packages import PackagesCollector, package_key
+from harness.snapshot.managers import load_builtin_readers
 from harness.rootfs.tarstream import TarReader
 from harness.rootfs.readers import Reopen, Rootfs
 from harness.snapshot.walk import ContentCollector, walk

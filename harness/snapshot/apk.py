@@ -18,7 +18,12 @@ import stat
 from typing import Any
 
 from harness.errors import ParseError
+from harness.snapshot.manager import Manager
 from harness.snapshot.packages import PackageReader, package_key, register
+from harness.versions import apk_record_compare
+
+#: apk in the registry of managers (harness.snapshot.managers)
+MANAGER = Manager("apk", apk_record_compare, purl_type="apk")
 
 INSTALLED = ("/lib/apk/db/installed", "/usr/lib/apk/db/installed")
 LOCATIONS = ("/lib/apk/db", "/usr/lib/apk/db")

@@ -17,7 +17,11 @@ from typing import Any
 
 from harness.errors import ParseError
 from harness.licenses import dep5_license
-from harness.versions import dpkg_version_warning, parse_dpkg_version
+from harness.snapshot.manager import Manager
+from harness.versions import dpkg_record_compare, dpkg_version_warning, parse_dpkg_version
+
+#: dpkg in the registry of managers (harness.snapshot.managers)
+MANAGER = Manager("dpkg", dpkg_record_compare, purl_type="deb")
 
 LOCATION = "/var/lib/dpkg"
 STATUS = "/var/lib/dpkg/status"

@@ -66,7 +66,8 @@ MAX_LICENCE_FILE = 1 << 20
 
 
 def register(reader: PackageReader) -> None:
-    """Add a reader (rpm, apk and plugins register themselves on import)."""
+    """Add a reader (each manager's module registers its own on import; harness.snapshot.managers
+    imports them all)."""
     if all(r.manager != reader.manager for r in READERS):
         READERS.append(reader)
 
@@ -275,15 +276,3 @@ class PackagesCollector:
             databases.append({"manager": reader.manager, "location": location, "paths": [path],
                               "error": why})
         return records, databases
-
-
-def load_builtin_readers() -> None:
-    """Import the optional readers so they register (kept lazy: each is a small module)."""
-    import importlib
-
-    for module in ("harness.snapshot.rpm", "harness.snapshot.apk"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise

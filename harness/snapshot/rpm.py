@@ -33,7 +33,11 @@ from harness.errors import ParseError
 from harness.limits import Limits
 from harness.snapshot.rpmheader import RpmHeader
 from harness.snapshot.packages import PackageReader, package_key, register
-from harness.versions import rpm_compare
+from harness.snapshot.manager import Manager
+from harness.versions import rpm_compare, rpm_record_compare
+
+#: rpm in the registry of managers (harness.snapshot.managers)
+MANAGER = Manager("rpm", rpm_record_compare, purl_type="rpm")
 
 DB_DIRS = ("/usr/lib/sysimage/rpm/", "/var/lib/rpm/", "/usr/share/rpm/")
 LOCATIONS = tuple(d.rstrip("/") for d in DB_DIRS)

@@ -1,0 +1,41 @@
+"""The registry of package managers and language ecosystems (`harness.snapshot.manager`):
+the packages diff orders versions by it, the SBOM takes purl types from it, and loading it
+registers every manager's database reader. Adding a manager: its module (reader,
+`register(...)`, `MANAGER`) and one entry in `_entries`."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+
+from harness.snapshot.manager import Manager
+from harness.versions import dpkg_record_compare
+
+#: a manager the registry does not know (a baseline of a newer harness) orders as dpkg does
+_UNKNOWN = Manager("unknown", dpkg_record_compare)
+
+
+@functools.cache
+def managers() -> dict[str, Manager]:
+    """Every manager by name. Imported on first use: a warm run, whose verdicts are all
+    known, never reads a database nor orders a version."""
+    from harness.snapshot import apk, dpkg, language, rpm  # noqa: PLC0415
+
+    return {m.name: m for m in (dpkg.MANAGER, rpm.MANAGER, apk.MANAGER, *language.MANAGERS)}
+
+
+def load_builtin_readers() -> None:
+    """Every manager's reader registered with `harness.snapshot.packages` (importing each
+    manager's module registers its reader)."""
+    managers()
+
+
+def compare_versions(manager: str, before: Mapping[str, object], after: Mapping[str, object]) -> int:
+    """Order two package records of one manager by its own version rules (-1, 0, 1)."""
+    return managers().get(manager, _UNKNOWN).compare(before, after)
+
+
+def purl_type(manager: str) -> str | None:
+    """The manager's package-URL type; None where purl has none."""
+    entry = managers().get(manager)
+    return entry.purl_type if entry is not None else None
