@@ -40,3 +40,14 @@ def test_an_upward_import_breaks_the_contract(tmp_path: Path) -> None:
     result = _lint(copy)
     assert result.returncode != 0
     assert "harness.outcome is not allowed to import harness.gate" in result.stdout, result.stdout
+
+
+def test_no_import_cycles_anywhere() -> None:
+    """No module reaches itself through its imports, inside a layer either (grimp: the graph
+    import-linter builds, lazy imports in functions included)."""
+    import grimp
+
+    graph = grimp.build_graph("harness", cache_dir=None)
+    cycles = sorted((m, d) for m in graph.modules for d in graph.find_modules_directly_imported_by(m)
+                    if graph.chain_exists(importer=d, imported=m))
+    assert cycles == []
