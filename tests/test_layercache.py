@@ -5,6 +5,7 @@ alone through its export; the cache is really used; a file changed in place is r
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -83,11 +84,12 @@ def test_a_family_gives_the_baselines_of_each_image_alone(docker_engine: Any, tm
         assert served, f"{name}: nothing served from the kept layer cache"
 
 
-def test_a_file_changed_in_place_is_read_again(tmp_path: Path) -> None:
+def test_a_file_changed_in_place_is_read_again(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     layer = tmp_path / "overlay2" / "abc" / "diff"
     (layer / "etc").mkdir(parents=True)
     target = layer / "etc" / "data"
-    target.write_bytes(b"one\n")
+    target.write_bytes(b"one\n" * 1024)  # past layercache.MIN_SIZE
     folder = tmp_path / "cache"
 
     def snapshot() -> dict[str, dict[str, Any]]:
@@ -99,9 +101,17 @@ def test_a_file_changed_in_place_is_read_again(tmp_path: Path) -> None:
 
     first = snapshot()
     assert snapshot()["/etc/data"]["sha256"] == first["/etc/data"]["sha256"]
-    target.write_bytes(b"two, longer\n")
-    changed = snapshot()["/etc/data"]
-    assert changed["size"] == 12
-    import hashlib
+    served: list[str] = []
+    serve = layercache.LayerCache.serve
 
-    assert changed["sha256"] == hashlib.sha256(b"two, longer\n").hexdigest()
+    def counting(self: layercache.LayerCache, *args: Any) -> tuple[str | None, list[Any] | None]:
+        known = serve(self, *args)
+        served.extend(["hit"] if known[0] is not None else [])
+        return known
+    monkeypatch.setattr(layercache.LayerCache, "serve", counting)
+    assert snapshot()["/etc/data"]["sha256"] == first["/etc/data"]["sha256"] and served
+    served.clear()
+    target.write_bytes(b"two, longer\n" * 1024)
+    changed = snapshot()["/etc/data"]
+    assert changed["size"] == 12 * 1024 and not served
+    assert changed["sha256"] == hashlib.sha256(b"two, longer\n" * 1024).hexdigest()

@@ -13,7 +13,8 @@ baseline, is the one a walk without the cache takes (tests/test_layercache.py).
 
 A file is served from the cache only when no collector but the ELF parser wants its bytes
 (package databases, accounts, secrets and language metadata are read every time, and they are
-few); facts holding an error are never kept.
+few), and only when it holds at least `MIN_SIZE` bytes; facts holding an error are never
+kept.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ from harness.snapshot.elf import ElfCollector
 
 #: what marks an overlay2 layer's folder in a host path
 _LAYER_MARK = "/diff/"
+#: smaller files are read every time: hashing them costs about what looking them up does,
+#: and an entry each would grow memory and the cache with the image's count of small files
+#: (a node_modules tree); ELF objects are larger
+MIN_SIZE = 1024
 
 #: (inode, size, mtime_ns, ctime_ns, sha256, marshalled ELF facts or None)
 Entry = tuple[int, int, int, int, str, "bytes | None"]
@@ -73,6 +78,8 @@ class LayerCache:
         None) when the cache knows it and no collector but the ELF parser wants its bytes (the
         parser is given the known facts, and the file is not read); (None, the collectors that
         want it) when they were asked; (None, None) when the cache cannot tell (not asked)."""
+        if size < MIN_SIZE:
+            return None, None
         host = reader.host_path()
         cut = host.find(_LAYER_MARK) if host else -1
         if cut < 0:
