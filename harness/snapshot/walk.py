@@ -113,9 +113,13 @@ def normalize_path(name: str) -> str:
     return "/" + "/".join(p for p in name.split("/") if p not in ("", "."))
 
 
+#: one string per mode: every file record holds one, and an image has few distinct modes
+_MODES = tuple(format(bits, "04o") for bits in range(0o10000))
+
+
 def mode_string(mode: int) -> str:
     """Permission bits incl. setuid/setgid/sticky as four octal digits (`4755`)."""
-    return format(mode & 0o7777, "04o")  # stat.S_IMODE overflows on a hostile tar's huge mode
+    return _MODES[mode & 0o7777]  # stat.S_IMODE overflows on a hostile tar's huge mode
 
 
 #: opens the same filesystem again, for a second pass (a context manager giving a Rootfs)
