@@ -71,6 +71,11 @@ def is_aux(path: str) -> bool:
 is_file_list = is_aux
 
 
+#: fields whose values most stanzas share (held once per value while a database is read)
+_REPEATED = frozenset({"status", "priority", "section", "architecture", "multi-arch",
+                       "maintainer", "origin", "bugs", "essential", "protected"})
+
+
 def _text(data: bytes) -> str:
     try:
         return data.decode("utf-8")
@@ -85,6 +90,9 @@ def stanza_blocks(text: str, origin: str, problems: list[str] | None = None
     (raised as ParseError when `problems` is None)."""
     stanzas: list[tuple[int, dict[str, str]]] = []
     current: dict[str, str] = {}
+    # one string per field name, and per value of the fields most stanzas repeat: a database
+    # of many packages holds each a few times, not once per stanza
+    shared: dict[str, str] = {}
     start = 0
     last: str | None = None
     bad: str | None = None
@@ -116,8 +124,10 @@ def stanza_blocks(text: str, origin: str, problems: list[str] | None = None
         if not m:
             bad = f"{origin}:{lineno}: not a 'Field: value' line: {line[:60]!r}"
             continue
-        last = m.group(1).lower()
-        current[last] = m.group(2)
+        name = m.group(1).lower()
+        last = shared.setdefault(name, name)
+        value = m.group(2)
+        current[last] = shared.setdefault(value, value) if last in _REPEATED else value
     close()
     return stanzas
 
