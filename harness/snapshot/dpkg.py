@@ -13,6 +13,7 @@ Version) is skipped and reported (`problems`); the rest of the database is still
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from harness.errors import ParseError
@@ -83,6 +84,26 @@ def _text(data: bytes) -> str:
         return data.decode("latin-1")
 
 
+#: line breaks `str.splitlines` knows besides "\n"
+_OTHER_BREAKS = re.compile("[\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def _lines(text: str) -> Iterator[str]:
+    """`text.splitlines()`, one line at a time: a large database is never held a second time
+    as a list of its lines."""
+    if _OTHER_BREAKS.search(text):
+        yield from text.splitlines()
+        return
+    start, end = 0, len(text)
+    while start < end:
+        stop = text.find("\n", start)
+        if stop < 0:
+            yield text[start:]
+            return
+        yield text[start:stop]
+        start = stop + 1
+
+
 def stanza_blocks(text: str, origin: str, problems: list[str] | None = None
                   ) -> list[tuple[int, dict[str, str]]]:
     """(first line, fields) of each deb822 stanza (field names lower-cased, continuation
@@ -105,7 +126,7 @@ def stanza_blocks(text: str, origin: str, problems: list[str] | None = None
                 raise ParseError(bad)
             problems.append(bad)
 
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(_lines(text), 1):
         if not line.strip():
             close()
             current, last, bad = {}, None, None
