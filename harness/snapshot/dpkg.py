@@ -109,7 +109,13 @@ def stanza_blocks(text: str, origin: str, problems: list[str] | None = None
     """(first line, fields) of each deb822 stanza (field names lower-cased, continuation
     lines joined). A stanza with a line that is no field is skipped, reported in `problems`
     (raised as ParseError when `problems` is None)."""
-    stanzas: list[tuple[int, dict[str, str]]] = []
+    return list(_stanzas(text, origin, problems))
+
+
+def _stanzas(text: str, origin: str, problems: list[str] | None
+             ) -> Iterator[tuple[int, dict[str, str]]]:
+    """`stanza_blocks`, one stanza at a time: a reader that keeps a few fields of each never
+    holds every stanza of a large database at once."""
     current: dict[str, str] = {}
     # one string per field name, and per value of the fields most stanzas repeat: a database
     # of many packages holds each a few times, not once per stanza
@@ -118,17 +124,14 @@ def stanza_blocks(text: str, origin: str, problems: list[str] | None = None
     last: str | None = None
     bad: str | None = None
 
-    def close() -> None:
-        if current and bad is None:
-            stanzas.append((start, dict(current)))
-        elif bad is not None:
-            if problems is None:
-                raise ParseError(bad)
-            problems.append(bad)
-
     for lineno, line in enumerate(_lines(text), 1):
         if not line.strip():
-            close()
+            if current and bad is None:
+                yield start, current
+            elif bad is not None:
+                if problems is None:
+                    raise ParseError(bad)
+                problems.append(bad)
             current, last, bad = {}, None, None
             continue
         if not current and bad is None:
@@ -149,8 +152,12 @@ def stanza_blocks(text: str, origin: str, problems: list[str] | None = None
         last = shared.setdefault(name, name)
         value = m.group(2)
         current[last] = shared.setdefault(value, value) if last in _REPEATED else value
-    close()
-    return stanzas
+    if current and bad is None:
+        yield start, current
+    elif bad is not None:
+        if problems is None:
+            raise ParseError(bad)
+        problems.append(bad)
 
 
 def parse_stanzas(text: str, origin: str) -> list[dict[str, str]]:
@@ -169,23 +176,23 @@ def read_database(files: dict[str, bytes], problems: list[str] | None = None
 
 def _read(files: dict[str, bytes], problems: list[str] | None
           ) -> tuple[list[dict[str, Any]], dict[str, dict[str, str]]]:
-    """(records, the stanza of each record's key)."""
+    """(records, the fields `read_file_lists` reads of each record's stanza: Conffiles)."""
     found: list[str] = []
     records: list[dict[str, Any]] = []
     stanzas_of: dict[str, dict[str, str]] = {}
-    entries = 0
     for path in sorted(p for p in files if is_database(p)):
         data = files[path]
-        blocks = stanza_blocks(_text(data), path, found)
-        if path == STATUS and _foreign(blocks):
-            raise ParseError(f"{path}: not a dpkg database: its stanzas carry vcpkg's fields "
-                             "(Abi, Port-Version, Feature) and none has a Maintainer")
-        entries += len(blocks)
-        for lineno, fields in blocks:
+        names: set[str] = set()
+        for lineno, fields in _stanzas(_text(data), path, found):
+            names.update(fields)
             record = _record(fields, f"{path}:{lineno}", path == STATUS, found)
             if record is not None:
                 records.append(record)
-                stanzas_of[f"{record['name']}:{record['arch']}"] = fields
+                stanzas_of[f"{record['name']}:{record['arch']}"] = (
+                    {"conffiles": fields["conffiles"]} if "conffiles" in fields else _NO_FIELDS)
+        if path == STATUS and _foreign(names):
+            raise ParseError(f"{path}: not a dpkg database: its stanzas carry vcpkg's fields "
+                             "(Abi, Port-Version, Feature) and none has a Maintainer")
     if problems is not None:
         problems.extend(found)
     if found and not records:
@@ -193,8 +200,12 @@ def _read(files: dict[str, bytes], problems: list[str] | None
     return records, stanzas_of
 
 
-def _foreign(blocks: list[tuple[int, dict[str, str]]]) -> bool:
-    fields = {name for _, stanza in blocks for name in stanza}
+#: the fields kept of a stanza without Conffiles (shared, never written to)
+_NO_FIELDS: dict[str, str] = {}
+
+
+def _foreign(fields: set[str]) -> bool:
+    """Whether a database's field names are vcpkg's."""
     return bool(fields.intersection(_VCPKG_MARKS)) and not fields.intersection(_DPKG_MARKS)
 
 
