@@ -11,11 +11,12 @@ The interpreter counts on a small image, where start-up is a third of the gate: 
 built without PGO and LTO and with a shared libpython (pyenv's default build) starts pytest
 and the plugin about a quarter slower than Debian's python3, and an environment with the dev
 extra installed also loads hypothesis's pytest plugin (0.6 s of every run, which
-`-p no:hypothesispytest` spares). To time the gate as a gate job installs it (the runtime
-dependencies only), run the bench under a venv of Debian's interpreter:
+`-p no:hypothesispytest` spares). To time the gate as the README's set-up installs it
+(scripts/setup: a venv of Debian's interpreter with the runtime dependencies only), run the
+bench under that venv:
 
-    /usr/bin/python3 -m venv /var/tmp/gate-venv && /var/tmp/gate-venv/bin/pip install -e .
-    /var/tmp/gate-venv/bin/python bench/gate_bench.py --peer
+    ./scripts/setup      # or: /usr/bin/python3 -m venv .venv && .venv/bin/pip install -e .
+    .venv/bin/python bench/gate_bench.py --peer
 """
 
 from __future__ import annotations

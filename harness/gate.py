@@ -34,6 +34,7 @@ from harness.limits import Limits, budget
 from harness.diff.linkage import Finding, linkage_findings
 from harness.policy import WaiverUse, judge
 from harness.snapshot import CACHE_FORMAT, SCHEMA, Snapshot, baseline_header, take_snapshot
+from harness.snapshot import layercache
 
 #: the reason on changes that `--update-baselines` accepted into the new baseline
 ACCEPTED = "accepted by --update-baselines"
@@ -116,6 +117,12 @@ class SnapshotStore:
         key = f"{name}-{self._fingerprint}-{bound}-{CACHE_FORMAT}"
         return safepath.inside(self.cache_dir, f"{key}.snapshot")
 
+    def _layer_folder(self) -> Path:
+        """Facts per layer folder (harness.snapshot.layercache), under the code and bounds
+        that learnt them."""
+        bound = hashlib.sha256(repr(self.limits).encode()).hexdigest()[:8]
+        return self.cache_dir / f"layers-{self._fingerprint}-{bound}-{CACHE_FORMAT}"
+
     def _load_or_take(self, info: ImageInfo) -> Snapshot:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         path = self._cache_path(info)
@@ -141,7 +148,8 @@ class SnapshotStore:
             elf.prestart_pool(in_place=True)  # a guess: `auto` may still fall back
         try:
             # the budget covers opening the filesystem too (a daemonless source's layers)
-            with budget(self.limits, info.ref), source.rootfs(self.run_id) as stream:
+            with budget(self.limits, info.ref), source.rootfs(self.run_id) as stream, \
+                    layercache.using(self._layer_folder()):
                 snap = take_snapshot(info, stream, lambda: source.rootfs(self.run_id),
                                      self.limits)
         finally:

@@ -23,6 +23,7 @@ from harness.snapshot.ownership import file_owners, set_owners, verify
 from harness.snapshot.accounts import AccountsCollector
 from harness.snapshot.elf import ElfCollector
 from harness.snapshot.hidden import HiddenCollector
+from harness.snapshot import layercache
 from harness.snapshot.meta import flatten_config
 from harness.snapshot.secrets import SecretsCollector
 from harness.snapshot.language import LanguageCollector
@@ -172,4 +173,8 @@ def _take(info: ImageInfo, rootfs: Rootfs, reopen: Reopen | None, limits: Limits
                     hidden=hidden.result() if hidden is not None else None,
                     errors={aspect: found for aspect, found in (
                         ("packages", language.refused), ("security", accounts.errors)) if found})
+    cache = layercache.current()
+    if cache is not None:
+        cache.learn(files, snap.abi.get("objects", {}))
+        cache.save()
     return snap

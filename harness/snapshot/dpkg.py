@@ -13,6 +13,7 @@ Version) is skipped and reported (`problems`); the rest of the database is still
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from harness.errors import ParseError
@@ -75,6 +76,11 @@ def is_aux(path: str) -> bool:
 is_file_list = is_aux
 
 
+#: fields whose values most stanzas share (held once per value while a database is read)
+_REPEATED = frozenset({"status", "priority", "section", "architecture", "multi-arch",
+                       "maintainer", "origin", "bugs", "essential", "protected"})
+
+
 def _text(data: bytes) -> str:
     try:
         return data.decode("utf-8")
@@ -82,28 +88,54 @@ def _text(data: bytes) -> str:
         return data.decode("latin-1")
 
 
+#: line breaks `str.splitlines` knows besides "\n"
+_OTHER_BREAKS = re.compile("[\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def _lines(text: str) -> Iterator[str]:
+    """`text.splitlines()`, one line at a time: a large database is never held a second time
+    as a list of its lines."""
+    if _OTHER_BREAKS.search(text):
+        yield from text.splitlines()
+        return
+    start, end = 0, len(text)
+    while start < end:
+        stop = text.find("\n", start)
+        if stop < 0:
+            yield text[start:]
+            return
+        yield text[start:stop]
+        start = stop + 1
+
+
 def stanza_blocks(text: str, origin: str, problems: list[str] | None = None
                   ) -> list[tuple[int, dict[str, str]]]:
     """(first line, fields) of each deb822 stanza (field names lower-cased, continuation
     lines joined). A stanza with a line that is no field is skipped, reported in `problems`
     (raised as ParseError when `problems` is None)."""
-    stanzas: list[tuple[int, dict[str, str]]] = []
+    return list(_stanzas(text, origin, problems))
+
+
+def _stanzas(text: str, origin: str, problems: list[str] | None
+             ) -> Iterator[tuple[int, dict[str, str]]]:
+    """`stanza_blocks`, one stanza at a time: a reader that keeps a few fields of each never
+    holds every stanza of a large database at once."""
     current: dict[str, str] = {}
+    # one string per field name, and per value of the fields most stanzas repeat: a database
+    # of many packages holds each a few times, not once per stanza
+    shared: dict[str, str] = {}
     start = 0
     last: str | None = None
     bad: str | None = None
 
-    def close() -> None:
-        if current and bad is None:
-            stanzas.append((start, dict(current)))
-        elif bad is not None:
-            if problems is None:
-                raise ParseError(bad)
-            problems.append(bad)
-
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(_lines(text), 1):
         if not line.strip():
-            close()
+            if current and bad is None:
+                yield start, current
+            elif bad is not None:
+                if problems is None:
+                    raise ParseError(bad)
+                problems.append(bad)
             current, last, bad = {}, None, None
             continue
         if not current and bad is None:
@@ -120,10 +152,16 @@ def stanza_blocks(text: str, origin: str, problems: list[str] | None = None
         if not m:
             bad = f"{origin}:{lineno}: not a 'Field: value' line: {line[:60]!r}"
             continue
-        last = m.group(1).lower()
-        current[last] = m.group(2)
-    close()
-    return stanzas
+        name = m.group(1).lower()
+        last = shared.setdefault(name, name)
+        value = m.group(2)
+        current[last] = shared.setdefault(value, value) if last in _REPEATED else value
+    if current and bad is None:
+        yield start, current
+    elif bad is not None:
+        if problems is None:
+            raise ParseError(bad)
+        problems.append(bad)
 
 
 def parse_stanzas(text: str, origin: str) -> list[dict[str, str]]:
@@ -142,23 +180,23 @@ def read_database(files: dict[str, bytes], problems: list[str] | None = None
 
 def _read(files: dict[str, bytes], problems: list[str] | None
           ) -> tuple[list[dict[str, Any]], dict[str, dict[str, str]]]:
-    """(records, the stanza of each record's key)."""
+    """(records, the fields `read_file_lists` reads of each record's stanza: Conffiles)."""
     found: list[str] = []
     records: list[dict[str, Any]] = []
     stanzas_of: dict[str, dict[str, str]] = {}
-    entries = 0
     for path in sorted(p for p in files if is_database(p)):
         data = files[path]
-        blocks = stanza_blocks(_text(data), path, found)
-        if path == STATUS and _foreign(blocks):
-            raise ParseError(f"{path}: not a dpkg database: its stanzas carry vcpkg's fields "
-                             "(Abi, Port-Version, Feature) and none has a Maintainer")
-        entries += len(blocks)
-        for lineno, fields in blocks:
+        names: set[str] = set()
+        for lineno, fields in _stanzas(_text(data), path, found):
+            names.update(fields)
             record = _record(fields, f"{path}:{lineno}", path == STATUS, found)
             if record is not None:
                 records.append(record)
-                stanzas_of[f"{record['name']}:{record['arch']}"] = fields
+                stanzas_of[f"{record['name']}:{record['arch']}"] = (
+                    {"conffiles": fields["conffiles"]} if "conffiles" in fields else _NO_FIELDS)
+        if path == STATUS and _foreign(names):
+            raise ParseError(f"{path}: not a dpkg database: its stanzas carry vcpkg's fields "
+                             "(Abi, Port-Version, Feature) and none has a Maintainer")
     if problems is not None:
         problems.extend(found)
     if found and not records:
@@ -166,8 +204,12 @@ def _read(files: dict[str, bytes], problems: list[str] | None
     return records, stanzas_of
 
 
-def _foreign(blocks: list[tuple[int, dict[str, str]]]) -> bool:
-    fields = {name for _, stanza in blocks for name in stanza}
+#: the fields kept of a stanza without Conffiles (shared, never written to)
+_NO_FIELDS: dict[str, str] = {}
+
+
+def _foreign(fields: set[str]) -> bool:
+    """Whether a database's field names are vcpkg's."""
     return bool(fields.intersection(_VCPKG_MARKS)) and not fields.intersection(_DPKG_MARKS)
 
 

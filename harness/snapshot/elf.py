@@ -152,6 +152,10 @@ class ElfCollector:
             return True
         return size <= MAX_CONFIG and is_loader_config(path)
 
+    def known(self, path: str, facts: dict[str, Any]) -> None:
+        """An object whose facts are known already (harness.snapshot.layercache): not parsed."""
+        self._objects[path] = facts
+
     def take(self, path: str, data: bytes) -> None:
         """Hand the object to the parser; keep only the facts."""
         if not data.startswith(ELF_MAGIC):

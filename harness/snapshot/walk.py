@@ -81,9 +81,13 @@ def normalize_path(name: str) -> str:
     return "/" + "/".join(p for p in name.split("/") if p not in ("", "."))
 
 
+#: one string per mode: every file record holds one, and an image has few distinct modes
+_MODES = tuple(format(bits, "04o") for bits in range(0o10000))
+
+
 def mode_string(mode: int) -> str:
     """Permission bits incl. setuid/setgid/sticky as four octal digits (`4755`)."""
-    return format(mode & 0o7777, "04o")  # stat.S_IMODE overflows on a hostile tar's huge mode
+    return _MODES[mode & 0o7777]  # stat.S_IMODE overflows on a hostile tar's huge mode
 
 
 def walk(rootfs: Rootfs, collectors: Iterable[ContentCollector],
@@ -116,6 +120,9 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> dict[str, dict[
         # of files a collector wants
         on_host: Callable[[], str | None] | None = getattr(reader, "host_path", None)
         clean = getattr(reader, "names_are_clean", False)
+        from harness.snapshot import layercache
+
+        cache = layercache.current() if detachable else None  # facts per layer folder
         for member in reader:
             path = "/" + member.name if clean else normalize_path(member.name)
             if path == "/" or path in ENGINE_INIT_PATHS:
@@ -136,7 +143,14 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> dict[str, dict[
             elif kind == "file":
                 record["size"] = member.size
                 takers = None
-                if detachable and member.size >= PATH_MIN:
+                known, asked = (cache.serve(reader, path, member.size, collectors)
+                                if cache is not None else (None, None))
+                if known is not None:
+                    record["sha256"] = known
+                elif asked is not None:
+                    record["sha256"] = _hash_and_collect(reader.chunks(), path, member.size,
+                                                         collectors, asked)
+                elif detachable and member.size >= PATH_MIN:
                     on_disk: DetachableReader = reader  # type: ignore[assignment]
                     head = on_disk.peek(4096)
                     takers = _capped([c for c in collectors if c.wants(path, head, member.size)],
@@ -152,7 +166,7 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> dict[str, dict[
                         if background is None:
                             background = ThreadPoolExecutor(1, thread_name_prefix="hash")
                         pending[path] = background.submit(on_disk.detach()).result
-                if path not in pending:
+                if path not in pending and "sha256" not in record:
                     record["sha256"] = _hash_and_collect(reader.chunks(), path, member.size,
                                                          collectors, takers, on_host)
             elif kind in ("char", "block"):

@@ -1,0 +1,155 @@
+"""Facts per image layer: what the walk learnt of a file of a layer folder read in place (its
+sha256, and the ELF parser's facts when it is an object), kept in `--compat-cache` and reused
+by every image that shares the layer.
+
+An engine's overlay2 layer folder (`.../overlay2/ID/diff`) belongs to one layer diff and is
+never written once the layer is made; images built on one base read the same folders. So a
+file's facts are keyed by its host path below its layer folder and checked against its
+identity (inode, size, mtime and ctime in ns): a family of images pays the parsing and hashing
+of its unique layers once, and a rebuilt image over an unchanged base only those of its new
+layers. The merged view (whiteouts, opaque folders, the winning copy of a path) is still the
+reader's, walked per image: only per-file work is reused, so the snapshot, hence every
+baseline, is the one a walk without the cache takes (tests/test_layercache.py).
+
+A file is served from the cache only when no collector but the ELF parser wants its bytes
+(package databases, accounts, secrets and language metadata are read every time, and they are
+few), and only when it holds at least `MIN_SIZE` bytes; facts holding an error are never
+kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import marshal
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from harness import safepath
+from harness.snapshot.elf import ElfCollector
+
+#: what marks an overlay2 layer's folder in a host path
+_LAYER_MARK = "/diff/"
+#: smaller files are read every time: hashing them costs about what looking them up does,
+#: and an entry each would grow memory and the cache with the image's count of small files
+#: (a node_modules tree); ELF objects are larger
+MIN_SIZE = 1024
+
+#: (inode, size, mtime_ns, ctime_ns, sha256, marshalled ELF facts or None)
+Entry = tuple[int, int, int, int, str, "bytes | None"]
+
+_current: list[LayerCache] = []
+
+
+class LayerCache:
+    """The cache of one run's snapshots, in `folder` (one file per layer folder)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._shards: dict[str, dict[str, Entry]] = {}
+        self._dirty: set[str] = set()
+        #: files read this snapshot that the cache did not know: (image path, shard, name,
+        #: identity)
+        self._misses: list[tuple[str, str, str, tuple[int, int, int, int]]] = []
+
+    def _shard(self, layer: str) -> dict[str, Entry]:
+        shard = self._shards.get(layer)
+        if shard is None:
+            shard = {}
+            try:
+                loaded = marshal.loads(self._path(layer).read_bytes())
+                if isinstance(loaded, dict):
+                    shard = loaded
+            except (OSError, EOFError, ValueError, TypeError):
+                pass  # absent or damaged: learnt again
+            self._shards[layer] = shard
+        return shard
+
+    def _path(self, layer: str) -> Path:
+        import hashlib
+
+        name = hashlib.sha256(layer.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+        return safepath.inside(self.folder, f"{name}.layer")
+
+    def serve(self, reader: Any, path: str, size: int, collectors: list[Any]
+              ) -> tuple[str | None, list[Any] | None]:
+        """For the walk's current regular file (`reader` a layer-folder reader): (its sha256,
+        None) when the cache knows it and no collector but the ELF parser wants its bytes (the
+        parser is given the known facts, and the file is not read); (None, the collectors that
+        want it) when they were asked; (None, None) when the cache cannot tell (not asked)."""
+        if size < MIN_SIZE:
+            return None, None
+        host = reader.host_path()
+        cut = host.find(_LAYER_MARK) if host else -1
+        if cut < 0:
+            return None, None
+        layer, name = host[:cut + len(_LAYER_MARK)], host[cut + len(_LAYER_MARK):]
+        try:
+            st = os.lstat(host)
+        except OSError:
+            return None, None  # the reader names what is wrong when it reads the file
+        ident = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        entry = self._shard(layer).get(name)
+        if entry is None or entry[:4] != ident or st.st_size != size:
+            self._misses.append((path, layer, name, ident))
+            return None, None
+        head = reader.peek(4096) if size else b""
+        from harness.snapshot.walk import _capped
+
+        takers = _capped([c for c in collectors if c.wants(path, head, size)], path, size)
+        elf = [c for c in takers if isinstance(c, ElfCollector)]
+        if len(elf) != len(takers) or (elf and entry[5] is None):
+            self._misses.append((path, layer, name, ident))
+            return None, takers
+        if elf:
+            elf[0].known(path, marshal.loads(entry[5]))  # type: ignore[arg-type]
+        reader.detach()  # consumed unread
+        return entry[4], None
+
+    def learn(self, files: dict[str, dict[str, Any]], objects: dict[str, dict[str, Any]]) -> None:
+        """Keep what this snapshot read of the files the cache did not know."""
+        for path, layer, name, ident in self._misses:
+            digest = files.get(path, {}).get("sha256")
+            if not isinstance(digest, str):
+                continue
+            facts = objects.get(path)
+            if facts is not None and "error" in facts:
+                continue  # a crash count or a bound is the run's, not the file's
+            if facts is not None and facts.get("type") == "DEBUG":
+                facts = None  # recorded from its header by `wants`, never parsed
+            if facts is not None:
+                facts = {k: v for k, v in facts.items() if k != "search_missing"}
+            self._shard(layer)[name] = (*ident, digest,
+                                        None if facts is None else marshal.dumps(facts))
+            self._dirty.add(layer)
+        self._misses.clear()
+
+    def save(self) -> None:
+        """Write the shards that grew, each atomically (a concurrent writer's shard is as good
+        as this one: the last one written stays)."""
+        if not self._dirty:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for layer in sorted(self._dirty):
+            target = self._path(layer)
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(marshal.dumps(self._shards[layer]))
+            os.replace(tmp, target)
+        self._dirty.clear()
+
+
+def current() -> LayerCache | None:
+    """The cache of the snapshot being taken, if the caller gave one."""
+    return _current[-1] if _current else None
+
+
+@contextlib.contextmanager
+def using(folder: Path) -> Iterator[LayerCache]:
+    """Snapshots taken within use the layer cache in `folder`."""
+    cache = LayerCache(folder)
+    _current.append(cache)
+    try:
+        yield cache
+    finally:
+        _current.pop()

@@ -1,0 +1,83 @@
+"""The compact forms the readers hold large images in give exactly what they replaced: one mode
+string per mode, a dpkg database's lines one at a time."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.snapshot.dpkg import _lines, stanza_blocks
+from harness.snapshot.walk import mode_string
+
+REPO = Path(__file__).resolve().parent.parent
+
+#: every line break str.splitlines knows, and text around them
+_TEXT = st.lists(st.sampled_from(
+    ["a", "Package: x", " ", "\t", "\n", "\r", "\r\n", "\v", "\f", "\x1c", "\x1d", "\x1e",
+     "\x85", "\u2028", "\u2029", "\n\n"]), max_size=40).map("".join)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_TEXT)
+def test_lines_are_splitlines(text: str) -> None:
+    assert list(_lines(text)) == text.splitlines()
+
+
+def test_mode_strings_are_the_octal_permission_bits() -> None:
+    for mode in [*range(0o10000), 0o100644, 2**70 + 0o4755, -1]:
+        assert mode_string(mode) == format(mode & 0o7777, "04o")
+
+
+def test_repeated_values_are_held_once() -> None:
+    text = "".join(f"Package: p{i}\nStatus: install ok installed\nPriority: optional\n\n"
+                   for i in range(3))
+    blocks = [fields for _, fields in stanza_blocks(text, "status")]
+    assert [b["package"] for b in blocks] == ["p0", "p1", "p2"]
+    assert blocks[0]["status"] is blocks[2]["status"] == "install ok installed"
+    assert next(iter(blocks[0])) is next(iter(blocks[1]))  # the field name
+
+
+@pytest.mark.exclusive  # a memory bound means something only on a machine not shared with other tests
+def test_a_200000_package_dpkg_database() -> None:
+    """A dpkg status of 200,000 installed packages through the whole snapshot, in a fresh
+    interpreter: every package read, peak RSS bounded (the records themselves, not every
+    stanza's fields nor the file's lines held at once)."""
+    code = textwrap.dedent("""\
+        import io, json, resource, tarfile
+        from harness.rootfs.image import ImageInfo
+        from harness.snapshot import take_snapshot
+        n = 200_000
+        status = "".join(
+            f"Package: pkg{i:06d}\\nStatus: install ok installed\\nPriority: optional\\n"
+            f"Section: libs\\nInstalled-Size: {i % 5000}\\nMaintainer: M <m@example.org>\\n"
+            f"Architecture: amd64\\nSource: src{i // 3:06d}\\nVersion: 1.{i % 97}-{i % 7}\\n"
+            f"Depends: libc6 (>= 2.34)\\nDescription: package {i}\\n a longer line\\n\\n"
+            for i in range(n)).encode()
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
+            for d in ("var", "var/lib", "var/lib/dpkg"):
+                info = tarfile.TarInfo(d); info.type = tarfile.DIRTYPE; tar.addfile(info)
+            info = tarfile.TarInfo("var/lib/dpkg/status"); info.size = len(status)
+            tar.addfile(info, io.BytesIO(status))
+        del status
+        buf.seek(0)
+        snap = take_snapshot(ImageInfo("dpkg", "sha256:" + "0" * 64, "x86_64", "linux", None, {}), buf)
+        print(json.dumps({"packages": len(snap.packages),
+                          "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))
+        """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=900, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    print("200,000 dpkg packages:", figures)
+    assert figures["packages"] == 200_000
+    # the tar held in memory (about 60 MB) included
+    assert figures["rss_mb"] < 500

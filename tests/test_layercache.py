@@ -1,0 +1,118 @@
+"""Facts per layer folder (harness.snapshot.layercache): a family of images built on one base
+gives, through the layer cache, cold or warm, byte-identical baselines to each image read
+alone through its export; the cache is really used; a file changed in place is read again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import testimages
+from harness.config import HarnessConfig, ImageSpec
+from harness.aspects import ASPECTS
+from harness.gate import SnapshotStore, check_aspect
+from harness.source.layerdirs import LayerDirsReader
+from harness.snapshot import layercache
+from harness.snapshot.walk import walk
+from testimages import family, layered, tiny
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def write_baselines(ref: str, root: Path, cache: Path, read: str) -> dict[str, bytes]:
+    """`--update-baselines` of every aspect of one image, read one way; the files' bytes."""
+    store = SnapshotStore(cache, f"layercache-test-{os.getpid()}", read=read)
+    try:
+        for aspect in ASPECTS:
+            result = check_aspect(ImageSpec("img", ref), aspect, store, root, HarnessConfig(),
+                                  update=True)
+            assert result.error is None, f"{ref} {aspect}: {result.error}"
+    finally:
+        store.cleanup()
+    found = tree_bytes(root)
+    assert found, f"{ref}: no baseline written"
+    return found
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Image paths the cache served (their files not read)."""
+    paths: list[str] = []
+    serve = layercache.LayerCache.serve
+
+    def counting(self: layercache.LayerCache, reader: Any, path: str, size: int,
+                 collectors: list[Any]) -> tuple[str | None, list[Any] | None]:
+        known = serve(self, reader, path, size, collectors)
+        if known[0] is not None:
+            paths.append(path)
+        return known
+    monkeypatch.setattr(layercache.LayerCache, "serve", counting)
+    return paths
+
+
+@pytest.mark.docker
+def test_a_family_gives_the_baselines_of_each_image_alone(docker_engine: Any, tmp_path: Path,
+                                                         served: list[str]) -> None:
+    images = {"base": family.build_base(), "busybox": family.build_member("busybox"),
+              "rt-perl": family.build_member("rt-perl"), "libs": family.build_member("libs"),
+              # whiteouts, an opaque folder, modes changed in a later layer, hard links
+              "layered": layered.build_layered(testimages.build(tiny.BASE))}
+    alone = {name: write_baselines(ref, tmp_path / "export" / name,
+                                   tmp_path / f"cache-{name}", "export")
+             for name, ref in images.items()}
+    shared = tmp_path / "family-cache"
+    for name, ref in images.items():  # one cache: each member finds the base's layer known
+        assert write_baselines(ref, tmp_path / "cold" / name, shared, "layers") == alone[name], name
+    assert any(p.startswith("/usr/lib/x86_64-linux-gnu/libc.so") for p in served), \
+        "members found the base's libc known"
+    # a later CI run keeping the cache: no snapshot of any image, the layers' facts only
+    warm = tmp_path / "warm-cache"
+    warm.mkdir()
+    for folder in shared.glob("layers-*"):
+        shutil.copytree(folder, warm / folder.name)
+    for name, ref in images.items():
+        served.clear()
+        assert write_baselines(ref, tmp_path / "warm" / name, warm, "layers") == alone[name], name
+        assert served, f"{name}: nothing served from the kept layer cache"
+
+
+def test_a_file_changed_in_place_is_read_again(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    layer = tmp_path / "overlay2" / "abc" / "diff"
+    (layer / "etc").mkdir(parents=True)
+    target = layer / "etc" / "data"
+    target.write_bytes(b"one\n" * 1024)  # past layercache.MIN_SIZE
+    folder = tmp_path / "cache"
+
+    def snapshot() -> dict[str, dict[str, Any]]:
+        with layercache.using(folder) as cache:
+            files = walk(LayerDirsReader([layer], "test"), [])
+            cache.learn(files, {})
+            cache.save()
+        return files
+
+    first = snapshot()
+    assert snapshot()["/etc/data"]["sha256"] == first["/etc/data"]["sha256"]
+    served: list[str] = []
+    serve = layercache.LayerCache.serve
+
+    def counting(self: layercache.LayerCache, *args: Any) -> tuple[str | None, list[Any] | None]:
+        known = serve(self, *args)
+        served.extend(["hit"] if known[0] is not None else [])
+        return known
+    monkeypatch.setattr(layercache.LayerCache, "serve", counting)
+    assert snapshot()["/etc/data"]["sha256"] == first["/etc/data"]["sha256"] and served
+    served.clear()
+    target.write_bytes(b"two, longer\n" * 1024)
+    changed = snapshot()["/etc/data"]
+    assert changed["size"] == 12 * 1024 and not served
+    assert changed["sha256"] == hashlib.sha256(b"two, longer\n" * 1024).hexdigest()
