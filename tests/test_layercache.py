@@ -49,9 +49,9 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     paths: list[str] = []
     serve = layercache.LayerCache.serve
 
-    def counting(self: layercache.LayerCache, reader: Any, path: str, size: int,
-                 collectors: list[Any]) -> tuple[str | None, list[Any] | None]:
-        known = serve(self, reader, path, size, collectors)
+    def counting(self: layercache.LayerCache, reader: Any, path: str, *args: Any
+                 ) -> tuple[str | None, list[Any] | None]:
+        known = serve(self, reader, path, *args)
         if known[0] is not None:
             paths.append(path)
         return known

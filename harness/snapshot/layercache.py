@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import marshal
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,8 @@ class LayerCache:
         name = hashlib.sha256(layer.encode("utf-8", "surrogateescape")).hexdigest()[:32]
         return safepath.inside(self.folder, f"{name}.layer")
 
-    def serve(self, reader: Any, path: str, size: int, collectors: list[Any]
+    def serve(self, reader: Any, path: str, size: int, collectors: list[Any],
+              capped: Callable[[list[Any], str, int], list[Any]]
               ) -> tuple[str | None, list[Any] | None]:
         """For the walk's current regular file (`reader` a layer-folder reader): (its sha256,
         None) when the cache knows it and no collector but the ELF parser wants its bytes (the
@@ -95,9 +96,7 @@ class LayerCache:
             self._misses.append((path, layer, name, ident))
             return None, None
         head = reader.peek(4096) if size else b""
-        from harness.snapshot.walk import _capped
-
-        takers = _capped([c for c in collectors if c.wants(path, head, size)], path, size)
+        takers = capped([c for c in collectors if c.wants(path, head, size)], path, size)
         elf = [c for c in takers if isinstance(c, ElfCollector)]
         if len(elf) != len(takers) or (elf and entry[5] is None):
             self._misses.append((path, layer, name, ident))

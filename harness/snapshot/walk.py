@@ -143,7 +143,7 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> dict[str, dict[
             elif kind == "file":
                 record["size"] = member.size
                 takers = None
-                known, asked = (cache.serve(reader, path, member.size, collectors)
+                known, asked = (cache.serve(reader, path, member.size, collectors, _capped)
                                 if cache is not None else (None, None))
                 if known is not None:
                     record["sha256"] = known
