@@ -81,7 +81,9 @@ _ALL = [
     _k("file-removed", "files", "break", "scripts and programs using the path fail", True),
     _k("file-type-changed", "files", "break", "users of the path get a different kind of file",
        True),
-    _k("mode-changed", "files", "review", "the owner can no longer read or execute it", True),
+    _k("mode-changed", "files", "review",
+       "its permissions changed: a lost read or execute bit fails its users, a new bit widens "
+       "who may use it", True),
     _k("owner-changed", "files", "review", "programs running as the old owner may lose access"),
     _k("symlink-target-changed", "files", "review", "users of the link reach another file"),
     _k("file-added", "files", "info", "a new file is expected evolution"),
