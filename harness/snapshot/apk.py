@@ -89,12 +89,18 @@ def parse_installed(text: str, origin: str, problems: list[str] | None = None
             found.append(str(exc))
             bad = True
     close()
-    if found and (problems is None or not stanzas):
+    _settle(found, problems, bool(stanzas))
+    return stanzas
+
+
+def _settle(found: list[str], problems: list[str] | None, any_readable: bool) -> None:
+    """Hand the unreadable stanzas `found` on to `problems`; without `problems`, or when
+    no stanza was readable, the first of them is a ParseError instead."""
+    if found and (problems is None or not any_readable):
         raise ParseError(found[0] if problems is None else
                          f"{found[0]} (no readable package stanza: {len(found)} unreadable)")
     if problems is not None:
         problems.extend(found)
-    return stanzas
 
 
 class _Stanza:
@@ -204,11 +210,7 @@ def read_database(files: dict[str, bytes], problems: list[str] | None = None
             records.append(_record(stanza["fields"], stanza["where"]))
         except ParseError as exc:
             found.append(str(exc))
-    if found and (problems is None or not records):
-        raise ParseError(found[0] if problems is None else
-                         f"{found[0]} (no readable package stanza: {len(found)} unreadable)")
-    if problems is not None:
-        problems.extend(found)
+    _settle(found, problems, bool(records))
     return records
 
 
