@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from itertools import chain
 from typing import Any
 
 from harness.errors import ParseError
@@ -128,7 +129,8 @@ def _stanzas(text: str, origin: str, problems: list[str] | None
     last: str | None = None
     bad: str | None = None
 
-    for lineno, line in enumerate(_lines(text), 1):
+    # a blank line after the last one closes the last stanza as any blank line does
+    for lineno, line in enumerate(chain(_lines(text), ("",)), 1):
         if not line.strip():
             if current and bad is None:
                 yield start, current
@@ -156,12 +158,6 @@ def _stanzas(text: str, origin: str, problems: list[str] | None
         last = shared.setdefault(name, name)
         value = m.group(2)
         current[last] = shared.setdefault(value, value) if last in _REPEATED else value
-    if current and bad is None:
-        yield start, current
-    elif bad is not None:
-        if problems is None:
-            raise ParseError(bad)
-        problems.append(bad)
 
 
 def parse_stanzas(text: str, origin: str) -> list[dict[str, str]]:
