@@ -28,9 +28,3 @@ def diff_keyed(before: dict[str, Any], after: dict[str, Any]) -> KeyedDiff:
     added = sorted(after_keys - before_keys)
     changed = sorted(k for k in before_keys & after_keys if before[k] != after[k])
     return KeyedDiff(removed, added, changed)
-
-
-def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    """Field -> (before, after) for each field that differs between two flat records."""
-    return {k: (before.get(k), after.get(k)) for k in sorted(before.keys() | after.keys())
-            if before.get(k) != after.get(k)}

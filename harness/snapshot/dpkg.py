@@ -73,10 +73,6 @@ def is_aux(path: str) -> bool:
     return False
 
 
-#: kept for callers of the older name
-is_file_list = is_aux
-
-
 #: fields whose values most stanzas share (held once per value while a database is read)
 _REPEATED = frozenset({"status", "priority", "section", "architecture", "multi-arch",
                        "maintainer", "origin", "bugs", "essential", "protected"})
@@ -158,11 +154,6 @@ def _stanzas(text: str, origin: str, problems: list[str] | None
         last = shared.setdefault(name, name)
         value = m.group(2)
         current[last] = shared.setdefault(value, value) if last in _REPEATED else value
-
-
-def parse_stanzas(text: str, origin: str) -> list[dict[str, str]]:
-    """Split a deb822 file into stanzas; a malformed line is a ParseError naming it."""
-    return [fields for _, fields in stanza_blocks(text, origin)]
 
 
 def read_database(files: dict[str, bytes], problems: list[str] | None = None
