@@ -63,7 +63,7 @@ def test_abidiff_still_says_what_the_manifest_records(pair: dict[str, Any]) -> N
 
 
 def test_the_soname_less_and_renamed_pairs_break(tmp_path: Path) -> None:
-    """The classes the gate used to miss: an object without DT_SONAME losing a function
+    """Two classes the gate must catch: an object without DT_SONAME losing a function
     (test30-pub-lib, abicompat's libtest1), and a soname bump spelt without `.so`."""
     by_name = {Path(p["v0"]).name: p for p in PAIRS}
     old, new = pair_files(by_name["test30-pub-lib-v0.so"])

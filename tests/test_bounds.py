@@ -29,7 +29,7 @@ from harness.snapshot import rpm
 from testimages import bombs
 
 REPO = Path(__file__).resolve().parent.parent
-#: the issue's bound on a bomb's or a huge file's reading
+#: the bound on the gate's peak memory while it reads a bomb or a huge file
 RSS_MB = 500
 
 GATE = """
@@ -123,8 +123,9 @@ def test_packages_as_a_recursive_view_is_refused() -> None:
 
 
 def test_an_image_with_a_recursive_view_is_a_packages_error(tmp_path: Path) -> None:
-    """The 4 KB rpmdb.sqlite of the issue, in an image: the gate ends (it hung before), and
-    only the packages aspect is an error, naming the file."""
+    """An rpmdb.sqlite whose Packages is an endless recursive view, in an image: the gate
+    ends (the query runs under a deadline), and only the packages aspect is an error, naming
+    the file."""
     data = _sqlite_bytes(RECURSIVE_VIEW)
     archive = bombs.archive(tmp_path / "view.tar", [("var/lib/rpm/rpmdb.sqlite", data, len(data))],
                             "gzip", "harness-test/rpm-view:1")
