@@ -79,17 +79,7 @@ RUN rm /root/.ssh/id_ed25519 /usr/bin/suid-helper && rm -r /opt/build && $BB mkd
 def build_hidden(base: str | None = None) -> str:
     """The image of `HIDDEN_DOCKERFILE` (`harness-test/hidden-layers:HASH`), built when not
     there yet."""
-    base = base or build(tiny.BASE)
-    text = HIDDEN_DOCKERFILE.format(base=base)
-    tag = f"{REPO}/hidden-layers:{hashlib.sha256(text.encode()).hexdigest()[:12]}"
-    if _exists(tag):
-        return tag
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(CACHE / "hidden-layers.build.lock")):
-        if not _exists(tag):
-            run(["docker", "build", "-q", "-t", tag, "-"], input=text.encode(),
-                env={**os.environ, "DOCKER_BUILDKIT": "0"})
-    return tag
+    return _built("hidden-layers", HIDDEN_DOCKERFILE.format(base=base or build(tiny.BASE)))
 
 
 def dockerfile(base: str) -> str:
@@ -99,13 +89,17 @@ def dockerfile(base: str) -> str:
 
 def build_layered(base: str | None = None) -> str:
     """The layered image's tag (`harness-test/layered:HASH`), built when not there yet."""
-    base = base or build(tiny.BASE)
-    text = dockerfile(base)
-    tag = f"{REPO}/layered:{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    return _built("layered", dockerfile(base or build(tiny.BASE)))
+
+
+def _built(name: str, text: str) -> str:
+    """`harness-test/NAME:HASH` built from the Dockerfile `text` when not there yet (one
+    builder at a time across processes)."""
+    tag = f"{REPO}/{name}:{hashlib.sha256(text.encode()).hexdigest()[:12]}"
     if _exists(tag):
         return tag
     CACHE.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(CACHE / "layered.build.lock")):
+    with FileLock(str(CACHE / f"{name}.build.lock")):
         if not _exists(tag):
             # the classic builder: one layer per RUN, as the tests expect (no network needed)
             run(["docker", "build", "-q", "-t", tag, "-"], input=text.encode(),
