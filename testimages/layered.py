@@ -124,6 +124,16 @@ def save(tag: str, path: Path) -> Path:
     return path
 
 
+def read_refs(tag: str, folder: Path) -> dict[str, str]:
+    """The engine image `tag` as each read mode takes it: the tag itself for `export` and
+    `layers`, its `docker save` tarball and an OCI layout of it (both written in `folder`)."""
+    saved = save(tag, folder / "image.tar")
+    layout = folder / "oci"
+    write_index(layout, [oci_image(layout, saved)])
+    return {"export": tag, "layers": tag, "docker-archive": f"docker-archive:{saved}",
+            "oci": f"oci:{layout}"}
+
+
 def image_config(layers: list[str], arch: str = "amd64", variant: str | None = None,
                  config: dict[str, Any] | None = None) -> bytes:
     """An image config JSON (as the engine would store it) over layers of these diff ids."""

@@ -26,13 +26,7 @@ EXPECTED = {"/root/.ssh/id_ed25519": "break", "/usr/bin/suid-helper": "break",
 
 @pytest.fixture(scope="module")
 def hidden_refs(docker_engine: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    tag = layered.build_hidden()
-    folder = tmp_path_factory.mktemp("hidden")
-    saved = layered.save(tag, folder / "image.tar")
-    layout = folder / "oci"
-    layered.write_index(layout, [layered.oci_image(layout, saved)])
-    return {"layers": tag, "export": tag, "docker-archive": f"docker-archive:{saved}",
-            "oci": f"oci:{layout}"}
+    return layered.read_refs(layered.build_hidden(), tmp_path_factory.mktemp("hidden"))
 
 
 def _judge(ref: str, read: str, tmp_path: Path) -> dict[str, Any]:

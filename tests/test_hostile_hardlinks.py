@@ -26,13 +26,8 @@ MODES = ["export", "layers", "docker-archive", "oci"]
 
 @pytest.fixture(scope="module")
 def hardlinked(docker_engine: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    tag = testimages.build(hostile.HARDLINKED)
-    folder = tmp_path_factory.mktemp("hardlinked")
-    saved = layered.save(tag, folder / "image.tar")
-    layout = folder / "oci"
-    layered.write_index(layout, [layered.oci_image(layout, saved)])
-    return {"export": tag, "layers": tag, "docker-archive": f"docker-archive:{saved}",
-            "oci": f"oci:{layout}"}
+    return layered.read_refs(testimages.build(hostile.HARDLINKED),
+                             tmp_path_factory.mktemp("hardlinked"))
 
 
 @pytest.mark.parametrize("mode", MODES)
