@@ -4,7 +4,6 @@ of the user-facing compat suite."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,15 +82,6 @@ def run_gate(pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
 def tree_bytes(root: Path) -> dict[str, bytes]:
     """Every file under root with its bytes, to prove a folder was left untouched."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture
-def copy_tree() -> Callable[[Path, Path], Path]:
-    """Copy a folder (e.g. a baseline dir) for a test that must not touch the original."""
-    def copy(src: Path, dst: Path) -> Path:
-        shutil.copytree(src, dst)
-        return dst
-    return copy
 
 
 @pytest.fixture

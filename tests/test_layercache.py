@@ -21,11 +21,7 @@ from harness.source.layerdirs import LayerDirsReader
 from harness.snapshot import layercache
 from harness.snapshot.walk import walk
 from testimages import family, layered, tiny
-
-
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file()}
+from conftest import tree_bytes
 
 
 def write_baselines(ref: str, root: Path, cache: Path, read: str) -> dict[str, bytes]:
