@@ -9,6 +9,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
+def _without_engine(pytester, tmp_path: Path) -> None:
+    """The runtime suites in `pytester`'s folder, DOCKER_HOST at a socket no engine answers
+    (the shared engine stays up)."""
+    (pytester.path / "runtime").mkdir()
+    for path in (REPO / "suites" / "runtime").glob("*.py"):
+        (pytester.path / "runtime" / path.name).write_text(path.read_text())
+    pytester.makefile(".toml", pyproject='[tool.pytest.ini_options]\nminversion = "8.0"\n')
+    dead = tmp_path / "dead.sock"
+    dead.touch()
+    pytester._monkeypatch.setenv("DOCKER_HOST", f"unix://{dead}")
+
+
 def test_a_spaced_path_option_outside_the_project_is_a_usage_error(run_gate, tiny_images,
                                                                    tmp_path_factory) -> None:
     elsewhere = tmp_path_factory.mktemp("elsewhere")
@@ -34,13 +46,7 @@ def test_daemonless_gate_without_an_engine(pytester, tiny_images, tmp_path: Path
     (pytester.path / "compat").mkdir()
     (pytester.path / "compat" / "test_compat.py").write_text(
         (REPO / "suites" / "compat" / "test_compat.py").read_text())
-    (pytester.path / "runtime").mkdir()
-    for path in (REPO / "suites" / "runtime").glob("*.py"):
-        (pytester.path / "runtime" / path.name).write_text(path.read_text())
-    pytester.makefile(".toml", pyproject='[tool.pytest.ini_options]\nminversion = "8.0"\n')
-    dead = tmp_path / "dead.sock"
-    dead.touch()
-    pytester._monkeypatch.setenv("DOCKER_HOST", f"unix://{dead}")
+    _without_engine(pytester, tmp_path)
     base = tmp_path / "baselines"
     args = ["-p", "no:cacheprovider", f"--compat-cache={tmp_path / 'cache'}", "--image",
             f"t={ref}", f"--baselines={base}", "-rs"]
@@ -69,13 +75,7 @@ def test_daemonless_gate_without_an_engine(pytester, tiny_images, tmp_path: Path
 def test_no_engine_for_an_engine_image_is_one_line_per_test(pytester, tmp_path: Path) -> None:
     """An engine image with no engine: every test fails with one line naming the image and
     the engine; the chained traceback of the engine client shows only with --tb=long."""
-    (pytester.path / "runtime").mkdir()
-    for path in (REPO / "suites" / "runtime").glob("*.py"):
-        (pytester.path / "runtime" / path.name).write_text(path.read_text())
-    pytester.makefile(".toml", pyproject='[tool.pytest.ini_options]\nminversion = "8.0"\n')
-    dead = tmp_path / "dead.sock"
-    dead.touch()
-    pytester._monkeypatch.setenv("DOCKER_HOST", f"unix://{dead}")
+    _without_engine(pytester, tmp_path)
     args = ["-p", "no:cacheprovider", f"--compat-cache={tmp_path / 'cache'}", "--image",
             "t=harness-test/never-built:1", f"--baselines={tmp_path / 'b'}", "runtime"]
     run = pytester.runpytest_subprocess(*args, timeout=300)
