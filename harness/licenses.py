@@ -49,6 +49,9 @@ def spdx_name(name: str) -> str:
 def _expression(value: str) -> str:
     """`GPL-2+ or Artistic` -> `GPL-2.0-or-later OR Artistic-1.0-Perl`; `X with Y exception`
     keeps Y as written. A comma binds loosest (DEP-5: `A or B, and C` is `(A or B) and C`)."""
+    # one space per run of whitespace: the `\s+ ... \s+` patterns backtrack quadratically
+    # in a long run (an image's copyright file may hold one)
+    value = " ".join(value.split())
     groups = re.split(r",\s+(or|and)\s+", value.strip().rstrip(",;. "), flags=re.IGNORECASE)
     if len(groups) > 1:
         joined: list[str] = []
@@ -108,7 +111,7 @@ def dep5_license(text: str) -> str | None:
 def license_ids(expression: str) -> list[str]:
     """The licence names of an expression (operators, WITH exceptions and parentheses left
     out)."""
-    cleaned = re.sub(r"[()]", " ", expression)
+    cleaned = " ".join(re.sub(r"[()]", " ", expression).split())  # see _expression
     cleaned = re.sub(r"\s+WITH\s+.*?(?=\s+(?:OR|AND)\s+|$)", "", cleaned, flags=re.IGNORECASE)
     parts = _OPERATOR.split(f" {cleaned} ")
     return [p.strip() for p in parts[::2] if p.strip()]
