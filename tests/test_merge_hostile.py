@@ -73,3 +73,19 @@ def test_the_cli_names_the_file_without_a_traceback(tmp_path: Path, out: str) ->
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
     assert "r.json: a malformed image entry" in done.stderr
+
+
+def test_the_matrix_problems_are_terminal_safe(tmp_path: Path) -> None:
+    """An image reported twice is named on stderr: its name and arch come from the reports."""
+    image = {"name": "evil\x1b]0;owned\x07\u202e", "arch": "x86_64", "changes": []}
+    paths = []
+    for n in (1, 2):
+        paths.append(tmp_path / f"r{n}.json")
+        paths[-1].write_text(json.dumps({"schema": 1, "images": [image]}), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "harness", "report", *map(str, paths), "-o",
+                           str(tmp_path / "review.md")], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    assert done.returncode == 1
+    assert "reported twice" in done.stderr
+    assert "\x1b" not in done.stderr and "\u202e" not in done.stderr
+    assert "evil\\x1b]0;owned\\x07\\u202e/x86_64" in done.stderr
