@@ -87,24 +87,20 @@ def dep5_license(text: str) -> str | None:
     first = head.split("\n", 1)[0]
     if not (head.startswith("format:") and ("copyright-format" in first or "dep5" in first
                                             or "dep-5" in first)):
-        cited: list[str] = []
-        for name in _COMMON.findall(text):
-            spdx = spdx_name(name)
-            if spdx not in cited:
-                cited.append(spdx)
+        # dicts, not lists: the distinct names in order, without a search of the list per
+        # name (quadratic in a hostile file's count of names)
+        cited = dict.fromkeys(spdx_name(name) for name in _COMMON.findall(text))
         return " AND ".join(cited) or None
-    found: list[str] = []
+    found: dict[str, None] = {}
     for line in text.splitlines():
         if line[:8].lower() == "license:":
             value = line[8:].strip()
             if value:
-                expr = _expression(value)
-                if expr not in found:
-                    found.append(expr)
+                found.setdefault(_expression(value))
     if not found:
         return None
     if len(found) == 1:
-        return found[0]
+        return next(iter(found))
     return " AND ".join(f"({e})" if " OR " in e or " AND " in e else e for e in found)
 
 
