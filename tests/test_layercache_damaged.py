@@ -1,6 +1,6 @@
-"""A `--compat-cache` layer file is never trusted blindly: a damaged, truncated or foreign one
-(marshal loads it, but not as the cache's entries) is a miss, read again, never a crash nor a
-digest or ELF facts taken on faith."""
+"""A `--compat-cache` file (a layer's facts, a kept verdict) is never trusted blindly: a
+damaged, truncated or foreign one (marshal loads it, but not as the cache's entries) is a miss,
+read again, never a crash nor a digest or ELF facts taken on faith."""
 
 from __future__ import annotations
 
@@ -120,3 +120,20 @@ def test_damaged_elf_facts_are_parsed_again(tmp_path: Path, facts: bytes) -> Non
 def test_a_damaged_shard_file_is_a_miss(tmp_path: Path, raw: bytes) -> None:
     digest, takers, reader = _serve(tmp_path, None, [], raw=raw)
     assert (digest, takers, reader.detached) == (None, None, False)
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, "{", "\xff", "[1, 2]"],
+                         ids=["nested-too-deep", "truncated", "not-ascii", "not-an-object"])
+def test_a_damaged_verdict_memo_is_a_miss(tmp_path: Path, text: str) -> None:
+    """The verdicts kept in `--compat-cache` (harness.gate): a damaged one is judged again,
+    never an error of the aspect."""
+    from harness.gate import SnapshotStore
+
+    store = SnapshotStore(tmp_path / "cache", "damaged-memo")
+    try:
+        folder = store.cache_dir / "verdicts"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "k.json").write_text(text, encoding="latin-1")
+        assert store.recall_verdict("k") is None
+    finally:
+        store.cleanup()
