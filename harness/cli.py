@@ -23,6 +23,7 @@ from harness.aspects import (ASPECTS, STORED_AS, STORED_ASPECTS, aspect_error, c
 from harness.outcome.result import AspectResult
 from harness.outcome.model import build_reports
 from harness.outcome.report import summary_lines, write_report
+from harness.safetext import terminal
 from harness.snapshot import Snapshot, baseline_header, take_snapshot
 from harness.source.sources import READ_MODES, open_source
 
@@ -40,14 +41,15 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     print(f"{args.image}: {len(snap.files)} files, {len(snap.packages)} packages -> {args.output}")
     failed = 0
     for db in snap.package_dbs:
-        where = db.get("location") or ", ".join(db.get("paths", []))
+        # paths and entries are the image's text: spelled out (safetext.terminal)
+        where = terminal(db.get("location") or ", ".join(db.get("paths", [])))
         if db.get("error"):
-            print(f"error: {db.get('manager')} database {where} cannot be read: {db['error']}",
-                  file=sys.stderr)
+            print(f"error: {db.get('manager')} database {where} cannot be read: "
+                  f"{terminal(db['error'])}", file=sys.stderr)
             failed = 3
         elif db.get("malformed_count"):
             print(f"warning: {db.get('manager')} database {where}: {db['malformed_count']} "
-                  f"entries skipped, e.g. {db['malformed'][0]}", file=sys.stderr)
+                  f"entries skipped, e.g. {terminal(db['malformed'][0])}", file=sys.stderr)
     return failed
 
 
@@ -92,7 +94,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     reports, problems = merge([Path(p) for p in args.report], args.expect)
     write_report(Path(args.output), reports)
     for problem in problems:
-        print(f"error: {problem}", file=sys.stderr)
+        print(f"error: {terminal(problem)}", file=sys.stderr)  # names from the reports
     worst = ("error" if any(r.verdict == "error" for r in reports) else
              "fail" if any(r.verdict == "fail" for r in reports) else "pass")
     print(f"wrote {args.output}: {len(reports)} image(s) from {len(args.report)} report(s), "
@@ -130,5 +132,5 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except (HarnessError, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {terminal(exc)}", file=sys.stderr)  # it may quote an image's text
         return 2

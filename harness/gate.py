@@ -170,7 +170,7 @@ class SnapshotStore:
         try:
             path = safepath.inside(self.cache_dir, "verdicts", f"{key}.json")
             data = json.loads(path.read_text("ascii"))
-        except (OSError, ValueError, HarnessError):
+        except (OSError, ValueError, RecursionError, HarnessError):  # damaged: judged again
             return None
         if not isinstance(data, dict) or not {"result", "matched", "expired"} <= data.keys():
             return None

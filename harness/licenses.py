@@ -49,6 +49,9 @@ def spdx_name(name: str) -> str:
 def _expression(value: str) -> str:
     """`GPL-2+ or Artistic` -> `GPL-2.0-or-later OR Artistic-1.0-Perl`; `X with Y exception`
     keeps Y as written. A comma binds loosest (DEP-5: `A or B, and C` is `(A or B) and C`)."""
+    # one space per run of whitespace: the `\s+ ... \s+` patterns backtrack quadratically
+    # in a long run (an image's copyright file may hold one)
+    value = " ".join(value.split())
     groups = re.split(r",\s+(or|and)\s+", value.strip().rstrip(",;. "), flags=re.IGNORECASE)
     if len(groups) > 1:
         joined: list[str] = []
@@ -84,31 +87,27 @@ def dep5_license(text: str) -> str | None:
     first = head.split("\n", 1)[0]
     if not (head.startswith("format:") and ("copyright-format" in first or "dep5" in first
                                             or "dep-5" in first)):
-        cited: list[str] = []
-        for name in _COMMON.findall(text):
-            spdx = spdx_name(name)
-            if spdx not in cited:
-                cited.append(spdx)
+        # dicts, not lists: the distinct names in order, without a search of the list per
+        # name (quadratic in a hostile file's count of names)
+        cited = dict.fromkeys(spdx_name(name) for name in _COMMON.findall(text))
         return " AND ".join(cited) or None
-    found: list[str] = []
+    found: dict[str, None] = {}
     for line in text.splitlines():
         if line[:8].lower() == "license:":
             value = line[8:].strip()
             if value:
-                expr = _expression(value)
-                if expr not in found:
-                    found.append(expr)
+                found.setdefault(_expression(value))
     if not found:
         return None
     if len(found) == 1:
-        return found[0]
+        return next(iter(found))
     return " AND ".join(f"({e})" if " OR " in e or " AND " in e else e for e in found)
 
 
 def license_ids(expression: str) -> list[str]:
     """The licence names of an expression (operators, WITH exceptions and parentheses left
     out)."""
-    cleaned = re.sub(r"[()]", " ", expression)
+    cleaned = " ".join(re.sub(r"[()]", " ", expression).split())  # see _expression
     cleaned = re.sub(r"\s+WITH\s+.*?(?=\s+(?:OR|AND)\s+|$)", "", cleaned, flags=re.IGNORECASE)
     parts = _OPERATOR.split(f" {cleaned} ")
     return [p.strip() for p in parts[::2] if p.strip()]

@@ -76,6 +76,20 @@ def test_terminal_output_spells_out_controls() -> None:
     assert all("\n" not in line for line in lines)
 
 
+def test_a_failure_message_spells_out_its_root_cause() -> None:
+    """The `Root cause:` line names a cause an image chose (a package or path name)."""
+    evil_package = "libfoo\x1b]0;owned\x07\u202e"
+    change = Change("files", "file-removed", "/usr/lib/libfoo.so.1", verdict="break",
+                    cause={"aspect": "packages", "kind": "package-removed\x1b[2J",
+                           "subject": evil_package})
+    result = AspectResult("img", "ref", "files", "x86_64", "sha256:1", "/b/img", [change])
+    message = failure_message(result, Path("/b"))
+    assert "Root cause: " in message
+    assert not RAW.search(message), repr(message)
+    assert "libfoo\\x1b]0;owned\\x07\\u202e" in message
+    assert "package-removed\\x1b[2J" in message
+
+
 def test_html_keeps_values_as_text() -> None:
     text = to_html(build_reports(_results()))
     assert "<img src=x" not in text and "&lt;img src=x onerror=alert(1)&gt;" in text

@@ -11,7 +11,7 @@ import pytest
 
 from harness.config import parse_config
 from harness.diff.packages import diff_packages
-from harness.licenses import denied, dep5_license, spdx_name
+from harness.licenses import denied, dep5_license, license_ids, spdx_name
 from harness.policy import judge
 from harness.snapshot import Snapshot
 
@@ -110,3 +110,52 @@ def test_sbom_carries_licences(tmp_path: Path) -> None:
     assert doc["b"] == [{"expression": "GPL-2.0-or-later AND MIT"}]
     assert doc["c"] == [{"license": {"name": "GPLv2+ and Public Domain"}}]
     assert doc["d"] is None
+
+
+HEADER = "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
+
+
+@pytest.mark.parametrize("gap", [" \t" * 1500, "\u2003" * 3000], ids=["spaces-tabs", "em-spaces"])
+def test_a_whitespace_run_reads_as_one_space(gap: str) -> None:
+    """An image's copyright file is input: a `\\s+ ... \\s+` pattern over a long whitespace
+    run backtracks quadratically (a 1 MiB line of spaces held a run for hours), so each run is
+    read as the one space it means."""
+    text = f"{HEADER}License: GPL-2+{gap}or{gap}Foo{gap}Bar with{gap}X{gap}exception\n"
+    assert dep5_license(text) == "GPL-2.0-or-later OR Foo Bar WITH X"
+    assert license_ids(f"MIT{gap}WITH{gap}X{gap}AND{gap}(Zlib)") == ["MIT", "Zlib"]
+
+
+def test_a_copyright_file_of_a_mebibyte_of_spaces_reads() -> None:
+    assert dep5_license(f"{HEADER}License: A{' ' * (1 << 20)}B\n") == "A B"
+
+
+class _Counted(str):
+    """A licence name that counts the comparisons made with it."""
+
+    compared = 0
+
+    def __eq__(self, other: object) -> bool:
+        _Counted.compared += 1
+        return str.__eq__(self, other)
+
+    __hash__ = str.__hash__
+
+
+@pytest.mark.parametrize("machine_readable", [True, False], ids=["dep5", "free-text"])
+def test_distinct_names_are_kept_without_comparing_each_pair(
+        monkeypatch: pytest.MonkeyPatch, machine_readable: bool) -> None:
+    """A copyright file (up to the 1 MiB licence file cap) can name tens of thousands of
+    distinct licences: keeping the distinct ones must not compare each with all before it
+    (20,000 names took 3 s that way, a 1 MiB file of them about a minute)."""
+    import harness.licenses as licenses
+
+    names = [f"L{i}" for i in range(2000)]
+    if machine_readable:
+        monkeypatch.setattr(licenses, "_expression", lambda value: _Counted(value))
+        text = HEADER + "".join(f"License: {n}\n" for n in names + names)
+    else:
+        monkeypatch.setattr(licenses, "spdx_name", lambda name: _Counted(name))
+        text = "".join(f"see /usr/share/common-licenses/{n}\n" for n in names + names)
+    _Counted.compared = 0
+    assert licenses.dep5_license(text) == " AND ".join(names)
+    assert _Counted.compared <= 2 * len(names), _Counted.compared

@@ -202,7 +202,15 @@ def _stem(library: str) -> str:
     """`libfoo.so.1` -> `libfoo.so`, `libfoo-1` -> `libfoo` (arch suffix kept: a bump pairs
     within one arch)."""
     name, paren, arch = library.partition("(")
-    stem = _SONAME_STEM.sub(".so", name) if _SONAME_STEM.search(name) else _BARE_VERSION.sub("", name)
+    if _SONAME_STEM.search(name):
+        stem = _SONAME_STEM.sub(".so", name)
+    else:
+        # the pattern only on the trailing run of digits and dots and the separator before
+        # it, where a match lies: searched over the whole name it backtracks quadratically
+        # in a long digit run not at the end (an image chooses its sonames); `$` also
+        # matches before a last newline
+        cut = max(len(name.removesuffix("\n").rstrip("0123456789.")) - 1, 0)
+        stem = name[:cut] + _BARE_VERSION.sub("", name[cut:])
     return (stem or name) + paren + arch
 
 

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.diff.change import Change
+from harness.diff.change import VERDICTS, Change
 from harness.errors import HarnessError
 from harness.outcome.result import AspectResult
 from harness.outcome.model import ImageReport, build_reports
@@ -25,8 +25,9 @@ def read_report(path: Path) -> list[AspectResult]:
     """The aspect results of one JSON report (the contract of docs/compat-rules.md)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise HarnessError(f"{path}: not a readable JSON report ({exc})") from exc
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
+        raise HarnessError(f"{path}: not a readable JSON report ({type(exc).__name__}: "
+                           f"{str(exc)[:200]})") from exc
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise HarnessError(f"{path}: not a JSON report of the gate (no `images` list)")
     if data.get("schema") not in READABLE_SCHEMAS:
@@ -42,6 +43,7 @@ def read_report(path: Path) -> list[AspectResult]:
 
 
 def _image_results(image: dict[str, Any]) -> list[AspectResult]:
+    _check_image(image)
     changes = [Change(**{k: v for k, v in c.items() if k in _FIELDS}) for c in image["changes"]]
     by_aspect: dict[str, list[Change]] = {}
     for c in changes:
@@ -59,6 +61,42 @@ def _image_results(image: dict[str, Any]) -> list[AspectResult]:
         results.append(AspectResult(str(image["name"]), str(image.get("ref") or ""), "metadata",
                                     image.get("arch"), image.get("image_id"), image.get("baseline")))
     return results
+
+
+def _check_image(image: Any) -> None:
+    """Raise ValueError unless an image entry has the contract's types: a report is input, and
+    a change whose verdict is not one of VERDICTS would otherwise read as a pass, an
+    unhashable arch or aspect crash the grouping."""
+    def text(value: Any, what: str, optional: bool = True) -> None:
+        if not (isinstance(value, str) or (optional and value is None)):
+            raise ValueError(f"{what} is {type(value).__name__}, not a string")
+    if not isinstance(image, dict):
+        raise ValueError(f"an image entry is {type(image).__name__}, not an object")
+    text(image.get("name"), "name", optional=False)
+    for key in ("ref", "arch", "image_id", "baseline"):
+        text(image.get(key), key)
+    for key in ("changes", "errors", "missing_baselines"):
+        if not isinstance(image.get(key) or [], list):
+            raise ValueError(f"{key} is not a list")
+    for missing in image.get("missing_baselines") or []:
+        text(missing, "a missing baseline", optional=False)
+    for change in image.get("changes") or []:
+        if not isinstance(change, dict):
+            raise ValueError(f"a change is {type(change).__name__}, not an object")
+        for key in ("aspect", "kind", "subject"):
+            text(change.get(key), f"a change's {key}", optional=False)
+        for key in ("consumer", "reason"):
+            text(change.get(key), f"a change's {key}")
+        if change.get("verdict", "info") not in VERDICTS:
+            raise ValueError(f"a change's verdict is not one of {', '.join(VERDICTS)}")
+        if not isinstance(change.get("waived", False), bool):
+            raise ValueError("a change's waived is not true or false")
+        cause = change.get("cause")
+        if cause is not None:
+            if not isinstance(cause, dict):
+                raise ValueError("a change's cause is not an object")
+            for key in ("aspect", "kind", "subject"):
+                text(cause.get(key), f"a cause's {key}", optional=False)
 
 
 def merge(paths: list[Path], expect: list[str] | None = None) -> tuple[list[ImageReport], list[str]]:

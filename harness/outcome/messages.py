@@ -57,7 +57,8 @@ def failure_message(result: AspectResult, baselines: Path) -> str:
         if first.cause_key[1:] != (kind, subject):
             # a waiver on the root cause covers everything it explains
             _, kind, subject = first.cause_key
-            lines.append(f"Root cause: {kind} {subject} (a waiver on it covers what it explains)")
+            lines.append(f"Root cause: {t(kind)} {t(subject)} (a waiver on it covers what it "
+                         "explains)")
         lines += ["If intended, waive it with a reason in pyproject.toml:",
                   f"  [[tool.harness.waivers]]\n  image = {_toml(result.name)}\n"
                   f"  kind = {_toml(kind)}\n  subject = {_toml(subject)}\n"

@@ -24,7 +24,7 @@ import marshal
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from harness import safepath
 from harness.snapshot.elf import ElfCollector
@@ -61,8 +61,8 @@ class LayerCache:
                 loaded = marshal.loads(self._path(layer).read_bytes())
                 if isinstance(loaded, dict):
                     shard = loaded
-            except (OSError, EOFError, ValueError, TypeError):
-                pass  # absent or damaged: learnt again
+            except Exception:  # noqa: BLE001 - absent or damaged (any way marshal fails): learnt again
+                pass
             self._shards[layer] = shard
         return shard
 
@@ -92,7 +92,7 @@ class LayerCache:
             return None, None  # the reader names what is wrong when it reads the file
         ident = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         entry = self._shard(layer).get(name)
-        if entry is None or entry[:4] != ident or st.st_size != size:
+        if not _well_formed(entry) or entry[:4] != ident or st.st_size != size:
             self._misses.append((path, layer, name, ident))
             return None, None
         head = reader.peek(4096) if size else b""
@@ -102,7 +102,11 @@ class LayerCache:
             self._misses.append((path, layer, name, ident))
             return None, takers
         if elf:
-            elf[0].known(path, marshal.loads(entry[5]))  # type: ignore[arg-type]
+            facts = _facts(entry[5] or b"")
+            if facts is None:  # damaged: parsed again
+                self._misses.append((path, layer, name, ident))
+                return None, takers
+            elf[0].known(path, facts)
         reader.detach()  # consumed unread
         return entry[4], None
 
@@ -136,6 +140,25 @@ class LayerCache:
             tmp.write_bytes(marshal.dumps(self._shards[layer]))
             os.replace(tmp, target)
         self._dirty.clear()
+
+
+def _well_formed(entry: Any) -> TypeGuard[Entry]:
+    """Whether a cache entry has the shape of `Entry` (a damaged or foreign cache file is a
+    miss, never trusted)."""
+    return (isinstance(entry, tuple) and len(entry) == 6
+            and all(type(v) is int for v in entry[:4])
+            and isinstance(entry[4], str) and len(entry[4]) == 64
+            and all(c in "0123456789abcdef" for c in entry[4])
+            and (entry[5] is None or isinstance(entry[5], bytes)))
+
+
+def _facts(data: bytes) -> dict[str, Any] | None:
+    """An entry's ELF facts, or None when they do not load as a dict (empty data included)."""
+    try:
+        facts = marshal.loads(data)
+    except Exception:  # noqa: BLE001 - any way marshal fails is a damaged entry
+        return None
+    return facts if isinstance(facts, dict) else None
 
 
 def current() -> LayerCache | None:
