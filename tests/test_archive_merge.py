@@ -265,3 +265,36 @@ def test_an_opaque_file_or_root_hides_nothing(tmp_path: Path) -> None:
     files = archive_records(archive)
     assert {"/kept", "/u/old", "/user/old", "/yes/old", "/lib/old", "/f"} <= set(files)
     assert "/t/old" not in files and "/deep/er/old" not in files
+
+
+def _deep_layer(files: int, depth: int) -> bytes:
+    """A layer of `files` files, each at the bottom of a folder chain of its own `depth`
+    folders deep, none of the folders given an entry (every one implied)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for i in range(files):
+            info = tarfile.TarInfo(f"d{i}/" + "b/" * depth + "f")
+            info.size = 1
+            tar.addfile(info, io.BytesIO(b"x"))
+    return out.getvalue()
+
+
+def test_a_layer_of_deep_implied_folders_is_refused(tmp_path: Path) -> None:
+    # 40 chains of 2,000 implied folders: each file's chain names ~4 MB of folders, which the
+    # merge would hold and hand to the walk as records (the layer itself is ~0.5 MB)
+    archive = layered.docker_archive(tmp_path / "deep.tar", [_deep_layer(40, 2000)], "deep:1")
+    with pytest.raises(SourceError, match="implies folders whose names take more than 16 MiB"):
+        with open_archive(f"docker-archive:{archive}").rootfs("deep") as stream:
+            walk(stream, [])
+    # the same depth, once, is an image like any other
+    one = layered.docker_archive(tmp_path / "one.tar", [_deep_layer(1, 2000)], "one:1")
+    with open_archive(f"docker-archive:{one}").rootfs("one") as stream:
+        files = walk(stream, [])
+    assert "/d0/" + "b/" * 2000 + "f" in files
+
+
+def test_a_member_path_past_path_max_is_refused(tmp_path: Path) -> None:
+    archive = layered.docker_archive(tmp_path / "long.tar", [_deep_layer(1, 2100)], "long:1")
+    with pytest.raises(SourceError, match="past the kernel's PATH_MAX"):
+        with open_archive(f"docker-archive:{archive}").rootfs("long") as stream:
+            walk(stream, [])

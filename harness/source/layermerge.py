@@ -82,6 +82,13 @@ def _entry(path: str, kind: bytes, mode: int, uid: int, gid: int, size: int = 0,
                   link.lstrip("/") if kind == b"1" else link, major, minor), data
 
 
+#: the longest path the kernel takes (linux/limits.h, with its NUL): a longer member name is
+#: one the engine could never apply
+PATH_MAX = 4096
+#: the names of the folders one layer implies (members whose folders have no entry of their
+#: own) may take this much; real layers imply a few, or list their folders
+IMPLIED_BYTES = 16 << 20
+
 class LayerStore(Protocol):
     """Where the layers are read from (`harness.source.archive`'s blobs)."""
 
@@ -367,6 +374,10 @@ class LayerMerge:
             path = clean_path(m.name)
             if path == "/":
                 continue
+            if len(path.encode("utf-8", "surrogateescape")) >= PATH_MAX:
+                raise SourceError(f"{self._ref}: layer {name} holds a member path of "
+                                  f"{len(path):,} characters, past the kernel's PATH_MAX "
+                                  f"({PATH_MAX:,} bytes): the engine cannot apply it")
             parent, base = parent_path(path), path[path.rfind("/") + 1:]
             idx.implied.add(parent)
             if base.startswith(WHITEOUT) or (m.type == b"3" and not m.devmajor | m.devminor):
@@ -403,9 +414,18 @@ class LayerMerge:
                     group.mode = m.mode
         idx.groups = {k: g for k, g in idx.groups.items() if len(g.members) > 1}
         implied: set[str] = set()
+        # each folder a layer implies is a record: a hostile layer gives every deep file a
+        # chain of its own, so what it costs grows with the square of the depth
+        held = 0
         for folder in idx.implied:
             while folder != "/" and folder not in explicit and folder not in implied:
                 implied.add(folder)
+                held += len(folder)
+                if held > IMPLIED_BYTES:
+                    raise SourceError(
+                        f"{self._ref}: layer {name} implies folders whose names take more "
+                        f"than {IMPLIED_BYTES >> 20} MiB (members without their folders' "
+                        "entries, nested deep): refused")
                 folder = parent_path(folder)
         idx.implied = implied - idx.paths
         idx.paths |= idx.implied
