@@ -24,7 +24,7 @@ from harness.outcome.result import AspectResult
 from harness.outcome.model import build_reports
 from harness.outcome.report import summary_lines, write_report
 from harness.safetext import terminal
-from harness.snapshot import Snapshot, baseline_header, take_snapshot
+from harness.snapshot import Snapshot, baseline_header, read_snapshot
 from harness.source.sources import READ_MODES, open_source
 
 
@@ -35,8 +35,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     source = open_source(args.image, Engine.connect, args.platform, args.read)
     info = source.inspect()
     run_id = f"cli-{uuid.uuid4().hex[:12]}"
-    with source.rootfs(run_id) as stream:
-        snap = take_snapshot(info, stream, lambda: source.rootfs(run_id))
+    snap = read_snapshot(info, lambda: source.rootfs(run_id), in_place=source.reads_in_place)
     snap.dump(Path(args.output))
     print(f"{args.image}: {len(snap.files)} files, {len(snap.packages)} packages -> {args.output}")
     failed = 0

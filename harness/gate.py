@@ -22,18 +22,17 @@ from harness.diff.change import Change
 from harness.diff.probes import diff_probes
 from harness.rootfs.image import ImageInfo
 from harness.source.engine import Engine
-from harness.snapshot import elf
-from harness.source.sources import EngineSource, ImageSource, open_source
+from harness.source.sources import ImageSource, open_source
 from harness.errors import BaselineCorrupt, BaselineMissing, HarnessError
 from harness.aspects import (STORED_AS, STORED_ASPECTS, _abi_with_env,
                               aspect_error, candidate_only_changes, cause_index, diff_aspect,
                               judged_changes, stored_records)
 from harness.forked import Forked
 from harness.outcome.result import AspectResult
-from harness.limits import Limits, budget
+from harness.limits import Limits
 from harness.diff.linkage import Finding, linkage_findings
 from harness.policy import WaiverUse, judge
-from harness.snapshot import CACHE_FORMAT, SCHEMA, Snapshot, baseline_header, take_snapshot
+from harness.snapshot import CACHE_FORMAT, SCHEMA, Snapshot, baseline_header, read_snapshot
 from harness.snapshot import layercache
 
 #: the reason on changes that `--update-baselines` accepted into the new baseline
@@ -144,16 +143,9 @@ class SnapshotStore:
         """Read the image now and keep its snapshot at `path` (the caller holds its lock)."""
         source = self._sources.get(info.key) or open_source(
             info.ref, lambda: self.engine, self.platform, self.read)
-        if self.read != "export" and isinstance(source, EngineSource):
-            elf.prestart_pool(in_place=True)  # a guess: `auto` may still fall back
-        try:
-            # the budget covers opening the filesystem too (a daemonless source's layers)
-            with budget(self.limits, info.ref), source.rootfs(self.run_id) as stream, \
-                    layercache.using(self._layer_folder()):
-                snap = take_snapshot(info, stream, lambda: source.rootfs(self.run_id),
-                                     self.limits)
-        finally:
-            elf.discard_started_pool()
+        with layercache.using(self._layer_folder()):
+            snap = read_snapshot(info, lambda: source.rootfs(self.run_id), self.limits,
+                                 in_place=source.reads_in_place)
         # the closure waits for the abi aspect, which comes after the others: the second core
         # computes it meanwhile
         self._linkage[info.key] = _linkage_of(snap, fork=True)

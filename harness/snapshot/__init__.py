@@ -21,7 +21,7 @@ from harness.rootfs.image import ImageInfo
 from harness.limits import Limits
 from harness.snapshot.ownership import file_owners, set_owners, verify
 from harness.snapshot.accounts import AccountsCollector
-from harness.snapshot.elf import ElfCollector
+from harness.snapshot.elf import ElfCollector, parsers_ahead
 from harness.snapshot.hidden import HiddenCollector
 from harness.snapshot import layercache
 from harness.snapshot.meta import flatten_config
@@ -133,6 +133,17 @@ def take_snapshot(info: ImageInfo, rootfs: Rootfs, reopen: Reopen | None = None,
     outer = bounds.current()
     with bounds.budget(limits, info.ref) if outer is None else contextlib.nullcontext(outer):
         return _take(info, rootfs, reopen, limits)
+
+
+def read_snapshot(info: ImageInfo, open_rootfs: Reopen, limits: Limits | None = None,
+                  in_place: bool = False) -> Snapshot:
+    """Open the image's filesystem (`open_rootfs`, a source's) and take its snapshot, within
+    `limits`: the budget covers the opening too (a daemonless source's layers). `in_place`
+    says the source will likely hand the files over in place (the engine's layer folders),
+    so the ELF parsers start ahead, while the filesystem opens."""
+    limits = limits or Limits()
+    with parsers_ahead(in_place), bounds.budget(limits, info.ref), open_rootfs() as rootfs:
+        return take_snapshot(info, rootfs, open_rootfs, limits)
 
 
 def _take(info: ImageInfo, rootfs: Rootfs, reopen: Reopen | None, limits: Limits) -> Snapshot:

@@ -11,13 +11,14 @@ with its includes, musl's `/etc/ld-musl-ARCH.path`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import marshal
 import multiprocessing
 import os
 import posixpath
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Union
@@ -315,20 +316,22 @@ def default_workers(in_place: bool = False) -> int:
 _started: Any = None
 
 
-def prestart_pool(in_place: bool) -> None:
-    """Start the parser workers now, ahead of the walk that will need them: they import LIEF
-    (most of a second) while the container is created and the first files are read."""
+@contextlib.contextmanager
+def parsers_ahead(in_place: bool) -> Iterator[None]:
+    """Within: parser workers started now, ahead of the walk that will need them, when the
+    files are to be read in place; they import LIEF (most of a second) while the source opens
+    the filesystem (a container created) and the first files are read. Workers no walk took
+    (the source fell back to an export) are stopped on leaving."""
     global _started
-    workers = default_workers(in_place)
+    workers = default_workers(in_place) if in_place else 0
     if workers and _started is None:
         _started = _start_pool(workers)
-
-
-def discard_started_pool() -> None:
-    """Stop workers started ahead that no walk took (the source fell back to an export)."""
-    pool = _take_started_pool()
-    if pool is not None:
-        pool.shutdown(wait=True, cancel_futures=True)
+    try:
+        yield
+    finally:
+        pool = _take_started_pool()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _take_started_pool() -> Any:

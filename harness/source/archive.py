@@ -301,6 +301,9 @@ def _diff_ids(config: dict[str, Any], layers: list[str], what: str) -> list[str]
 class ArchiveSource:
     """An image in a `docker save` tarball or an OCI layout; see `open_archive`."""
 
+    #: its layers are read from the archive's blobs, never in place
+    reads_in_place = False
+
     def __init__(self, ref: str, platform: str | None = None) -> None:
         self.ref = ref
         self._want, self._explicit = parse_platform(platform), platform is not None

@@ -37,6 +37,12 @@ class ImageSource(Protocol):
     def rootfs(self, run_id: str) -> contextlib.AbstractContextManager[Rootfs]:
         """The merged filesystem (whiteouts applied): a tar stream or a member reader."""
 
+    @property
+    def reads_in_place(self) -> bool:
+        """Whether `rootfs` will likely hand the files over where they lie (the engine's
+        layer folders on this host) rather than streamed: known only as it opens, so a guess
+        (`auto` may still fall back to the export)."""
+
 
 class EngineSource:
     """An image of the Docker Engine (`DOCKER_HOST`, else the local socket)."""
@@ -50,6 +56,10 @@ class EngineSource:
         self._platform = platform
         self._read = read
         self._info: ImageInfo | None = None
+
+    @property
+    def reads_in_place(self) -> bool:
+        return self._read != "export"
 
     def inspect(self) -> ImageInfo:
         if self._info is None:
