@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -18,7 +17,6 @@ from typing import Any
 from harness import baseline, gcpause, safepath
 from harness.diff import causes
 from harness.config import HarnessConfig, ImageSpec
-from harness.diff.change import Change
 from harness.diff.probes import diff_probes
 from harness.rootfs.image import ImageInfo
 from harness.source.engine import Engine
@@ -224,10 +222,12 @@ def check_probes(spec: ImageSpec, family: str, records: dict[str, Any], store: S
             before = {}
         changes = judge(diff_probes(before, records), config, spec.name, info.arch, use=waiver_use)
         if update:
+            result.changes = [replace(c, waived=True, reason=ACCEPTED) if c.blocking else c
+                              for c in changes]
             result.updated = baseline.write(root, spec.name, info.arch, aspect,
                                             baseline_header(store.snapshot(info)), records)
-            changes = [replace(c, waived=True, reason=ACCEPTED) if c.blocking else c for c in changes]
-        result.changes = changes
+        else:
+            result.changes = changes
     except HarnessError as exc:
         result.error = str(exc)
     except Exception as exc:  # noqa: BLE001 - whatever stops a judgement is its error
@@ -353,26 +353,8 @@ def _check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path
         result.error = aspect_error(aspect, snap)
         if result.error:
             return result
-        judge_changes: Callable[[list[Change]], list[Change]] = lambda cs: judge(
-            cs, config, spec.name, info.arch, use=waiver_use)
         if update:
-            before: dict[str, Any] | None
-            try:
-                _, before = baseline.load(root, spec.name, info.arch, stored)
-            except HarnessError:
-                before = None
-            if aspect in STORED_ASPECTS:
-                records = stored_records(snap, aspect, config)
-                result.updated = baseline.write(root, spec.name, info.arch, aspect,
-                                                baseline_header(snap), records)
-            only = candidate_only_changes(aspect, snap, config, store.linkage)
-            diffed = (diff_aspect(aspect, before, snap, config, store.linkage)
-                      if before is not None else only)
-            keys = {(c.kind, c.subject, c.consumer) for c in only}
-            result.changes = [c if (c.kind, c.subject, c.consumer) in keys or c.blocking is False
-                              else replace(c, waived=True, reason=ACCEPTED)
-                              for c in judge_changes(diffed)]
-            return result
+            return _update_aspect(result, snap, store, root, config, waiver_use)
         try:
             held = baseline.load(root, spec.name, info.arch, stored)
         except BaselineMissing:
@@ -387,4 +369,29 @@ def _check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path
         result.error = str(exc)
     except Exception as exc:  # noqa: BLE001 - MemoryError, RecursionError, a reader's bug
         result.changes, result.error = [], judgement_error(exc)
+    return result
+
+
+def _update_aspect(result: AspectResult, snap: Snapshot, store: SnapshotStore, root: Path,
+                   config: HarnessConfig, waiver_use: WaiverUse) -> AspectResult:
+    """`--update-baselines`: the changes against the stored baseline (none: every
+    candidate-only finding), judged, their breaks accepted; the new baseline is written only
+    then, once the changes it accepts are known."""
+    aspect, name, arch = result.aspect, result.name, str(result.arch)
+    before: dict[str, Any] | None
+    try:
+        _, before = baseline.load(root, name, arch, STORED_AS[aspect])
+    except HarnessError:
+        before = None
+    only = candidate_only_changes(aspect, snap, config, store.linkage)
+    diffed = (diff_aspect(aspect, before, snap, config, store.linkage)
+              if before is not None else only)
+    # what the candidate alone shows stays judged as it is: accepting it stores nothing
+    keys = {(c.kind, c.subject, c.consumer) for c in only}
+    result.changes = [c if (c.kind, c.subject, c.consumer) in keys or c.blocking is False
+                      else replace(c, waived=True, reason=ACCEPTED)
+                      for c in judge(diffed, config, name, arch, use=waiver_use)]
+    if aspect in STORED_ASPECTS:
+        result.updated = baseline.write(root, name, arch, aspect, baseline_header(snap),
+                                        stored_records(snap, aspect, config))
     return result
