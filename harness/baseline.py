@@ -35,6 +35,18 @@ def aspect_path(root: Path, name: str, arch: str, aspect: str) -> Path:
     return safepath.inside(root, name, arch, f"{aspect}.json")
 
 
+def stored_aspects(root: Path, name: str, arch: str) -> list[str]:
+    """The aspects one image on one architecture has a baseline of, in file name order."""
+    return [p.name[:-len(".json")] for p in sorted(image_dir(root, name, arch).glob("*.json"))]
+
+
+def unused_baselines(root: Path, ran: list[str]) -> list[Path]:
+    """Baseline folders of images that were not part of the run."""
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name not in ran)
+
+
 def render(aspect: str, image: dict[str, Any], records: dict[str, Any]) -> str:
     """The baseline file's text: stable for equal input, one record per line."""
     head = json.dumps({"schema": SCHEMA, "aspect": aspect, "image": image},

@@ -9,12 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from harness import baseline, gcpause, safepath
+from harness import baseline, emulation, families, gcpause, safepath
 from harness.diff import causes
 from harness.config import HarnessConfig, ImageSpec
 from harness.diff.probes import diff_probes
@@ -93,6 +93,10 @@ class SnapshotStore:
             info = self._resolved[spec.ref] = source.inspect()
             self._sources.setdefault(info.key, source)
         return info
+
+    def snapshot_of(self, spec: ImageSpec) -> Snapshot:
+        """The snapshot of the image a spec names (`resolve`, then `snapshot`)."""
+        return self.snapshot(self.resolve(spec))
 
     def snapshot(self, info: ImageInfo) -> Snapshot:
         """The snapshot of an image, from the cache or taken now behind a lock."""
@@ -199,11 +203,64 @@ def _linkage_of(snap: Snapshot, fork: bool) -> Forked[list[Finding]]:
     return Forked(partial(linkage_findings, _abi_with_env(snap)), fork=fork)
 
 
+#: the aspect a runtime family's probe records are stored and judged as, after its prefix
+PROBES = "probes."
+
+
+def image_families(spec: ImageSpec, store: SnapshotStore, root: Path) -> tuple[str, ...]:
+    """The families whose runtime suites apply to an image: its configured ones, else those
+    detected from its snapshot together with every family its baselines hold probes of (a
+    candidate that lost its runtime must fail that family's suite, not skip it)."""
+    if spec.families:
+        return spec.families
+    info = store.resolve(spec)
+    snap = store.snapshot(info)
+    has_db = any("count" in db for db in snap.package_dbs)
+    found = families.detect(snap.files, snap.metadata, has_db)
+    recorded = tuple(aspect[len(PROBES):] for aspect in
+                     baseline.stored_aspects(root, spec.name, info.arch)
+                     if aspect.startswith(PROBES))
+    return tuple(dict.fromkeys(found + recorded))
+
+
+def write_sbom(spec: ImageSpec, store: SnapshotStore, folder: Path) -> None:
+    """Write the CycloneDX SBOM of an image into `folder` (harness.outcome.sbom)."""
+    from harness.outcome import sbom  # only a run that asks for SBOMs pays the import
+
+    sbom.write(folder, spec.name, store.snapshot_of(spec))
+
+
+@dataclass(frozen=True)
+class RunTarget:
+    """An image as the runtime suites start it: its id and architecture, and whether (and
+    how) the engine can run it."""
+
+    image_id: str
+    arch: str
+    runnable: emulation.Runnable
+
+
+def run_target(spec: ImageSpec, store: SnapshotStore) -> RunTarget:
+    """What the runtime suites need to start an image: the engine's verdict on running it,
+    natively or emulated (then with the image's platform)."""
+    info = store.resolve(spec)
+    verdict = emulation.can_run(info.arch, emulation.engine_arch(store.engine))
+    if verdict.emulated:
+        verdict = replace(verdict, platform=emulation.platform_of(info.arch, info.os,
+                                                                  info.variant))
+    return RunTarget(info.image_id, info.arch, verdict)
+
+
+def runtime_shell(spec: ImageSpec, store: SnapshotStore) -> str | None:
+    """The image's POSIX shell, which the runtime probes run through; None without one."""
+    return families.shell_of(store.snapshot_of(spec).files)
+
+
 def check_probes(spec: ImageSpec, family: str, records: dict[str, Any], store: SnapshotStore,
                  root: Path, config: HarnessConfig, update: bool = False,
                  waiver_use: WaiverUse | None = None) -> AspectResult:
     """Judge (or store) the probe records a runtime suite collected for one family."""
-    aspect = f"probes.{family}"
+    aspect = f"{PROBES}{family}"
     result = AspectResult(spec.name, spec.ref, aspect, None, None, None)
     try:
         info = store.resolve(spec)

@@ -12,7 +12,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -20,12 +20,13 @@ import pytest
 
 from harness.config import HarnessConfig, ImageSpec, load_config, parse_image_option
 from harness.errors import ConfigError
-from harness import baseline, emulation, families, gcpause, runtime
+from harness import baseline, emulation, gate, gcpause, runtime
 from harness.diff.probes import probe_records
 from harness.source.engine import Engine
 from harness.errors import EngineUnavailable, HarnessError
 from harness.source.sources import DAEMONLESS_PREFIXES
-from harness.gate import ACCEPTED, SnapshotStore, check_aspect, check_probes, judgement_error
+from harness.gate import (ACCEPTED, SnapshotStore, check_aspect, check_probes, judgement_error,
+                          write_sbom)
 from harness.outcome.result import AspectResult
 from harness.policy import WaiverUse
 from harness.outcome.model import build_reports
@@ -287,11 +288,8 @@ def compat_check(request: pytest.FixtureRequest, compat_store: SnapshotStore,
                               state.config, update=state.update, waiver_use=use)
         sbom_dir = request.config.option.harness_sbom
         if sbom_dir and aspect == "packages" and result.image_id and not result.error:
-            from harness.outcome import sbom
-
             try:
-                snap = compat_store.snapshot(compat_store.resolve(_harness_image))
-                sbom.write(Path(sbom_dir), _harness_image.name, snap)
+                write_sbom(_harness_image, compat_store, Path(sbom_dir))
             except Exception as exc:  # noqa: BLE001 - the aspect's outcome says it
                 result.error = f"SBOM not written: {judgement_error(exc)}"
         _record(request, result, use)
@@ -302,27 +300,14 @@ def compat_check(request: pytest.FixtureRequest, compat_store: SnapshotStore,
     return check
 
 
-def _families(request: pytest.FixtureRequest, store: SnapshotStore, spec: ImageSpec) -> tuple[str, ...]:
-    if spec.families:
-        return spec.families
-    info = store.resolve(spec)
-    snap = store.snapshot(info)
-    has_db = any("count" in db for db in snap.package_dbs)
-    found = families.detect(snap.files, snap.metadata, has_db)
-    # a family the baseline has probes for still applies: a candidate that lost its runtime
-    # must fail that family's suite, not skip it
-    baseline_dir = baseline.image_dir(request.config.stash[STATE].baselines, spec.name, info.arch)
-    recorded = tuple(p.name[len("probes."):-len(".json")] for p in sorted(baseline_dir.glob("probes.*.json")))
-    return tuple(dict.fromkeys(found + recorded))
-
-
 @pytest.fixture
 def image_families(request: pytest.FixtureRequest, compat_store: SnapshotStore,
                    _harness_image: ImageSpec) -> tuple[str, ...]:
     """Families of the image under test: `[tool.harness.images.NAME] families`, else detected
     from its snapshot (os files, labels, contents)."""
     try:
-        found = _families(request, compat_store, _harness_image)
+        found = gate.image_families(_harness_image, compat_store,
+                                    request.config.stash[STATE].baselines)
     except HarnessError as exc:
         fail_plainly(request.config, f"{_harness_image.name}: cannot be judged: {exc}", exc)
     _require_family(request, found, _harness_image.name)  # skips outside the test's family
@@ -351,29 +336,23 @@ def _runtime_pool(request: pytest.FixtureRequest, compat_store: SnapshotStore) -
 
 
 @pytest.fixture(scope="session")
-def _runnable_memo() -> dict[str, emulation.Runnable]:
+def _run_targets() -> dict[str, gate.RunTarget]:
     return {}
 
 
 @pytest.fixture
-def runtime_emulation(request: pytest.FixtureRequest, compat_store: SnapshotStore,
-                      _harness_image: ImageSpec,
-                      _runnable_memo: dict[str, emulation.Runnable]) -> emulation.Runnable:
-    """Whether the engine can run the image under test: natively, or emulated through a
-    binfmt_misc handler (then with the image's platform and stretched time bounds). When it
-    cannot, the test is skipped naming the image, both architectures and what is missing: an
-    image of another architecture never fails a runtime suite with `exec format error`."""
+def _run_target(request: pytest.FixtureRequest, compat_store: SnapshotStore,
+                _harness_image: ImageSpec,
+                _run_targets: dict[str, gate.RunTarget]) -> gate.RunTarget:
+    """The image under test as the runtime suites start it (`harness.gate.run_target`); the
+    test is skipped, naming why, when the engine cannot run it."""
     name = _harness_image.name
     try:
-        info = compat_store.resolve(_harness_image)
-        verdict = _runnable_memo.get(info.image_id)
-        if verdict is None:
+        target = _run_targets.get(_harness_image.ref)
+        if target is None:
             # asked once per image and process: every test of the image sees one verdict
-            verdict = emulation.can_run(info.arch, emulation.engine_arch(compat_store.engine))
-            if verdict.emulated:
-                verdict = replace(
-                    verdict, platform=emulation.platform_of(info.arch, info.os, info.variant))
-            _runnable_memo[info.image_id] = verdict
+            target = _run_targets[_harness_image.ref] = gate.run_target(_harness_image,
+                                                                       compat_store)
     except EngineUnavailable as exc:
         if not is_daemonless(_harness_image.ref):
             fail_plainly(request.config, f"{name}: cannot be judged: {exc}", exc)
@@ -386,56 +365,65 @@ def runtime_emulation(request: pytest.FixtureRequest, compat_store: SnapshotStor
             _use_item_location=True) from None
     except HarnessError as exc:
         fail_plainly(request.config, f"{name}: cannot be judged: {exc}", exc)
-    if not verdict.ok:
-        pytest.skip(f"{name} ({info.arch}): runtime suites skipped: {verdict.reason}")
-    return verdict
+    if not target.runnable.ok:
+        pytest.skip(f"{name} ({target.arch}): runtime suites skipped: {target.runnable.reason}")
+    return target
+
+
+@pytest.fixture
+def runtime_emulation(_run_target: gate.RunTarget) -> emulation.Runnable:
+    """Whether the engine can run the image under test: natively, or emulated through a
+    binfmt_misc handler (then with the image's platform and stretched time bounds). When it
+    cannot, the test is skipped naming the image, both architectures and what is missing: an
+    image of another architecture never fails a runtime suite with `exec format error`."""
+    return _run_target.runnable
 
 
 @pytest.fixture
 def runtime_container(request: pytest.FixtureRequest, compat_store: SnapshotStore,
-                      _harness_image: ImageSpec, runtime_emulation: emulation.Runnable,
+                      _harness_image: ImageSpec, _run_target: gate.RunTarget,
                       image_families: tuple[str, ...],
                       _runtime_pool: dict[str, Any]) -> runtime.RuntimeContainer:
     """The candidate, started hardened (no network, no capabilities, read-only root where it
     can): one container per image and process, removed at the end of the session. An image of
     another architecture runs emulated (`runtime_emulation`), else its tests are skipped."""
     _require_family(request, image_families, _harness_image.name)
+    image_id, runnable = _run_target.image_id, _run_target.runnable
     try:
-        info = compat_store.resolve(_harness_image)
-        held = _runtime_pool.get(info.image_id)
-        if isinstance(held, str):
-            pytest.skip(held)
-        if held is None:
-            snap = compat_store.snapshot(info)
-            shell = families.shell_of(snap.files)
+        # a started container, or why the image cannot have one
+        entry = _runtime_pool.get(image_id)
+        if isinstance(entry, str):
+            pytest.skip(entry)
+        if entry is None:
+            shell = gate.runtime_shell(_harness_image, compat_store)
             if shell is None:
-                _runtime_pool[info.image_id] = (f"{_harness_image.name} has no shell "
-                                                "(/bin/sh): runtime probes cannot run in it")
-                pytest.skip(_runtime_pool[info.image_id])
+                _runtime_pool[image_id] = (f"{_harness_image.name} has no shell "
+                                           "(/bin/sh): runtime probes cannot run in it")
+                pytest.skip(_runtime_pool[image_id])
             try:
-                held = runtime.start(compat_store.engine, info.image_id, compat_store.run_id,
-                                     shell, platform=runtime_emulation.platform,
-                                     time_scale=runtime_emulation.time_scale,
-                                     limits=request.config.stash[STATE].config.limits)
+                entry = runtime.start(compat_store.engine, image_id, compat_store.run_id,
+                                      shell, platform=runnable.platform,
+                                      time_scale=runnable.time_scale,
+                                      limits=request.config.stash[STATE].config.limits)
             except HarnessError as exc:
-                if not (runtime_emulation.emulated and "exec format error" in str(exc)):
+                if not (runnable.emulated and "exec format error" in str(exc)):
                     raise
                 # the handler this machine has is not the engine's (an engine elsewhere)
-                _runtime_pool[info.image_id] = (
-                    f"{_harness_image.name} ({info.arch}): runtime suites skipped: the engine "
-                    f"cannot run its binaries (exec format error), although on this machine "
-                    f"they are {runtime_emulation.reason}; an engine on another machine needs "
+                _runtime_pool[image_id] = (
+                    f"{_harness_image.name} ({_run_target.arch}): runtime suites skipped: the "
+                    f"engine cannot run its binaries (exec format error), although on this "
+                    f"machine they are {runnable.reason}; an engine on another machine needs "
                     f"qemu-user-static with F-flag handlers there ({emulation.BINFMT_ENV} can "
                     f"name a copy of its binfmt_misc folder)")
-                pytest.skip(_runtime_pool[info.image_id])
-            _runtime_pool[info.image_id] = held
+                pytest.skip(_runtime_pool[image_id])
+            _runtime_pool[image_id] = entry
     except HarnessError as exc:
         fail_plainly(request.config, f"{_harness_image.name}: cannot be started: {exc}", exc)
-    assert isinstance(held, runtime.RuntimeContainer)
-    if held.broken:
+    assert isinstance(entry, runtime.RuntimeContainer)
+    if entry.broken:
         pytest.fail(terminal(f"{_harness_image.name}: its runtime container is gone: "
-                             f"{held.broken}"), pytrace=False)
-    return held
+                             f"{entry.broken}"), pytrace=False)
+    return entry
 
 
 @pytest.fixture
@@ -458,7 +446,7 @@ def compat_probes(request: pytest.FixtureRequest, compat_store: SnapshotStore,
     def probe(groups: dict[str, Any]) -> AspectResult:
         __tracebackhide__ = True
         use = WaiverUse()
-        request.node.user_properties.append((PENDING_PROPERTY, f"probes.{family}"))
+        request.node.user_properties.append((PENDING_PROPERTY, f"{gate.PROBES}{family}"))
         result = check_probes(_harness_image, str(family), probe_records(str(family), groups),
                               compat_store, state.baselines, state.config, update=state.update,
                               waiver_use=use)
@@ -483,13 +471,6 @@ def waiver_lines(config: HarnessConfig, use: WaiverUse, full_run: bool,
               and any(fnmatch.fnmatchcase(name, w.image) for name in ran)):
             lines.append(f"STALE {label}: matched nothing in this run; remove it")
     return lines
-
-
-def unused_baselines(root: Path, ran: list[str]) -> list[Path]:
-    """Baseline folders of images that were not part of the run."""
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and p.name not in ran)
 
 
 def unjudged(images: list[ImageSpec], results: list[AspectResult], why: str) -> list[AspectResult]:
@@ -520,7 +501,7 @@ def crash_result(item: pytest.Item, report: pytest.TestReport,
     pending = [str(v) for n, v in item.user_properties if n == PENDING_PROPERTY]
     marker = item.get_closest_marker("family")
     aspect = str(next((a for a in pending if a not in recorded), None) or (
-        f"probes.{marker.args[0]}" if marker is not None and marker.args
+        f"{gate.PROBES}{marker.args[0]}" if marker is not None and marker.args
         else getattr(item, "originalname", item.name)))
     if call is not None and call.excinfo is not None:
         why = call.excinfo.exconly().strip()[:500]
@@ -638,7 +619,7 @@ class ResultCollector:
         for line in waiver_lines(state.config, state.waiver_use, self._full_run(config), ran):
             terminalreporter.write_line(line)
         if self._full_run(config) and not state.update and state.config.images:
-            for path in unused_baselines(state.baselines, [i.name for i in state.images]):
+            for path in baseline.unused_baselines(state.baselines, [i.name for i in state.images]):
                 terminalreporter.write_line(
                     f"unused baseline (no configured image): {terminal(path)}")
         if state.update:

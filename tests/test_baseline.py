@@ -83,3 +83,17 @@ def test_file_digest_follows_a_replace_and_an_edit_in_place(tmp_path: Path) -> N
     path.unlink()
     with pytest.raises(FileNotFoundError):
         baseline.file_digest(path)
+
+
+def test_stored_aspects_and_unused_image_folders(tmp_path: Path) -> None:
+    """Only baseline.py knows the NAME/ARCH/ASPECT.json layout: what is stored for an image,
+    and which image folders no image of a run claims."""
+    for aspect in ("probes.rt-python3.11", "files", "probes.busybox"):
+        baseline.write(tmp_path, "img", "x86_64", aspect, {}, {})
+    baseline.write(tmp_path, "old", "x86_64", "files", {}, {})
+    (tmp_path / "img/x86_64/notes.txt").write_text("not a baseline")
+    assert baseline.stored_aspects(tmp_path, "img", "x86_64") == [
+        "files", "probes.busybox", "probes.rt-python3.11"]
+    assert baseline.stored_aspects(tmp_path, "img", "aarch64") == []
+    assert baseline.unused_baselines(tmp_path, ["img"]) == [tmp_path / "old"]
+    assert baseline.unused_baselines(tmp_path / "none", ["img"]) == []

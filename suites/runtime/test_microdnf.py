@@ -47,7 +47,7 @@ def test_microdnf_help(host: Any, _harness_image: Any, compat_probes: Callable[.
 
 def test_rpm_agrees_with_snapshot(host: Any, compat_store: SnapshotStore, _harness_image: Any) -> None:
     _require(host, "rpm", _harness_image)
-    snap = compat_store.snapshot(compat_store.resolve(_harness_image))
+    snap = compat_store.snapshot_of(_harness_image)
     out = host.run("rpm -qa --qf '%{NAME}:%{ARCH}\\n'")
     assert out.rc == 0, out.stderr
     listed = Counter(line.replace(":(none)", ":") for line in out.stdout.split())

@@ -66,7 +66,7 @@ def test_package_manager_agrees_with_snapshot(host: Any, compat_store: SnapshotS
                                               compat_probes: Callable[..., Any]) -> None:
     tools = present_tools(host, TOOLS)
     compat_probes({"tool": tools})
-    snap = compat_store.snapshot(compat_store.resolve(_harness_image))
+    snap = compat_store.snapshot_of(_harness_image)
     managers = sorted(db["manager"] for db in snap.package_dbs if "count" in db)
     checked = []
     for manager in managers:
