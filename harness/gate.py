@@ -64,9 +64,10 @@ class SnapshotStore:
         #: how engine images are read (harness.source.READ_MODES)
         self.read = read
         self._engine: Engine | None = None
-        #: image id -> the source it was resolved through (to stream its filesystem later)
+        #: image key -> the source it was found through (to stream its filesystem later)
         self._sources: dict[str, ImageSource] = {}
-        self._resolved: dict[str, ImageInfo] = {}
+        #: image reference -> the image it named when first asked
+        self._found: dict[str, ImageInfo] = {}
         self._fingerprint = _code_fingerprint()
         #: snapshots this process already holds: the five aspect tests of an image share one
         self._memo: dict[str, Snapshot] = {}
@@ -82,21 +83,21 @@ class SnapshotStore:
             self._engine = Engine.connect()
         return self._engine
 
-    def resolve(self, spec: ImageSpec) -> ImageInfo:
+    def find_image(self, spec: ImageSpec) -> ImageInfo:
         """Find the image: through the engine (local, else pulled), or read from an archive.
 
-        Resolved once per reference and process: every aspect of a run judges the same image
+        Found once per reference and process: every aspect of a run judges the same image
         even if its tag moves meanwhile (and the engine is asked once, not once per test)."""
-        info = self._resolved.get(spec.ref)
+        info = self._found.get(spec.ref)
         if info is None:
             source = open_source(spec.ref, lambda: self.engine, self.platform, self.read)
-            info = self._resolved[spec.ref] = source.inspect()
+            info = self._found[spec.ref] = source.inspect()
             self._sources.setdefault(info.key, source)
         return info
 
     def snapshot_of(self, spec: ImageSpec) -> Snapshot:
-        """The snapshot of the image a spec names (`resolve`, then `snapshot`)."""
-        return self.snapshot(self.resolve(spec))
+        """The snapshot of the image a spec names (`find_image`, then `snapshot`)."""
+        return self.snapshot(self.find_image(spec))
 
     def snapshot(self, info: ImageInfo) -> Snapshot:
         """The snapshot of an image, from the cache or taken now behind a lock."""
@@ -213,7 +214,7 @@ def image_families(spec: ImageSpec, store: SnapshotStore, root: Path) -> tuple[s
     candidate that lost its runtime must fail that family's suite, not skip it)."""
     if spec.families:
         return spec.families
-    info = store.resolve(spec)
+    info = store.find_image(spec)
     snap = store.snapshot(info)
     has_db = any("count" in db for db in snap.package_dbs)
     found = families.detect(snap.files, snap.metadata, has_db)
@@ -243,7 +244,7 @@ class RunTarget:
 def run_target(spec: ImageSpec, store: SnapshotStore) -> RunTarget:
     """What the runtime suites need to start an image: the engine's verdict on running it,
     natively or emulated (then with the image's platform)."""
-    info = store.resolve(spec)
+    info = store.find_image(spec)
     verdict = emulation.can_run(info.arch, emulation.engine_arch(store.engine))
     if verdict.emulated:
         verdict = replace(verdict, platform=emulation.platform_of(info.arch, info.os,
@@ -263,7 +264,7 @@ def check_probes(spec: ImageSpec, family: str, records: dict[str, Any], store: S
     aspect = f"{PROBES}{family}"
     result = AspectResult(spec.name, spec.ref, aspect, None, None, None)
     try:
-        info = store.resolve(spec)
+        info = store.find_image(spec)
         result.arch, result.image_id = info.arch, info.image_id
         result.baseline_path = str(baseline.aspect_path(root, spec.name, info.arch, aspect))
         try:
@@ -352,7 +353,7 @@ def _verdict_key(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
     """What a judgement depends on, hashed; None when it cannot be known (engine errors are
     left to the judgement itself to report)."""
     try:
-        info = store.resolve(spec)
+        info = store.find_image(spec)
         # a change's cause comes from the other baselines too (harness.diff.causes)
         paths = [baseline.aspect_path(root, spec.name, info.arch, part)
                  for part in (STORED_AS[aspect], *STORED_ASPECTS)]
@@ -402,7 +403,7 @@ def _check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path
                   config: HarnessConfig, update: bool, waiver_use: WaiverUse) -> AspectResult:
     result = AspectResult(spec.name, spec.ref, aspect, None, None, None)
     try:
-        info = store.resolve(spec)
+        info = store.find_image(spec)
         result.arch, result.image_id = info.arch, info.image_id
         stored = STORED_AS[aspect]
         result.baseline_path = str(baseline.aspect_path(root, spec.name, info.arch, stored))

@@ -40,7 +40,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnapshotStore]:
 @pytest.fixture(scope="module")
 def minbase(store: SnapshotStore) -> Snapshot:
     """The debootstrap minbase snapshot."""
-    return store.snapshot(store.resolve(ImageSpec("minbase", testimages.build(MINBASE))))
+    return store.snapshot(store.find_image(ImageSpec("minbase", testimages.build(MINBASE))))
 
 
 def readelf_exports(paths: list[Path]) -> dict[Path, set[tuple[str, str | None, bool]]]:
@@ -95,7 +95,7 @@ def test_every_symbol_of_a_table_lief_miscounts_is_read(store: SnapshotStore) ->
     is read to the size its section gives, as readelf reads it."""
     from testimages.runtimes import PHP
 
-    snap = store.snapshot(store.resolve(ImageSpec("rt-php8.2", testimages.build(PHP))))
+    snap = store.snapshot(store.find_image(ImageSpec("rt-php8.2", testimages.build(PHP))))
     assert _differing_from_readelf(snap, testimages.rootfs(PHP)) == []
     icu = next(o for o in snap.abi["objects"].values() if o.get("soname") == "libicui18n.so.72")
     assert len(icu["exports"]) > 8000
@@ -146,7 +146,7 @@ def test_intact_fixture_reports_no_linkage_problem(recipe: testimages.Recipe, st
                           HarnessConfig())
     assert result.error is None and result.missing_baseline
     assert result.changes == []
-    snap = store.snapshot(store.resolve(ImageSpec(recipe.name, testimages.build(recipe))))
+    snap = store.snapshot(store.find_image(ImageSpec(recipe.name, testimages.build(recipe))))
     dynamic = [p for p, o in snap.abi["objects"].items() if o.get("needed")]
     if recipe is not BUSYBOX:
         assert dynamic  # programs that need libraries were checked, and all resolved
@@ -179,7 +179,7 @@ def _needing(root: Path, objects: dict[str, Any], soname: str) -> set[str]:
 
 def test_purged_library_package(store: SnapshotStore, tmp_path: Path) -> None:
     tag = testimages.build(MINBASE_PURGED)
-    snap = store.snapshot(store.resolve(ImageSpec("purged", tag)))
+    snap = store.snapshot(store.find_image(ImageSpec("purged", tag)))
     assert not any(o.get("soname") == PURGED_SONAME for o in snap.abi["objects"].values())
     expected = _needing(testimages.rootfs(MINBASE_PURGED), snap.abi["objects"], PURGED_SONAME)
     assert len(expected) > 20 and "/usr/bin/ls" in expected

@@ -41,7 +41,7 @@ def test_hard_linked_shadow_and_package_database(hardlinked: dict[str, str], mod
     try:
         security = check_aspect(spec, "security", store, tmp_path / "b", HarnessConfig())
         packages = check_aspect(spec, "packages", store, tmp_path / "b", HarnessConfig())
-        snap = store.snapshot(store.resolve(spec))
+        snap = store.snapshot(store.find_image(spec))
     finally:
         store.cleanup()
     assert security.error is None, security.error

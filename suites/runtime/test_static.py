@@ -17,7 +17,7 @@ def test_static_image(image_families: Any, _harness_image: Any, compat_store: Sn
                       runtime_emulation: Runnable) -> None:
     """`docker run IMAGE` (no shell needed) must not fail; the probes are skipped with why."""
     name = _harness_image.name
-    info = compat_store.resolve(_harness_image)
+    info = compat_store.find_image(_harness_image)
     config = compat_store.engine.client.api.inspect_image(info.image_id)["Config"] or {}
     command = (config.get("Entrypoint") or []) + (config.get("Cmd") or [])
     why = (f"{name} has no shell: runtime probes cannot run in it; the static aspects "
