@@ -33,7 +33,7 @@ def main() -> int:
     args = parser.parse_args()
     load_builtin_readers()
     engine = Engine.connect()
-    info = engine.resolve(testimages.build(debian.MINBASE))
+    info = engine.find_or_pull(testimages.build(debian.MINBASE))
     collector = PackagesCollector()
     with engine.export_rootfs(info.image_id, "bench-packages") as stream:
         files = walk(stream, [collector])

@@ -138,7 +138,7 @@ def test_hostile_bytes_raise_only_parse_errors() -> None:
 @pytest.mark.docker
 def test_image_snapshot_equals_the_catalog(docker_engine: Engine) -> None:
     """Through the one-pass walk of the engine's export stream."""
-    info = docker_engine.resolve(build(BASE))
+    info = docker_engine.find_or_pull(build(BASE))
     with docker_engine.export_rootfs(info.image_id, "tests") as stream:
         snap: Snapshot = take_snapshot(info, stream)
     assert snap.packages == expected_records()

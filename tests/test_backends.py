@@ -366,7 +366,7 @@ def assert_exported(trace: list[dict[str, Any]], base_url: str, reason: str) -> 
 
 def assert_no_layer_dirs(engine: Engine, image: str, reason: str) -> None:
     """`auto` falls back to the export, `layers` says why it cannot read."""
-    image_id = engine.resolve(image).image_id
+    image_id = engine.find_or_pull(image).image_id
     run_id = f"backends-probe-{uuid.uuid4().hex[:12]}"
     with engine.created(image_id, run_id) as cid:
         assert engine.layer_dirs(image_id, cid) is None
@@ -424,7 +424,7 @@ def test_podman_api_socket(podman_host: PodmanHost, images: dict[str, str],
     # the same image: `podman load` of `docker save` keeps the config, hence the id. The
     # engines' own figures differ and no baseline holds them: podman reports a RepoDigest for
     # a loaded image and counts Size otherwise; a baseline's size is the sum of its files
-    ours, theirs = engine.resolve(podman_host.refs[base]), docker_engine.resolve(base)
+    ours, theirs = engine.find_or_pull(podman_host.refs[base]), docker_engine.find_or_pull(base)
     assert (ours.image_id, ours.arch, ours.os, ours.variant) == (
         theirs.image_id, theirs.arch, theirs.os, theirs.variant) == (
         theirs.image_id, "x86_64", "linux", None)

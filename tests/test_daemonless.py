@@ -147,7 +147,7 @@ def docker_id(tag: str) -> str:
 
 
 def test_image_info_matches_the_engine(images: dict[str, str], archives: dict[str, dict[str, str]]) -> None:
-    engine = Engine.connect().resolve(images["layered"])
+    engine = Engine.connect().find_or_pull(images["layered"])
     for source in ("docker-archive", "oci", "oci-archive"):
         info = open_archive(archives["layered"][source]).inspect()
         assert (info.image_id, info.arch, info.os, info.variant) == (

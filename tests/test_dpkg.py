@@ -56,7 +56,7 @@ def without_licences(records: dict[str, dict[str, Any]]) -> dict[str, dict[str, 
 
 def snapshot(engine: Engine, recipe: Recipe) -> Snapshot:
     """A recipe's image, snapshotted through the engine's export stream."""
-    info = engine.resolve(build(recipe))
+    info = engine.find_or_pull(build(recipe))
     with engine.export_rootfs(info.image_id, "tests") as stream:
         return take_snapshot(info, stream)
 

@@ -30,7 +30,7 @@ def test_container_killed_during_export(docker_engine: Engine) -> None:
     """The engine keeps a removed container's layers readable until its export ends, so the
     walk either completes with the whole filesystem or fails with a SourceError; never a
     partial snapshot, and no container is left either way."""
-    info = docker_engine.resolve(testimages.build(debian.MINBASE))
+    info = docker_engine.find_or_pull(testimages.build(debian.MINBASE))
     run_id = f"fault-kill-{os.getpid()}"
     removed: list[str] = []
 
@@ -99,7 +99,7 @@ def test_disk_full_while_writing_a_baseline(docker_engine: Engine, tiny_images, 
                            "never under other users of the engine")
 def test_engine_restarted_during_a_run(docker_engine: Engine, tmp_path: Path) -> None:
     tag = testimages.build(debian.MINBASE)
-    info = docker_engine.resolve(tag)
+    info = docker_engine.find_or_pull(tag)
     run_id = f"fault-restart-{os.getpid()}"
 
     class Stopper:

@@ -81,7 +81,7 @@ def images(docker_engine: Any) -> dict[str, str]:
 @pytest.mark.docker
 def test_this_engine_gives_its_layer_folders(docker_engine: Engine, images: dict[str, str]) -> None:
     """The container's mount, top first: its writable layer, its init layer, the image's."""
-    info = docker_engine.resolve(images["layered"])
+    info = docker_engine.find_or_pull(images["layered"])
     image = docker_engine.layer_dirs(info.image_id)
     assert image is not None, docker_engine.layer_dirs_reason
     with docker_engine.created(info.image_id, f"layerdirs-test-{os.getpid()}") as cid:
@@ -228,7 +228,7 @@ def test_layers_mode_says_why_it_cannot_read(docker_engine: Engine, images: dict
 @pytest.mark.docker
 def test_layer_dirs_reasons(docker_engine: Engine, images: dict[str, str],
                             monkeypatch: pytest.MonkeyPatch) -> None:
-    image_id = docker_engine.resolve(images["tiny"]).image_id
+    image_id = docker_engine.find_or_pull(images["tiny"]).image_id
     monkeypatch.setattr(docker_engine.client.api, "base_url", "https://10.0.0.1:2376")
     assert docker_engine.layer_dirs(image_id) is None
     assert "not local" in docker_engine.layer_dirs_reason

@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.docker,
 @pytest.fixture(scope="module")
 def base_snapshot(docker_engine: Engine) -> Snapshot:
     """The base image's snapshot, taken from the engine's export stream."""
-    info = docker_engine.resolve(build(BASE))
+    info = docker_engine.find_or_pull(build(BASE))
     with docker_engine.export_rootfs(info.image_id, "tests") as stream:
         return take_snapshot(info, stream)
 
@@ -151,7 +151,7 @@ def test_multilib_downgrade_names_the_arch(gate: tuple[SnapshotStore, Path]) -> 
 
 
 def _snapshot(engine: Engine, recipe: Recipe) -> Snapshot:
-    info = engine.resolve(build(recipe))
+    info = engine.find_or_pull(build(recipe))
     with engine.export_rootfs(info.image_id, "tests") as stream:
         return take_snapshot(info, stream)
 

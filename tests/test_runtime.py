@@ -14,7 +14,7 @@ from testimages import tiny
 
 
 def test_started_candidate_has_no_network_and_no_capabilities(docker_engine, tiny_images) -> None:
-    info = docker_engine.resolve(tiny_images["tiny-base"])
+    info = docker_engine.find_or_pull(tiny_images["tiny-base"])
     container = runtime.start(docker_engine, info.image_id, "test-hardening")
     try:
         attrs = container.attrs()["HostConfig"]

@@ -48,7 +48,7 @@ def test_a_flooding_default_command_is_bounded(docker_engine: Any) -> None:
     """It writes 1 GiB to the root and to /tmp and floods its log: the root is read-only,
     /tmp a small tmpfs, the log capped, the container on one CPU."""
     tag = testimages.build(runaway.FLOODING)
-    image_id = docker_engine.resolve(tag).image_id
+    image_id = docker_engine.find_or_pull(tag).image_id
     run_id = f"flood-{uuid.uuid4().hex[:12]}"
     outcome: list[Any] = []
     worker = threading.Thread(target=lambda: outcome.append(runtime.run_default(
@@ -83,7 +83,7 @@ def test_a_flooding_default_command_is_bounded(docker_engine: Any) -> None:
 
 
 def test_a_probe_that_never_returns_fails_naming_it(docker_engine: Any, tiny_images: dict[str, str]) -> None:
-    image_id = docker_engine.resolve(tiny_images["tiny-base"]).image_id
+    image_id = docker_engine.find_or_pull(tiny_images["tiny-base"]).image_id
     run_id = f"probe-{uuid.uuid4().hex[:12]}"
     container = runtime.start(docker_engine, image_id, run_id, limits=Limits(probe_seconds=3))
     try:
@@ -103,7 +103,7 @@ def test_a_probe_that_never_returns_fails_naming_it(docker_engine: Any, tiny_ima
 
 def test_a_probe_printing_without_end_fails_naming_it(docker_engine: Any,
                                                       tiny_images: dict[str, str]) -> None:
-    image_id = docker_engine.resolve(tiny_images["tiny-base"]).image_id
+    image_id = docker_engine.find_or_pull(tiny_images["tiny-base"]).image_id
     run_id = f"probe-{uuid.uuid4().hex[:12]}"
     container = runtime.start(docker_engine, image_id, run_id,
                               limits=Limits(probe_output_bytes=MIB))
@@ -166,7 +166,7 @@ os.kill(os.getpid(), signal.SIGKILL)
 
 def test_a_killed_run_leaves_nothing_running_past_its_life(docker_engine: Any,
                                                            tiny_images: dict[str, str]) -> None:
-    image_id = docker_engine.resolve(tiny_images["tiny-base"]).image_id
+    image_id = docker_engine.find_or_pull(tiny_images["tiny-base"]).image_id
     run_id = f"killed-{uuid.uuid4().hex[:12]}"
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(KILLED_RUN), image_id, run_id],
                           capture_output=True, text=True, timeout=120, cwd=REPO,
@@ -186,7 +186,7 @@ def test_a_writable_layer_has_a_quota_where_the_driver_allows(docker_engine: Any
     reason = runtime.quota_unsupported(docker_engine)
     if reason:
         pytest.skip(f"no storage quota on this engine: {reason}")
-    image_id = docker_engine.resolve(tiny_images["tiny-base"]).image_id
+    image_id = docker_engine.find_or_pull(tiny_images["tiny-base"]).image_id
     run_id = f"quota-{uuid.uuid4().hex[:12]}"
     try:
         cid = runtime._create(docker_engine, image_id, run_id, "/bin/sh", read_only=False)

@@ -1,4 +1,4 @@
-"""The Docker Engine, wrapped once: resolve an image, stream a container's filesystem, clean up.
+"""The Docker Engine, wrapped once: find (or pull) an image, stream a container's filesystem, clean up.
 
 Every Docker error is translated into the `HarnessError` hierarchy here, so nothing above this
 module imports `docker`. Containers are created, never started (the static snapshot needs only
@@ -119,7 +119,7 @@ class Engine:
             self._product = "podman" if any(n.startswith("Podman") for n in names) else "docker"
         return self._product
 
-    def resolve(self, ref: str, platform: str | None = None) -> ImageInfo:
+    def find_or_pull(self, ref: str, platform: str | None = None) -> ImageInfo:
         """Find `ref` among local images, else pull it through the engine."""
         try:
             try:

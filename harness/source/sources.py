@@ -63,7 +63,7 @@ class EngineSource:
 
     def inspect(self) -> ImageInfo:
         if self._info is None:
-            self._info = self._engine.resolve(self._ref, self._platform)
+            self._info = self._engine.find_or_pull(self._ref, self._platform)
         return self._info
 
     @contextlib.contextmanager
