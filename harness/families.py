@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from harness.paths import resolve
+from harness.paths import real_path
 
 FAMILIES = ("minimal", "microdnf", "init", "busybox", "rt-python3.11", "rt-java17",
             "rt-nodejs18", "rt-php8.2", "rt-dotnet7.0", "rt-static")
@@ -16,7 +16,7 @@ _SHELLS = ("/bin/sh", "/usr/bin/sh")
 
 def _exists(files: dict[str, dict[str, Any]], path: str) -> bool:
     """A path exists, following the image's symlinks (merged /usr included)."""
-    return resolve(files, path) is not None
+    return real_path(files, path) is not None
 
 
 def shell_of(files: dict[str, dict[str, Any]]) -> str | None:

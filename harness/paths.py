@@ -66,7 +66,7 @@ def follow(path: str, target_of: Callable[[str], str | None],
     return "/" + "/".join(resolved)
 
 
-def resolve(files: dict[str, dict[str, Any]], path: str, follow_last: bool = True) -> str | None:
+def real_path(files: dict[str, dict[str, Any]], path: str, follow_last: bool = True) -> str | None:
     """The path a lookup of `path` lands on in the image, or None when nothing is there.
 
     Symlinks in parent directories are always followed; the last component only with
@@ -79,22 +79,22 @@ def resolve(files: dict[str, dict[str, Any]], path: str, follow_last: bool = Tru
     return follow(path, target_of, files.__contains__, follow_last)
 
 
-class Resolver:
-    """`resolve` for many paths of one snapshot: parent folders are resolved once each (a
+class SymlinkResolver:
+    """`real_path` for many paths of one snapshot: parent folders are resolved once each (a
     package database lists thousands of files in a few hundred folders)."""
 
     def __init__(self, files: dict[str, dict[str, Any]]) -> None:
         self.files = files
         self._dirs: dict[str, str | None] = {}
 
-    def resolve(self, path: str, follow_last: bool = True) -> str | None:
-        """As `resolve(files, path, follow_last)`."""
+    def real_path(self, path: str, follow_last: bool = True) -> str | None:
+        """As `real_path(files, path, follow_last)`."""
         record = self.files.get(path)
         if record is not None and (not follow_last or record.get("type") != "symlink"):
             return path  # the common case: the path is there as written
         parent, _, name = normal(path).rpartition("/")
         if parent not in self._dirs:
-            self._dirs[parent] = resolve(self.files, parent or "/")
+            self._dirs[parent] = real_path(self.files, parent or "/")
         real_parent = self._dirs[parent]
         if real_parent is None:
             return None
@@ -103,4 +103,4 @@ class Resolver:
         joined = real_parent.rstrip("/") + "/" + name
         if joined == path and record is None:
             return None
-        return resolve(self.files, joined, follow_last)
+        return real_path(self.files, joined, follow_last)

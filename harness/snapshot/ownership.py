@@ -13,7 +13,7 @@ import stat
 from collections.abc import Mapping
 from typing import Any
 
-from harness.paths import Resolver
+from harness.paths import SymlinkResolver
 
 #: rpm file flags and states that make a recorded file legitimately absent or different
 RPMFILE_CONFIG, RPMFILE_DOC, RPMFILE_MISSINGOK, RPMFILE_GHOST = 1, 2, 8, 64
@@ -29,12 +29,12 @@ def verify(files: dict[str, dict[str, Any]], lists: dict[str, list[dict[str, Any
     missing: dict[str, list[str]] = {}
     changed: dict[str, dict[str, Any]] = {}
     owned: set[str] = set()
-    resolver = Resolver(files)
+    resolver = SymlinkResolver(files)
     for key, entries in lists.items():
         for entry in entries:
             path = str(entry["path"])
             flags = int(entry.get("flags") or 0)
-            real = resolver.resolve(path, follow_last=False)
+            real = resolver.real_path(path, follow_last=False)
             if real is not None:
                 owned.add(real)
             if entry.get("state") not in (None, RPMFILE_STATE_NORMAL) or flags & RPMFILE_GHOST:
@@ -78,7 +78,7 @@ def file_owners(files: dict[str, dict[str, Any]], lists: Mapping[str, list[dict[
     many packages list, are left out; of several owners the first by key). A listed path is
     looked up through the image's symlinks, as `verify` does (merged /usr)."""
     owners: dict[str, str] = {}
-    resolver: Resolver | None = None
+    resolver: SymlinkResolver | None = None
     for key in sorted(lists):
         name = str(packages.get(key, {}).get("name") or key.rsplit(":", 1)[0])
         for entry in lists[key]:
@@ -86,8 +86,8 @@ def file_owners(files: dict[str, dict[str, Any]], lists: Mapping[str, list[dict[
             record = files.get(path)
             real: str | None = path
             if record is None or record.get("type") == "symlink":
-                resolver = resolver or Resolver(files)
-                real = resolver.resolve(path, follow_last=False)
+                resolver = resolver or SymlinkResolver(files)
+                real = resolver.real_path(path, follow_last=False)
                 record = files.get(real) if real is not None else None
             if record is None or record.get("type") == "dir" or real is None:
                 continue

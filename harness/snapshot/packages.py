@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import ParseError
-from harness.paths import Resolver
+from harness.paths import SymlinkResolver
 from harness.limits import Limits, size_text
 from harness.snapshot import dpkg
 
@@ -163,7 +163,7 @@ class PackagesCollector:
         self._databases = None
 
     def _fill_licences(self, reader: PackageReader, records: list[dict[str, Any]],
-                       resolver: Resolver | None) -> None:
+                       resolver: SymlinkResolver | None) -> None:
         """Each record without a licence takes the one its licence file names, if any."""
         if reader.licence_file is None or reader.read_licence is None:
             return
@@ -172,7 +172,7 @@ class PackagesCollector:
                 continue
             path: str | None = reader.licence_file(record)
             if resolver is not None and path is not None:
-                path = resolver.resolve(path)
+                path = resolver.real_path(path)
             licence = self._licences.get(path) if path is not None else None
             if licence is not None:
                 record["license"] = licence
@@ -184,12 +184,12 @@ class PackagesCollector:
         location that is the folder itself, else by the first that reaches it."""
         if self._databases is not None and files is None:
             return self._databases
-        resolver = Resolver(files) if files is not None else None
+        resolver = SymlinkResolver(files) if files is not None else None
         found: list[Database] = []
         for reader in READERS:
             reals: dict[str, list[str]] = {}
             for location in reader.locations:
-                real = resolver.resolve(location) if resolver is not None else location
+                real = resolver.real_path(location) if resolver is not None else location
                 if real is not None:
                     reals.setdefault(real, []).append(location)
             for real, locations in reals.items():
@@ -239,7 +239,7 @@ class PackagesCollector:
         of the one found first (the preferred location)."""
         records: dict[str, dict[str, Any]] = {}
         databases: list[dict[str, Any]] = []
-        resolver = Resolver(files) if files is not None else None
+        resolver = SymlinkResolver(files) if files is not None else None
         refused = dict(self._refused)
         for database in self.databases(files):
             entry = database.entry()
