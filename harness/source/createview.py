@@ -73,9 +73,10 @@ class RootView:
                 return None
         return found
 
-    def resolve(self, name: str, what: str) -> str:
-        """A config path as the engine resolves it in the root: made absolute and cleaned,
-        each symlink met replaced by its target, never leaving the root."""
+    def follow_in_scope(self, name: str, what: str) -> str:
+        """A config path as the engine follows it in the root (`FollowSymlinkInScope`): made
+        absolute and cleaned, each symlink met replaced by its target, never leaving the
+        root."""
         rest, built, steps = clean_path(name), "", 0
         while rest:
             if steps > MAX_STEPS:  # each step counts, a symlink or not
@@ -102,7 +103,7 @@ class RootView:
         made: list[str] = []
         if workdir:
             what = f"its WorkingDir {workdir!r}"
-            path = self.resolve(workdir, what)
+            path = self.follow_in_scope(workdir, what)
             found = self.lstat(path, what)
             if found is not None and found[0] != "dir":
                 raise self._refused(what, f"Cannot mkdir: {workdir} is not a directory")
@@ -116,7 +117,7 @@ class RootView:
             self._dirs.update(made)
         for volume in volumes:
             what = f"its volume {volume!r}"
-            found = self.lstat(self.resolve(volume, what), what)
+            found = self.lstat(self.follow_in_scope(volume, what), what)
             if found is not None and found[0] != "dir":
                 raise self._refused(what, "cannot mount volume over existing file")
         return made
