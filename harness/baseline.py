@@ -74,9 +74,9 @@ def file_digest(path: Path) -> bytes:
     """The sha256 of a stored file's bytes; raises OSError (FileNotFoundError when absent)."""
     st = path.stat()
     stamp = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-    held = _DIGESTS.get(path)
-    if held is not None and held[0] == stamp:
-        return held[1]
+    known = _DIGESTS.get(path)
+    if known is not None and known[0] == stamp:
+        return known[1]
     digest = hashlib.sha256(path.read_bytes()).digest()
     if len(_DIGESTS) > 64:
         _DIGESTS.clear()
@@ -88,9 +88,9 @@ def load(root: Path, name: str, arch: str, aspect: str) -> tuple[dict[str, Any],
     """(image header, records) of a stored aspect, or `BaselineMissing` / `BaselineCorrupt`."""
     path = aspect_path(root, name, arch, aspect)
     try:
-        held = _LOADED.get(path)
-        if held is not None and held[0] == file_digest(path):
-            return held[1], held[2]
+        loaded = _LOADED.get(path)
+        if loaded is not None and loaded[0] == file_digest(path):
+            return loaded[1], loaded[2]
         data = path.read_bytes()
         text = data.decode("ascii")
     except FileNotFoundError:

@@ -75,8 +75,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
                               after.image.get("image_id"), args.baseline)
         result.error = aspect_error(aspect, after)
         if not result.error:
-            held = (baseline_header(before), old[STORED_AS[aspect]])
-            result.changes = judged_changes(aspect, after, config, name, held, index)
+            as_baseline = (baseline_header(before), old[STORED_AS[aspect]])
+            result.changes = judged_changes(aspect, after, config, name, as_baseline, index)
         results.append(result)
     reports = build_reports(results)
     for line in summary_lines(reports):

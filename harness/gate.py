@@ -101,9 +101,9 @@ class SnapshotStore:
 
     def snapshot(self, info: ImageInfo) -> Snapshot:
         """The snapshot of an image, from the cache or taken now behind a lock."""
-        held = self._memo.get(info.key)
-        if held is not None:
-            return held
+        kept = self._memo.get(info.key)
+        if kept is not None:
+            return kept
         with gcpause.paused():
             snap = self._load_or_take(info)
         self._memo[info.key] = snap
@@ -383,9 +383,9 @@ _CAUSES: dict[tuple[str, str, str, str], causes.CauseIndex] = {}
 def image_causes(root: Path, name: str, snap: Snapshot, config: HarnessConfig) -> causes.CauseIndex:
     """What explains the changes of an image against its baselines (harness.diff.causes)."""
     key = (str(root), name, str(snap.image.get("image_id")), repr(config))
-    held = _CAUSES.get(key)
-    if held is not None:
-        return held
+    known = _CAUSES.get(key)
+    if known is not None:
+        return known
     before: dict[str, dict[str, Any]] = {}
     for aspect in ("packages", "files", "abi"):
         try:
@@ -414,13 +414,13 @@ def _check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path
         if update:
             return _update_aspect(result, snap, store, root, config, waiver_use)
         try:
-            held = baseline.load(root, spec.name, info.arch, stored)
+            stored_baseline = baseline.load(root, spec.name, info.arch, stored)
         except BaselineMissing:
             result.missing_baseline = True
             result.changes = judged_changes(aspect, snap, config, spec.name, None, None,
                                             store.linkage, waiver_use)
             return result
-        result.changes = judged_changes(aspect, snap, config, spec.name, held,
+        result.changes = judged_changes(aspect, snap, config, spec.name, stored_baseline,
                                         image_causes(root, spec.name, snap, config),
                                         store.linkage, waiver_use)
     except HarnessError as exc:

@@ -134,10 +134,10 @@ _CURRENT: contextvars.ContextVar[Budget | None] = contextvars.ContextVar("harnes
 def budget(limits: Limits, what: str) -> Iterator[Budget]:
     """Make a budget the current one while an image is read (its layers' decompressors and
     the walk spend from it)."""
-    held = Budget(limits, what)
-    token = _CURRENT.set(held)
+    made = Budget(limits, what)
+    token = _CURRENT.set(made)
     try:
-        yield held
+        yield made
     finally:
         _CURRENT.reset(token)
 
@@ -149,9 +149,9 @@ def current() -> Budget | None:
 
 def tick(where: str) -> None:
     """Raise when the current image's time is up (cheap: called per file of the walk)."""
-    held = _CURRENT.get()
-    if held is not None:
-        held.check_time(where)
+    running = _CURRENT.get()
+    if running is not None:
+        running.check_time(where)
 
 
 class Metered(io.RawIOBase):

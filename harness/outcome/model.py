@@ -60,9 +60,9 @@ def build_reports(results: Iterable[AspectResult]) -> list[ImageReport]:
         rep.image_id = rep.image_id or r.image_id
         if r.baseline_path and not rep.baseline:
             rep.baseline = str(Path(r.baseline_path).parent)
-        held = rep.aspects.get(r.aspect)
+        earlier = rep.aspects.get(r.aspect)
         # two results of one aspect (a family's probes from two tests): the worse one stands
-        if held is None or _RANK[r.verdict] >= _RANK[held.verdict]:
+        if earlier is None or _RANK[r.verdict] >= _RANK[earlier.verdict]:
             rep.aspects[r.aspect] = r
     return list(images.values())
 

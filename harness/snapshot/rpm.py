@@ -284,10 +284,10 @@ def _rows_with_wal(data: bytes, wal: bytes) -> list[tuple[int, Any]]:
 def _query(con: sqlite3.Connection) -> list[tuple[int, Any]]:
     """The Packages rows, from a table only (a view, a recursive one above all, or a virtual
     table runs whatever the image wrote), within the query's time bound."""
-    held = bounds.current()
-    limits = held.limits if held is not None else Limits()
-    seconds = limits.sqlite_seconds if held is None else min(limits.sqlite_seconds,
-                                                             held.seconds_left())
+    running = bounds.current()
+    limits = running.limits if running is not None else Limits()
+    seconds = limits.sqlite_seconds if running is None else min(limits.sqlite_seconds,
+                                                                running.seconds_left())
     deadline = time.monotonic() + seconds
     con.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
     try:
