@@ -25,7 +25,7 @@ from harness.errors import BaselineCorrupt, BaselineMissing, HarnessError
 from harness.aspects import (STORED_AS, STORED_ASPECTS, _abi_with_env,
                               aspect_error, candidate_only_changes, cause_index, diff_aspect,
                               judged_changes, stored_records)
-from harness.forked import Forked
+from harness.childresult import ChildResult
 from harness.outcome.result import AspectResult
 from harness.limits import Limits
 from harness.diff.linkage import Finding, linkage_findings
@@ -74,7 +74,7 @@ class SnapshotStore:
         #: id() of each held snapshot -> its image's key (ImageInfo.key)
         self._keys: dict[int, str] = {}
         #: each held snapshot's linkage findings, begun in a child when the snapshot was taken
-        self._linkage: dict[str, Forked[list[Finding]]] = {}
+        self._linkage: dict[str, ChildResult[list[Finding]]] = {}
 
     @property
     def engine(self) -> Engine:
@@ -199,9 +199,9 @@ class SnapshotStore:
 
 #: (id of a files dict, ignore globs) -> (that dict, its visible part): the files and security
 #: aspects of an image, and their baselines, filter the same 100,000-path dicts
-def _linkage_of(snap: Snapshot, fork: bool) -> Forked[list[Finding]]:
+def _linkage_of(snap: Snapshot, fork: bool) -> ChildResult[list[Finding]]:
     """The snapshot's linkage findings, begun in a forked child or left to compute here."""
-    return Forked(partial(linkage_findings, _abi_with_env(snap)), fork=fork)
+    return ChildResult(partial(linkage_findings, _abi_with_env(snap)), fork=fork)
 
 
 #: the aspect a runtime family's probe records are stored and judged as, after its prefix

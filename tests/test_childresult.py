@@ -1,4 +1,4 @@
-"""harness.forked: a result computed in a forked child, or here when the child gives none."""
+"""harness.childresult: a result computed in a forked child, or here when the child gives none."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import signal
 import threading
 import time
 
-from harness.forked import Forked
+from harness.childresult import ChildResult
 
 PARENT = os.getpid()
 
@@ -17,7 +17,7 @@ def _where() -> tuple[int, int]:
 
 
 def test_the_result_comes_from_a_child() -> None:
-    pid, parent = Forked(_where).result()
+    pid, parent = ChildResult(_where).result()
     assert pid != PARENT and parent == PARENT
 
 
@@ -32,9 +32,9 @@ def test_what_the_child_cannot_give_is_computed_here() -> None:
             os._exit(139)
         return 8
 
-    assert Forked(fails_in_a_child).result() == 7
-    assert Forked(dies_in_a_child).result() == 8
-    assert Forked(_where, fork=False).result() == _where()
+    assert ChildResult(fails_in_a_child).result() == 7
+    assert ChildResult(dies_in_a_child).result() == 8
+    assert ChildResult(_where, fork=False).result() == _where()
 
 
 def test_no_child_beside_other_threads() -> None:
@@ -43,7 +43,7 @@ def test_no_child_beside_other_threads() -> None:
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
-        assert Forked(_where).result() == _where()
+        assert ChildResult(_where).result() == _where()
     finally:
         stop.set()
         other.join()
@@ -54,7 +54,7 @@ def test_a_result_no_longer_wanted_stops_its_child() -> None:
         time.sleep(3600)
         return 1
 
-    pending = Forked(waits)
+    pending = ChildResult(waits)
     pid = pending._pid
     assert pid and os.path.exists(f"/proc/{pid}")
     status = pending.close()

@@ -20,7 +20,7 @@ T = TypeVar("T")
 _UNSET = object()
 
 
-class Forked(Generic[T]):
+class ChildResult(Generic[T]):
     """`fn()`, started in a child process now (unless `fork` is False); `result()` waits for
     it, or computes it."""
 
