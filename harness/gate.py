@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from harness import baseline, emulation, families, gcpause, safepath
+from harness import baseline, emulation, gcpause, runtime_families, safepath
 from harness.diff import causes
 from harness.config import HarnessConfig, ImageSpec
 from harness.diff.probes import diff_probes
@@ -217,7 +217,7 @@ def image_families(spec: ImageSpec, store: SnapshotStore, root: Path) -> tuple[s
     info = store.find_image(spec)
     snap = store.snapshot(info)
     has_db = any("count" in db for db in snap.package_dbs)
-    found = families.detect(snap.files, snap.metadata, has_db)
+    found = runtime_families.detect(snap.files, snap.metadata, has_db)
     recorded = tuple(aspect[len(PROBES):] for aspect in
                      baseline.stored_aspects(root, spec.name, info.arch)
                      if aspect.startswith(PROBES))
@@ -254,7 +254,7 @@ def run_target(spec: ImageSpec, store: SnapshotStore) -> RunTarget:
 
 def runtime_shell(spec: ImageSpec, store: SnapshotStore) -> str | None:
     """The image's POSIX shell, which the runtime probes run through; None without one."""
-    return families.shell_of(store.snapshot_of(spec).files)
+    return runtime_families.shell_of(store.snapshot_of(spec).files)
 
 
 def check_probes(spec: ImageSpec, family: str, records: dict[str, Any], store: SnapshotStore,

@@ -1,5 +1,7 @@
-"""Image families (the seed's: minimal, microdnf, init, busybox, rt-python3.11, rt-java17,
-rt-nodejs18, rt-php8.2, rt-dotnet7.0, rt-static), from config or detected from a snapshot."""
+"""Which runtime suites apply to an image: its families (the seed's: minimal, microdnf, init,
+busybox, rt-python3.11, rt-java17, rt-nodejs18, rt-php8.2, rt-dotnet7.0, rt-static), detected
+from a snapshot's files, labels and config when `[tool.harness.images.NAME]` names none; and
+the shell the runtime probes run through."""
 
 from __future__ import annotations
 
