@@ -197,8 +197,6 @@ class SnapshotStore:
         return self._engine.remove_labelled(self.run_id)
 
 
-#: (id of a files dict, ignore globs) -> (that dict, its visible part): the files and security
-#: aspects of an image, and their baselines, filter the same 100,000-path dicts
 def _linkage_of(snap: Snapshot, fork: bool) -> ChildResult[list[Finding]]:
     """The snapshot's linkage findings, begun in a forked child or left to compute here."""
     return ChildResult(partial(linkage_findings, _abi_with_env(snap)), fork=fork)

@@ -25,8 +25,7 @@ from harness.diff.probes import probe_records
 from harness.source.engine import Engine
 from harness.errors import EngineUnavailable, HarnessError
 from harness.source.sources import DAEMONLESS_PREFIXES
-from harness.gate import (ACCEPTED, SnapshotStore, check_aspect, check_probes, judgement_error,
-                          write_sbom)
+from harness.gate import ACCEPTED, SnapshotStore, check_aspect, check_probes, judgement_error
 from harness.outcome.result import AspectResult
 from harness.policy import WaiverUse
 from harness.outcome.model import build_reports
@@ -289,7 +288,7 @@ def compat_check(request: pytest.FixtureRequest, compat_store: SnapshotStore,
         sbom_dir = request.config.option.harness_sbom
         if sbom_dir and aspect == "packages" and result.image_id and not result.error:
             try:
-                write_sbom(_harness_image, compat_store, Path(sbom_dir))
+                gate.write_sbom(_harness_image, compat_store, Path(sbom_dir))
             except Exception as exc:  # noqa: BLE001 - the aspect's outcome says it
                 result.error = f"SBOM not written: {judgement_error(exc)}"
         _record(request, result, use)
