@@ -9,6 +9,7 @@ pass).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -49,8 +50,11 @@ def _opt_int(v: Any) -> bool:
     return v is None or _int(v)
 
 
+_OCTAL = re.compile(r"[0-7]{1,6}")
+
+
 def _mode(v: Any) -> bool:
-    return isinstance(v, str) and 0 < len(v) <= 6 and all(c in "01234567" for c in v)
+    return isinstance(v, str) and _OCTAL.fullmatch(v) is not None
 
 
 def _str_list(v: Any) -> bool:
@@ -99,25 +103,46 @@ def _fields_of(aspect: str, key: str) -> Fields | None:
     return None
 
 
+#: the types json gives a scalar (exact types: a loaded baseline holds no subclass)
+_SCALAR_TYPES = frozenset(_SCALAR)
+
+
+def _required(fields: Fields) -> frozenset[str]:
+    return frozenset(name for name, (required, _, _) in fields.items() if required)
+
+
+_REQUIRED: dict[int, frozenset[str]] = {id(f): _required(f) for f in (_FILE, _PACKAGE, _LIBRARY, _SYMBOL)}
+
+
 def check_records(path: Path, aspect: str, header: Any, records: dict[str, Any]) -> None:
     """Raise `BaselineCorrupt` naming the file, the record and the field when a stored record
     does not have the shape the aspect's diff reads."""
     if not isinstance(header, dict) or not _depth_ok(header, MAX_DEPTH):
         raise BaselineCorrupt(f"baseline {path}: 'image' must be a flat object")
     for key, record in records.items():
-        where = f"baseline {path}: record {key[:200]!r}"
-        if not _depth_ok(record, MAX_DEPTH):
-            raise BaselineCorrupt(f"{where} nests deeper than {MAX_DEPTH} levels")
+        # a record is looked at field by field, and only a field that is not a scalar is
+        # walked for its depth: a baseline holds a record per file and per symbol
+        if type(record) is dict:
+            for value in record.values():
+                if type(value) not in _SCALAR_TYPES and not _depth_ok(value, MAX_DEPTH - 1):
+                    raise BaselineCorrupt(f"{_where(path, key)} nests deeper than {MAX_DEPTH} levels")
+        elif not _depth_ok(record, MAX_DEPTH):
+            raise BaselineCorrupt(f"{_where(path, key)} nests deeper than {MAX_DEPTH} levels")
         fields = _fields_of(aspect, key)
         if fields is None:
             continue
-        if not isinstance(record, dict):
-            raise BaselineCorrupt(f"{where} must be an object, not {type(record).__name__}")
-        for name, (required, check, what) in fields.items():
-            if name not in record:
-                if required:
-                    raise BaselineCorrupt(f"{where} has no field {name!r}")
-                continue
-            if not check(record[name]):
-                raise BaselineCorrupt(f"{where}: field {name!r} must be {what}, "
-                                      f"not {type(record[name]).__name__}")
+        if type(record) is not dict:
+            raise BaselineCorrupt(f"{_where(path, key)} must be an object, "
+                                  f"not {type(record).__name__}")
+        if not _REQUIRED[id(fields)] <= record.keys():
+            missing = min(_REQUIRED[id(fields)] - record.keys(), key=list(fields).index)
+            raise BaselineCorrupt(f"{_where(path, key)} has no field {missing!r}")
+        for name, value in record.items():
+            spec = fields.get(name)
+            if spec is not None and not spec[1](value):
+                raise BaselineCorrupt(f"{_where(path, key)}: field {name!r} must be {spec[2]}, "
+                                      f"not {type(value).__name__}")
+
+
+def _where(path: Path, key: str) -> str:
+    return f"baseline {path}: record {key[:200]!r}"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import marshal
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -35,6 +36,9 @@ _LAYER_MARK = "/diff/"
 #: and an entry each would grow memory and the cache with the image's count of small files
 #: (a node_modules tree); ELF objects are larger
 MIN_SIZE = 1024
+
+#: a sha256 as the walk spells it
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 #: (inode, size, mtime_ns, ctime_ns, sha256, marshalled ELF facts or None)
 Entry = tuple[int, int, int, int, str, "bytes | None"]
@@ -147,8 +151,7 @@ def _well_formed(entry: Any) -> TypeGuard[Entry]:
     miss, never trusted)."""
     return (isinstance(entry, tuple) and len(entry) == 6
             and all(type(v) is int for v in entry[:4])
-            and isinstance(entry[4], str) and len(entry[4]) == 64
-            and all(c in "0123456789abcdef" for c in entry[4])
+            and isinstance(entry[4], str) and _SHA256.fullmatch(entry[4]) is not None
             and (entry[5] is None or isinstance(entry[5], bytes)))
 
 
