@@ -25,9 +25,10 @@ from harness.source.engine import Engine
 from harness.snapshot import elf
 from harness.source.sources import EngineSource, ImageSource, open_source
 from harness.errors import BaselineCorrupt, BaselineMissing, HarnessError
-from harness.aspects import (STORED_AS, STORED_ASPECTS, _abi_with_env,
-                              aspect_error, candidate_only_changes, cause_index, diff_aspect,
-                              judged_changes, stored_records)
+from harness.aspects import JUDGED_AGAINST, STORED_ASPECTS
+from harness.aspects.abi import abi_with_env
+from harness.judging import (aspect_error, candidate_only_changes, cause_index, diff_aspect,
+                             judged_changes, stored_records)
 from harness.forked import Forked
 from harness.outcome.result import AspectResult
 from harness.limits import Limits, budget
@@ -206,7 +207,7 @@ class SnapshotStore:
 #: aspects of an image, and their baselines, filter the same 100,000-path dicts
 def _linkage_of(snap: Snapshot, fork: bool) -> Forked[list[Finding]]:
     """The snapshot's linkage findings, begun in a forked child or left to compute here."""
-    return Forked(partial(linkage_findings, _abi_with_env(snap)), fork=fork)
+    return Forked(partial(linkage_findings, abi_with_env(snap)), fork=fork)
 
 
 def check_probes(spec: ImageSpec, family: str, records: dict[str, Any], store: SnapshotStore,
@@ -306,7 +307,7 @@ def _verdict_key(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
         info = store.resolve(spec)
         # a change's cause comes from the other baselines too (harness.diff.causes)
         paths = [baseline.aspect_path(root, spec.name, info.arch, part)
-                 for part in (STORED_AS[aspect], *STORED_ASPECTS)]
+                 for part in (JUDGED_AGAINST[aspect], *STORED_ASPECTS)]
     except HarnessError:
         return None
     stored = b""
@@ -355,7 +356,7 @@ def _check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path
     try:
         info = store.resolve(spec)
         result.arch, result.image_id = info.arch, info.image_id
-        stored = STORED_AS[aspect]
+        stored = JUDGED_AGAINST[aspect]
         result.baseline_path = str(baseline.aspect_path(root, spec.name, info.arch, stored))
         snap = store.snapshot(info)
         result.error = aspect_error(aspect, snap)

@@ -16,9 +16,9 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from harness.config import HarnessConfig
 from harness.diff.change import Change
 from harness.diff.linkage import Finding, Linker, linkage_findings
 
@@ -37,13 +37,23 @@ def _globs(globs: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(parts)) if parts else None
 
 
-class _Suppress:
-    """`[tool.harness.abi]` suppressions: versions, symbols (name or name@version), sonames."""
+@dataclass(frozen=True)
+class Suppressions:
+    """What is left out of the ABI surface (`[tool.harness.abi]`), as globs: version nodes
+    (GLIBC_PRIVATE), symbols (name or name@version) and sonames."""
 
-    def __init__(self, config: HarnessConfig) -> None:
-        self._versions = _globs(config.abi_suppress_versions)
-        self._symbols = _globs(config.abi_suppress_symbols)
-        self._sonames = _globs(config.abi_suppress_sonames)
+    versions: tuple[str, ...] = ()
+    symbols: tuple[str, ...] = ()
+    sonames: tuple[str, ...] = ()
+
+
+class _Suppress:
+    """`Suppressions` compiled: versions, symbols (name or name@version), sonames."""
+
+    def __init__(self, suppressions: Suppressions) -> None:
+        self._versions = _globs(suppressions.versions)
+        self._symbols = _globs(suppressions.symbols)
+        self._sonames = _globs(suppressions.sonames)
         self._version_memo: dict[str, bool] = {}
 
     def soname(self, soname: str) -> bool:
@@ -158,10 +168,10 @@ def _symbol_record(export: list[Any]) -> dict[str, Any]:
     return record
 
 
-def baseline_records(abi: dict[str, Any], config: HarnessConfig) -> dict[str, Any]:
+def baseline_records(abi: dict[str, Any], suppressions: Suppressions) -> dict[str, Any]:
     """What `abi.json` stores for a snapshot's ABI section: a record per library (soname)
-    and per exported symbol (`SONAME:NAME@VERSION`)."""
-    suppress = _Suppress(config)
+    and per exported symbol (`SONAME:NAME@VERSION`), without what `suppressions` leave out."""
+    suppress = _Suppress(suppressions)
     records: dict[str, Any] = {}
     for key, path in _libraries(abi).items():
         if suppress.soname(key.split("(", 1)[0]):
@@ -328,14 +338,15 @@ def _loader_dirs(abi: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(d.rstrip("/") or "/" for d in dirs)
 
 
-def diff_abi(before: dict[str, Any], abi: dict[str, Any], config: HarnessConfig) -> list[Change]:
-    """Baseline ABI records vs. a candidate's ABI section (docs/compat-rules.md, abi rows)."""
-    new = baseline_records(abi, config)
+def diff_abi(before: dict[str, Any], abi: dict[str, Any], suppressions: Suppressions) -> list[Change]:
+    """Baseline ABI records vs. a candidate's ABI section (docs/compat-rules.md, abi rows),
+    both without what `suppressions` leave out."""
+    new = baseline_records(abi, suppressions)
     if before == new:
         # the candidate's records hold nothing suppressed, so neither does an equal baseline:
         # the unchanged image (the common case) skips filtering 20,000 baseline records
         return []
-    old = _visible(before, _Suppress(config))
+    old = _visible(before, _Suppress(suppressions))
     old_libs = {k: v for k, v in old.items() if ":" not in k}
     new_libs = {k: v for k, v in new.items() if ":" not in k}
     # an object without a soname that appears or goes is the files aspect's (file-removed)
@@ -358,8 +369,7 @@ def diff_abi(before: dict[str, Any], abi: dict[str, Any], config: HarnessConfig)
     return changes
 
 
-def linkage_changes(abi: dict[str, Any], config: HarnessConfig,
-                    findings: list[Finding] | None = None) -> list[Change]:
+def linkage_changes(abi: dict[str, Any], findings: list[Finding] | None = None) -> list[Change]:
     """needed-unresolved / symbol-unresolved of the candidate alone (no baseline needed);
     `findings`: `linkage_findings(abi)`, when already known.
 
