@@ -15,6 +15,7 @@ from harness.diff.change import Change
 from harness.diff.packages import diff_packages
 from harness.paths import glob_regex
 from harness.snapshot import Snapshot
+from harness.snapshot.managers import managers
 
 
 def package_checks(snap: Snapshot, config: HarnessConfig) -> list[Change]:
@@ -48,7 +49,9 @@ def no_database(snap: Snapshot) -> list[Change]:
     """An image without any package database says so (info), never "zero packages"."""
     if snap.package_dbs:
         return []
-    return [Change("packages", "no-package-database", "/", after="no rpm, dpkg or apk database")]
+    names = [m.name for m in managers().values() if m.reader is not None]
+    known = " or ".join(filter(None, (", ".join(names[:-1]), names[-1])))
+    return [Change("packages", "no-package-database", "/", after=f"no {known} database")]
 
 
 def _diff(before: dict[str, Any], snap: Snapshot, config: HarnessConfig, linkage: Linkage,
