@@ -2,7 +2,8 @@
 module plus one registry line (the README's own example, read from it) and a package
 manager added as one module plus one registry entry are picked up by the judging path the
 plugin and `python -m harness diff` share, the compat suite, the kinds, the reports and the
-contract check, which names the one documentation row the new kind still lacks."""
+contract check, which names the one documentation row the new kind still lacks; both
+modules keep the layer contracts and type-check."""
 
 from __future__ import annotations
 
@@ -223,6 +224,15 @@ def test_an_aspect_and_a_manager_are_one_module_and_one_entry_each(tmp_path: Pat
               "| osrelease | os-release-changed | review | the field's name (`VERSION_ID`) | "
               "scripts reading the distribution's name or version see another |")
     assert _check(copy, tmp_path)["contract"] == []
+    # the two modules keep the layers and type-check strictly, as the rest of harness/
+    env = {**os.environ, "PYTHONPATH": str(copy)}
+    lint = subprocess.run([shutil.which("lint-imports") or "lint-imports", "--no-cache"], cwd=copy,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert lint.returncode == 0 and "0 broken" in lint.stdout, lint.stdout + lint.stderr
+    typed = subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "mypy"),
+                            "harness/aspects/osrelease.py", "harness/snapshot/toypkg.py"],
+                           cwd=copy, env=env, capture_output=True, text=True, timeout=600)
+    assert typed.returncode == 0, typed.stdout + typed.stderr
 
 
 def test_the_copy_alone_is_complete(tmp_path: Path) -> None:
