@@ -18,8 +18,8 @@ from harness.config import load_config
 from harness.source.engine import Engine
 from harness.errors import HarnessError
 from harness.outcome.merge import merge
-from harness.aspects import (ASPECTS, STORED_AS, STORED_ASPECTS, aspect_error, cause_index,
-                              judged_changes, stored_records)
+from harness.aspects import ASPECTS, JUDGED_AGAINST, STORED_ASPECTS
+from harness.judging import aspect_error, cause_index, judged_changes, stored_records
 from harness.outcome.result import AspectResult
 from harness.outcome.model import build_reports
 from harness.outcome.report import summary_lines, write_report
@@ -62,7 +62,7 @@ def _load(path: str) -> Snapshot:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     """Judge a candidate snapshot against a baseline snapshot as the plugin judges an image
-    against its baselines (`harness.aspects.judged_changes`: size change and aspect errors
+    against its baselines (`harness.judging.judged_changes`: size change and aspect errors
     included); exit 1 on an unwaived break or an aspect that cannot be judged."""
     config = load_config(Path(args.config))
     before, after = _load(args.baseline), _load(args.candidate)
@@ -75,7 +75,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
                               after.image.get("image_id"), args.baseline)
         result.error = aspect_error(aspect, after)
         if not result.error:
-            as_baseline = (baseline_header(before), old[STORED_AS[aspect]])
+            as_baseline = (baseline_header(before), old[JUDGED_AGAINST[aspect]])
             result.changes = judged_changes(aspect, after, config, name, as_baseline, index)
         results.append(result)
     reports = build_reports(results)

@@ -22,9 +22,10 @@ from harness.rootfs.image import ImageInfo
 from harness.source.engine import Engine
 from harness.source.sources import ImageSource, open_source
 from harness.errors import BaselineCorrupt, BaselineMissing, HarnessError
-from harness.aspects import (STORED_AS, STORED_ASPECTS, _abi_with_env,
-                              aspect_error, candidate_only_changes, cause_index, diff_aspect,
-                              judged_changes, stored_records)
+from harness.aspects import JUDGED_AGAINST, STORED_ASPECTS
+from harness.aspects.abi import abi_with_env
+from harness.judging import (aspect_error, candidate_only_changes, cause_index, diff_aspect,
+                             judged_changes, stored_records)
 from harness.childresult import ChildResult
 from harness.outcome.result import AspectResult
 from harness.limits import Limits
@@ -199,7 +200,7 @@ class SnapshotStore:
 
 def _linkage_of(snap: Snapshot, fork: bool) -> ChildResult[list[Finding]]:
     """The snapshot's linkage findings, begun in a forked child or left to compute here."""
-    return ChildResult(partial(linkage_findings, _abi_with_env(snap)), fork=fork)
+    return ChildResult(partial(linkage_findings, abi_with_env(snap)), fork=fork)
 
 
 #: the aspect a runtime family's probe records are stored and judged as, after its prefix
@@ -354,7 +355,7 @@ def _verdict_key(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
         info = store.find_image(spec)
         # a change's cause comes from the other baselines too (harness.diff.causes)
         paths = [baseline.aspect_path(root, spec.name, info.arch, part)
-                 for part in (STORED_AS[aspect], *STORED_ASPECTS)]
+                 for part in (JUDGED_AGAINST[aspect], *STORED_ASPECTS)]
     except HarnessError:
         return None
     stored = b""
@@ -385,7 +386,7 @@ def image_causes(root: Path, name: str, snap: Snapshot, config: HarnessConfig) -
     if known is not None:
         return known
     before: dict[str, dict[str, Any]] = {}
-    for aspect in ("packages", "files", "abi"):
+    for aspect in STORED_ASPECTS:  # the cause index reads what they hold
         try:
             before[aspect] = baseline.load(root, name, snap.arch, aspect)[1]
         except HarnessError:
@@ -403,7 +404,7 @@ def _check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path
     try:
         info = store.find_image(spec)
         result.arch, result.image_id = info.arch, info.image_id
-        stored = STORED_AS[aspect]
+        stored = JUDGED_AGAINST[aspect]
         result.baseline_path = str(baseline.aspect_path(root, spec.name, info.arch, stored))
         snap = store.snapshot(info)
         result.error = aspect_error(aspect, snap)
@@ -436,7 +437,7 @@ def _update_aspect(result: AspectResult, snap: Snapshot, store: SnapshotStore, r
     aspect, name, arch = result.aspect, result.name, str(result.arch)
     before: dict[str, Any] | None
     try:
-        _, before = baseline.load(root, name, arch, STORED_AS[aspect])
+        _, before = baseline.load(root, name, arch, JUDGED_AGAINST[aspect])
     except HarnessError:
         before = None
     only = candidate_only_changes(aspect, snap, config, store.linkage)

@@ -4,8 +4,16 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+import fnmatch
+import re
+from collections.abc import Callable, Iterable
 from typing import Any
+
+def glob_regex(globs: Iterable[str]) -> re.Pattern[str] | None:
+    """One compiled regex for many globs: matching 100,000 paths stays linear."""
+    parts = [fnmatch.translate(g) for g in globs]
+    return re.compile("|".join(parts)) if parts else None
+
 
 #: symlinks followed in one lookup before it is declared a loop (the kernel's limit)
 MAX_LINKS = 40

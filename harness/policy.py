@@ -15,16 +15,11 @@ from harness.config import HarnessConfig, Waiver
 from harness.diff.change import Change
 from harness.kinds import with_verdict
 from harness.licenses import denied
+from harness.paths import glob_regex
 
 #: default verdicts of the kinds without a condition (harness.kinds, docs/compat-rules.md)
 BREAK_KINDS = with_verdict("break")
 REVIEW_KINDS = with_verdict("review")
-
-
-def glob_regex(globs: Iterable[str]) -> re.Pattern[str] | None:
-    """One compiled regex for many globs: matching 100,000 paths stays linear."""
-    parts = [fnmatch.translate(g) for g in globs]
-    return re.compile("|".join(parts)) if parts else None
 
 
 def _loses_owner_rx(before: str, after: str) -> bool:

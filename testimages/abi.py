@@ -574,13 +574,14 @@ def gate_object_pair(old: Path, new: Path, work: Path) -> list[str]:
 
     from harness import baseline
     from harness.config import HarnessConfig
+    from harness.aspects.abi import suppressions
     from harness.diff.abi import baseline_records, diff_abi
     from harness.policy import judge
 
     config = HarnessConfig()
     name = object_soname(old) or old.name
-    records = baseline_records(collect_abi(_object_root(old, name, work)), config)
+    records = baseline_records(collect_abi(_object_root(old, name, work)), suppressions(config))
     stored = json.loads(baseline.render("abi", {"ref": str(old)}, records))["records"]
     candidate = collect_abi(_object_root(new, object_soname(new) or name, work))
-    judged = judge(diff_abi(stored, candidate, config), config, "libabigail", "x86_64")
+    judged = judge(diff_abi(stored, candidate, suppressions(config)), config, "libabigail", "x86_64")
     return sorted(f"{c.kind} {c.subject}" for c in judged if c.verdict == "break" and not c.waived)

@@ -9,11 +9,15 @@ from typing import Any
 import pytest
 
 from harness import baseline
+from harness.aspects.abi import suppressions
 from harness.config import HarnessConfig
-from harness.diff.abi import baseline_records, diff_abi, split_symbol_key, symbol_key
+from harness.diff.abi import Suppressions, baseline_records, diff_abi, split_symbol_key, symbol_key
 from harness.diff.change import Change
 from harness.policy import judge
 from testimages.abi import Lib, collect_abi, compile_library
+
+#: the default configuration's suppressions (GLIBC_PRIVATE)
+DEFAULT = suppressions(HarnessConfig())
 
 FOO = Lib("int foo_init(void) { return 1; }\nint foo_extra(void) { return 2; }\n"
           "int foo_table[4] = {1};\n",
@@ -46,7 +50,7 @@ def with_private(lib: Lib) -> Lib:
 
 def test_baseline_records_spelling_and_render(tmp_path: Path) -> None:
     abi = image(tmp_path, "a", (with_private(FOO), "/usr/lib"))
-    config = HarnessConfig(abi_suppress_versions=("GLIBC_PRIVATE", "FOO_PRIVATE"))
+    config = Suppressions(versions=("GLIBC_PRIVATE", "FOO_PRIVATE"))
     records = baseline_records(abi, config)
     assert records["libfoo.so.1"]["versions"] == ["FOO_1.0"]
     assert records["libfoo.so.1"]["paths"] == ["/usr/lib/libfoo.so.1"]
@@ -65,62 +69,62 @@ def test_baseline_records_spelling_and_render(tmp_path: Path) -> None:
 
 
 def test_identical_image_has_no_changes(tmp_path: Path) -> None:
-    before = baseline_records(image(tmp_path, "a", (FOO, "/usr/lib")), HarnessConfig())
-    assert diff_abi(before, image(tmp_path, "b", (FOO, "/usr/lib")), HarnessConfig()) == []
+    before = baseline_records(image(tmp_path, "a", (FOO, "/usr/lib")), DEFAULT)
+    assert diff_abi(before, image(tmp_path, "b", (FOO, "/usr/lib")), DEFAULT) == []
 
 
 def test_library_removed(tmp_path: Path) -> None:
     bar = Lib("int bar(void) { return 1; }\n", None, "libbar.so.0")
-    before = baseline_records(image(tmp_path, "a", (FOO, "/usr/lib"), (bar, "/usr/lib")), HarnessConfig())
+    before = baseline_records(image(tmp_path, "a", (FOO, "/usr/lib"), (bar, "/usr/lib")), DEFAULT)
     after = image(tmp_path, "b", (FOO, "/usr/lib"))
-    assert verdicts(diff_abi(before, after, HarnessConfig())) == {("library-removed", "libbar.so.0", "break")}
+    assert verdicts(diff_abi(before, after, DEFAULT)) == {("library-removed", "libbar.so.0", "break")}
 
 
 def test_soname_bump_is_info_while_the_old_soname_ships(tmp_path: Path) -> None:
-    before = baseline_records(image(tmp_path, "a", (FOO, "/usr/lib")), HarnessConfig())
+    before = baseline_records(image(tmp_path, "a", (FOO, "/usr/lib")), DEFAULT)
     both = image(tmp_path, "b", (FOO, "/usr/lib"), (Lib(FOO.source, FOO.script, "libfoo.so.2"), "/usr/lib"))
-    assert verdicts(diff_abi(before, both, HarnessConfig())) == {("soname-changed", "libfoo.so.1", "info")}
+    assert verdicts(diff_abi(before, both, DEFAULT)) == {("soname-changed", "libfoo.so.1", "info")}
     only_new = image(tmp_path, "c", (Lib(FOO.source, FOO.script, "libfoo.so.2"), "/usr/lib"))
-    assert verdicts(diff_abi(before, only_new, HarnessConfig())) == {("soname-changed", "libfoo.so.1", "break")}
+    assert verdicts(diff_abi(before, only_new, DEFAULT)) == {("soname-changed", "libfoo.so.1", "break")}
 
 
 def test_variable_shrank_is_review(tmp_path: Path) -> None:
-    before = baseline_records(image(tmp_path, "a", (FOO, "/usr/lib")), HarnessConfig())
+    before = baseline_records(image(tmp_path, "a", (FOO, "/usr/lib")), DEFAULT)
     smaller = Lib(FOO.source.replace("[4]", "[2]"), FOO.script)
-    assert verdicts(diff_abi(before, image(tmp_path, "b", (smaller, "/usr/lib")), HarnessConfig())) == {
+    assert verdicts(diff_abi(before, image(tmp_path, "b", (smaller, "/usr/lib")), DEFAULT)) == {
         ("symbol-size-changed", "libfoo.so.1:foo_table@FOO_1.0", "review")}
 
 
 def test_default_version_made_hidden_is_not_a_removal(tmp_path: Path) -> None:
     """foo@@FOO_1.0 -> foo@FOO_1.0: binaries linked before still bind (key: name@version)."""
-    before = baseline_records(image(tmp_path, "a", (FOO, "/usr/lib")), HarnessConfig())
+    before = baseline_records(image(tmp_path, "a", (FOO, "/usr/lib")), DEFAULT)
     hidden = Lib(FOO.source.replace("int foo_extra(void)", "int foo_extra_v1(void)")
                  + '__asm__(".symver foo_extra_v1, foo_extra@FOO_1.0");\n', FOO.script)
     after = image(tmp_path, "b", (hidden, "/usr/lib"))
-    records = baseline_records(after, HarnessConfig())
+    records = baseline_records(after, DEFAULT)
     assert records["libfoo.so.1:foo_extra@FOO_1.0"]["default"] is False
-    assert diff_abi(before, after, HarnessConfig()) == []
+    assert diff_abi(before, after, DEFAULT) == []
 
 
 def test_suppressions_apply_to_both_sides(tmp_path: Path) -> None:
-    before = baseline_records(image(tmp_path, "a", (with_private(FOO), "/usr/lib")), HarnessConfig())
+    before = baseline_records(image(tmp_path, "a", (with_private(FOO), "/usr/lib")), DEFAULT)
     assert "libfoo.so.1:foo_private@FOO_PRIVATE" in before
     after = image(tmp_path, "b", (FOO, "/usr/lib"))  # foo_private and its node gone
-    assert {k for k, _, _ in verdicts(diff_abi(before, after, HarnessConfig()))} == {
+    assert {k for k, _, _ in verdicts(diff_abi(before, after, DEFAULT))} == {
         "symbol-removed", "symbol-version-removed"}
-    config = HarnessConfig(abi_suppress_versions=("FOO_PRIVATE",))
+    config = Suppressions(versions=("FOO_PRIVATE",))
     assert diff_abi(before, after, config) == []
     removed_extra = image(tmp_path, "c", (Lib(FOO.source.replace("int foo_extra(void) { return 2; }", ""),
                                               FOO.script.replace("foo_extra; ", "")), "/usr/lib"))
-    symbol_config = HarnessConfig(abi_suppress_symbols=("foo_extra",), abi_suppress_versions=("FOO_PRIVATE",))
+    symbol_config = Suppressions(symbols=("foo_extra",), versions=("FOO_PRIVATE",))
     assert diff_abi(before, removed_extra, symbol_config) == []
-    assert diff_abi(before, image(tmp_path, "d"), HarnessConfig(abi_suppress_sonames=("libfoo.so.*",))) == []
+    assert diff_abi(before, image(tmp_path, "d"), Suppressions(sonames=("libfoo.so.*",))) == []
 
 
 def test_needed_added_is_review_with_consumer(tmp_path: Path) -> None:
-    before = baseline_records(image(tmp_path, "a", (FOO, "/usr/lib")), HarnessConfig())
+    before = baseline_records(image(tmp_path, "a", (FOO, "/usr/lib")), DEFAULT)
     after = image(tmp_path, "b", (linked(FOO, "-Wl,--no-as-needed", "-lz", "-Wl,--as-needed"), "/usr/lib"))
-    changes = [c for c in diff_abi(before, after, HarnessConfig()) if c.kind == "needed-added"]
+    changes = [c for c in diff_abi(before, after, DEFAULT) if c.kind == "needed-added"]
     assert [(c.subject, c.consumer) for c in changes] == [("libz.so.1", "/usr/lib/libfoo.so.1")]
     assert verdicts(changes) == {("needed-added", "libz.so.1", "review")}
 
@@ -130,26 +134,26 @@ def test_needed_added_is_review_with_consumer(tmp_path: Path) -> None:
     (("-Wl,-rpath,/home/builder/lib", "-Wl,--enable-new-dtags"), "break"),
 ], ids=["inside-image", "outside-image"])
 def test_runpath_changed(tmp_path: Path, flags: tuple[str, ...], verdict: str) -> None:
-    before = baseline_records(image(tmp_path, "a", (FOO, "/usr/lib")), HarnessConfig())
+    before = baseline_records(image(tmp_path, "a", (FOO, "/usr/lib")), DEFAULT)
     (tmp_path / "b/usr/lib/private").mkdir(parents=True)
     after = image(tmp_path, "b", (linked(FOO, *flags), "/usr/lib"))
-    changes = [c for c in diff_abi(before, after, HarnessConfig()) if c.kind == "runpath-changed"]
+    changes = [c for c in diff_abi(before, after, DEFAULT) if c.kind == "runpath-changed"]
     assert verdicts(changes) == {("runpath-changed", "libfoo.so.1", verdict)}
     assert changes[0].before == {"rpath": None, "runpath": None}
 
 
 def test_rpath_and_runpath_together_break(tmp_path: Path) -> None:
-    before = baseline_records(image(tmp_path, "a", (FOO, "/usr/lib")), HarnessConfig())
+    before = baseline_records(image(tmp_path, "a", (FOO, "/usr/lib")), DEFAULT)
     after = image(tmp_path, "b", (FOO, "/usr/lib"))
     facts = after["objects"]["/usr/lib/libfoo.so.1"]
     facts.update(rpath=["/usr/lib"], runpath=["/usr/lib"], search_missing=[])
-    assert verdicts(diff_abi(before, after, HarnessConfig())) == {("runpath-changed", "libfoo.so.1", "break")}
+    assert verdicts(diff_abi(before, after, DEFAULT)) == {("runpath-changed", "libfoo.so.1", "break")}
 
 
 def test_library_of_a_second_architecture_is_keyed_apart(tmp_path: Path) -> None:
     abi = image(tmp_path, "a", (FOO, "/usr/lib"), (FOO, "/usr/lib32"))
     abi["objects"]["/usr/lib32/libfoo.so.1"]["arch"] = "i686"
-    records = baseline_records(abi, HarnessConfig())
+    records = baseline_records(abi, DEFAULT)
     assert records["libfoo.so.1"]["paths"] == ["/usr/lib/libfoo.so.1"]
     assert records["libfoo.so.1(i686)"]["paths"] == ["/usr/lib32/libfoo.so.1"]
     assert "libfoo.so.1(i686):foo_init@FOO_1.0" in records
@@ -158,11 +162,11 @@ def test_library_of_a_second_architecture_is_keyed_apart(tmp_path: Path) -> None
 def test_soname_change_of_any_spelling(tmp_path: Path) -> None:
     """libabigail's libtest19-soname-0 -> -1: a soname without `.so` pairs by its stem."""
     before = baseline_records(image(tmp_path, "a", (Lib(FOO.source, FOO.script, "libfoo-0"), "/usr/lib")),
-                              HarnessConfig())
+                              DEFAULT)
     after = image(tmp_path, "b", (Lib(FOO.source, FOO.script, "libfoo-1"), "/usr/lib"))
-    assert verdicts(diff_abi(before, after, HarnessConfig())) == {("soname-changed", "libfoo-0", "break")}
+    assert verdicts(diff_abi(before, after, DEFAULT)) == {("soname-changed", "libfoo-0", "break")}
     other = image(tmp_path, "c", (Lib(FOO.source, FOO.script, "libbar-1"), "/usr/lib"))
-    assert verdicts(diff_abi(before, other, HarnessConfig())) == {("library-removed", "libfoo-0", "break")}
+    assert verdicts(diff_abi(before, other, DEFAULT)) == {("library-removed", "libfoo-0", "break")}
 
 
 def test_plugin_without_soname_is_keyed_by_path(tmp_path: Path) -> None:
@@ -171,7 +175,7 @@ def test_plugin_without_soname_is_keyed_by_path(tmp_path: Path) -> None:
     root = tmp_path / "a"
     compile_plugin("int plugin_init(void) { return 1; }\n", root / "usr/lib/foo/plugin.so")
     compile_program("int main(void) { return 0; }\n", root / "usr/bin/prog", [], extra=("-pie", "-fPIE"))
-    records = baseline_records(image(tmp_path, "a"), HarnessConfig())
+    records = baseline_records(image(tmp_path, "a"), DEFAULT)
     assert records["/usr/lib/foo/plugin.so:plugin_init"] == {"type": "FUNC", "bind": "GLOBAL"}
     assert records["/usr/lib/foo/plugin.so"]["versions"] == []
     assert not any(k.startswith("/usr/bin") for k in records)
@@ -183,21 +187,21 @@ def test_plugin_symbol_removed_by_folder(tmp_path: Path, folder: str, verdict: s
     both = "int plugin_init(void) { return 1; }\n"
     compile_plugin(both + "int plugin_extra(void) { return 2; }\n", tmp_path / "a" / folder.lstrip("/") / "p.so")
     compile_plugin(both, tmp_path / "b" / folder.lstrip("/") / "p.so")
-    before = baseline_records(image(tmp_path, "a"), HarnessConfig())
-    assert verdicts(diff_abi(before, image(tmp_path, "b"), HarnessConfig())) == {
+    before = baseline_records(image(tmp_path, "a"), DEFAULT)
+    assert verdicts(diff_abi(before, image(tmp_path, "b"), DEFAULT)) == {
         ("symbol-removed", f"{folder}/p.so:plugin_extra", verdict)}
 
 
 def test_symbol_moved_needs_the_node_and_the_closure(tmp_path: Path) -> None:
     """foo_extra@FOO_1.0 leaves libfoo for libbar: moved only while libfoo NEEDs libbar."""
-    before = baseline_records(image(tmp_path, "a", (FOO, "/usr/lib")), HarnessConfig())
+    before = baseline_records(image(tmp_path, "a", (FOO, "/usr/lib")), DEFAULT)
     bar = compile_library(Lib("int foo_extra(void) { return 2; }\n",
                               "FOO_1.0 { global: foo_extra; local: *; };\n", "libbar.so.1"),
                           tmp_path / "b/usr/lib")
     rest = Lib(FOO.source.replace("int foo_extra(void) { return 2; }", ""), FOO.script.replace("foo_extra; ", ""))
     compile_library(linked(rest, "-Wl,--push-state,--no-as-needed", f"-L{bar.parent}", "-l:libbar.so.1",
                            "-Wl,--pop-state"), tmp_path / "b/usr/lib")
-    changes = diff_abi(before, image(tmp_path, "b"), HarnessConfig())
+    changes = diff_abi(before, image(tmp_path, "b"), DEFAULT)
     moved = [c for c in changes if c.kind == "symbol-moved"]
     assert [(c.subject, c.after["provider"]) for c in moved] == [("libfoo.so.1:foo_extra@FOO_1.0", "libbar.so.1")]
     assert verdicts(moved) == {("symbol-moved", "libfoo.so.1:foo_extra@FOO_1.0", "info")}
@@ -205,14 +209,14 @@ def test_symbol_moved_needs_the_node_and_the_closure(tmp_path: Path) -> None:
                         "libbar.so.1"), tmp_path / "c/usr/lib")
     unlinked = image(tmp_path, "c", (rest, "/usr/lib"))
     assert ("symbol-removed", "libfoo.so.1:foo_extra@FOO_1.0", "break") in verdicts(
-        diff_abi(before, unlinked, HarnessConfig()))
+        diff_abi(before, unlinked, DEFAULT))
 
 
 def test_versioning_added_is_no_removal_and_removed_is(tmp_path: Path) -> None:
     plain = Lib(FOO.source, None)
-    unversioned = baseline_records(image(tmp_path, "a", (plain, "/usr/lib")), HarnessConfig())
+    unversioned = baseline_records(image(tmp_path, "a", (plain, "/usr/lib")), DEFAULT)
     versioned = image(tmp_path, "b", (FOO, "/usr/lib"))
-    assert {v for _, _, v in verdicts(diff_abi(unversioned, versioned, HarnessConfig()))} == {"info"}
-    back = diff_abi(baseline_records(versioned, HarnessConfig()), image(tmp_path, "c", (plain, "/usr/lib")),
-                    HarnessConfig())
+    assert {v for _, _, v in verdicts(diff_abi(unversioned, versioned, DEFAULT))} == {"info"}
+    back = diff_abi(baseline_records(versioned, DEFAULT), image(tmp_path, "c", (plain, "/usr/lib")),
+                    DEFAULT)
     assert ("symbol-removed", "libfoo.so.1:foo_init@FOO_1.0", "break") in verdicts(back)

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 import testimages
-from harness.config import HarnessConfig
 from harness.diff.abi import linkage_changes
 from harness.diff.linkage import Linker, linkage_findings, parse_ld_so_conf
 from harness.snapshot.elf import ElfCollector, image_realpath
@@ -59,7 +58,7 @@ def test_runpath_origin(root: Path, tmp_path: Path) -> None:
     compile_program(program, root / "opt/app/bin/app-no-path", [bar])
     abi = collect_abi(root)
     assert abi["objects"]["/opt/app/bin/app"]["runpath"] == ["$ORIGIN/../lib"]
-    changes = linkage_changes(abi, HarnessConfig())
+    changes = linkage_changes(abi)
     assert [(c.kind, c.subject, c.consumer) for c in changes] == [
         ("needed-unresolved", "libbar.so.0", "/opt/app/bin/app-no-path")]
     assert f"/usr/lib/{triplet()}" in changes[0].after["searched"]

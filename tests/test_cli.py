@@ -92,7 +92,7 @@ def _snapshot(path: Path, size: int, errors: dict[str, list[str]]) -> None:
 
 
 def test_diff_judges_as_the_plugin_does_size_and_aspect_errors(tmp_path: Path) -> None:
-    """The CLI's diff goes through the plugin's judging path (harness.aspects.judged_changes):
+    """The CLI's diff goes through the plugin's judging path (harness.judging.judged_changes):
     the size change and an aspect that cannot be judged are in its report too."""
     _snapshot(tmp_path / "old.json", 1000, {})
     _snapshot(tmp_path / "new.json", 2000, {"files": ["/big: past the cap of 1 KiB"]})

@@ -1,17 +1,21 @@
-"""The report contract is complete: every kind the code can emit is in harness.kinds (verdict,
-why-text) and is a row of docs/compat-rules.md (verdict, subject spelling, why)."""
+"""The report contract is complete: every kind the code can emit is declared by the module
+of its aspect (harness.kinds gathers them: verdict, why-text) and is a row of
+docs/compat-rules.md (verdict, subject spelling, why). `contract_problems` names exactly
+what is missing (tests/test_extending.py runs it on a copy of the tree with a new aspect)."""
 
 from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
-from harness.kinds import KINDS
+from harness.kinds import KINDS, Kind
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "harness"
 RULES = ROOT / "docs" / "compat-rules.md"
+VERDICTS = ("break", "review", "info")
 
 #: Change(...) / Finding(...) calls whose kind is computed, and where its values are listed
 #: (a new computed kind must be added here, so the scan sees its values)
@@ -27,37 +31,46 @@ def _kind_arg(call: ast.Call) -> ast.expr | None:
     return None
 
 
-def emitted_kinds() -> set[str]:
-    """Every kind a Change or linkage Finding of harness/ can carry, by a scan of the source:
-    literal kinds, the values of the tables and `kind = ...` assignments that computed kinds
-    come from (and the literals `_kind` returns)."""
-    kinds: set[str] = set()
-    for path in HARNESS.rglob("*.py"):
+def emitted_kinds(harness: Path = HARNESS) -> dict[str, str]:
+    """Every kind a Change or linkage Finding of `harness` can carry, with the first place
+    (`path:line`) it is emitted, by a scan of the source: literal kinds, the values of the
+    tables and `kind = ...` assignments that computed kinds come from (and the literals
+    `_kind` returns)."""
+    kinds: dict[str, str] = {}
+    for path in sorted(harness.rglob("*.py")):
         tree = ast.parse(path.read_text(), str(path))
+        where = path.relative_to(harness.parent)
+
+        def add(node: ast.AST, *names: str) -> None:
+            for name in names:
+                kinds.setdefault(name, f"{where}:{getattr(node, 'lineno', 0)}")
+
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and (arg := _kind_arg(node)) is not None:
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                    kinds.add(arg.value)
+                    add(node, arg.value)
                 else:
-                    assert ast.unparse(arg) in DYNAMIC, f"{path}: computed kind {ast.unparse(arg)}"
+                    assert ast.unparse(arg) in DYNAMIC, f"{where}: computed kind {ast.unparse(arg)}"
             if isinstance(node, ast.FunctionDef) and node.name == "_kind":
-                kinds |= {r.value.value for r in ast.walk(node) if isinstance(r, ast.Return)
-                          and isinstance(r.value, ast.Constant) and isinstance(r.value.value, str)}
+                add(node, *(r.value.value for r in ast.walk(node) if isinstance(r, ast.Return)
+                            and isinstance(r.value, ast.Constant) and isinstance(r.value.value, str)))
             targets = (node.targets if isinstance(node, ast.Assign)
                        else [node.target] if isinstance(node, ast.AnnAssign) else [])
             names = {t.id for t in targets if isinstance(t, ast.Name)}
             if names & {"kind", "_SCALAR_KINDS", "_MAP_KINDS"} and node.value is not None:
                 value = node.value.values if isinstance(node.value, ast.Dict) else [node.value]
                 for v in value:
-                    kinds |= {c.value for c in ast.walk(v) if isinstance(c, ast.Constant)
-                              and isinstance(c.value, str) and re.fullmatch(r"[a-z]+(-[a-z]+)+", c.value)}
+                    add(node, *(c.value for c in ast.walk(v) if isinstance(c, ast.Constant)
+                                and isinstance(c.value, str)
+                                and re.fullmatch(r"[a-z]+(-[a-z]+)+", c.value)))
     return kinds
 
 
-def documented() -> dict[str, tuple[str, str, str, str]]:
-    """kind -> (aspect, verdict, subject, why) from the kinds table of docs/compat-rules.md."""
+def documented(rules: Path = RULES) -> dict[str, tuple[str, str, str, str]]:
+    """`aspect:kind` -> (aspect, verdict, subject, why) from the kinds table of
+    docs/compat-rules.md."""
     rows: dict[str, tuple[str, str, str, str]] = {}
-    for line in RULES.read_text().splitlines():
+    for line in rules.read_text().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) != 5 or cells[0] in ("aspect", "---"):
             continue
@@ -67,37 +80,91 @@ def documented() -> dict[str, tuple[str, str, str, str]]:
     return rows
 
 
+def contract_problems(kinds: Mapping[str, Kind], emitted: Mapping[str, str],
+                      rows: Mapping[str, tuple[str, str, str, str]]) -> list[str]:
+    """What keeps the contract from being complete, one line each naming the kind, where
+    it is emitted and what to add: a kind the code emits that no aspect module declares,
+    a declared kind without a valid verdict, a why-text or a row of docs/compat-rules.md
+    (whose verdict must name the declared one and whose subject and why must be filled),
+    and declared or documented kinds the code never emits."""
+    problems = []
+    for name, where in sorted(emitted.items()):
+        if name not in kinds:
+            problems.append(f"{name} (emitted at {where}) is declared by no module: add "
+                            f"kind({name!r}, ASPECT, VERDICT, WHY) to its aspect module's kinds "
+                            "in harness/aspects/")
+    for kind in kinds.values():
+        where = emitted.get(kind.name, "nowhere")
+        if kind.name not in emitted:
+            problems.append(f"{kind.name} is declared but the code never emits it")
+        if kind.verdict not in VERDICTS:
+            problems.append(f"{kind.name} (emitted at {where}) has no verdict of {VERDICTS}: "
+                            f"{kind.verdict!r}")
+        if not kind.why.strip():
+            problems.append(f"{kind.name} (emitted at {where}) has no why-text")
+        if not kind.aspects:
+            problems.append(f"{kind.name} (emitted at {where}) names no aspect")
+        for aspect in kind.aspects:
+            row = rows.get(f"{aspect}:{kind.name}")
+            if row is None:
+                problems.append(f"{aspect} {kind.name} (emitted at {where}) is not a row of "
+                                f"docs/compat-rules.md: add `| {aspect} | {kind.name} | "
+                                f"{kind.verdict} | SUBJECT | WHY |` to its kinds table")
+                continue
+            _, verdict, subject, why = row
+            if kind.verdict not in verdict:
+                problems.append(f"{aspect} {kind.name}: docs/compat-rules.md says {verdict!r}, "
+                                f"its module {kind.verdict!r}")
+            if not subject:
+                problems.append(f"{aspect} {kind.name}: docs/compat-rules.md gives no subject "
+                                "spelling")
+            if not why:
+                problems.append(f"{aspect} {kind.name}: docs/compat-rules.md gives no why")
+    for key in sorted(rows):
+        aspect, name = key.split(":", 1)
+        if aspect not in kinds.get(name, Kind(name, (), "", "")).aspects:
+            problems.append(f"{aspect} {name} is a row of docs/compat-rules.md that no "
+                            "module declares")
+    return problems
+
+
 def test_scan_finds_the_known_kinds() -> None:
     """The scan sees literal, table and computed kinds (it can fail: a scan finding nothing
     would pass every other test)."""
     found = emitted_kinds()
     assert {"package-removed", "symbol-unresolved", "user-changed", "label-changed",
-            "runtime-updated", "hidden-in-lower-layer", "config-changed"} <= found
+            "runtime-updated", "hidden-in-lower-layer", "config-changed"} <= set(found)
+    assert found["no-package-database"].startswith("harness/aspects/packages.py:")
 
 
-def test_every_emitted_kind_is_registered() -> None:
-    found = emitted_kinds()
-    assert sorted(found - set(KINDS)) == []
-    assert sorted(set(KINDS) - found) == [], "registered kinds the code never emits"
+def test_the_contract_is_complete() -> None:
+    """Every kind the code can emit has a verdict, a why-text and a documented subject
+    spelling, and nothing is declared or documented that the code never emits."""
+    assert contract_problems(KINDS, emitted_kinds(), documented()) == []
 
 
-def test_every_kind_has_a_verdict_and_why() -> None:
-    for kind in KINDS.values():
-        assert kind.verdict in ("break", "review", "info"), kind
-        assert kind.why.strip(), kind
-        assert kind.aspects, kind
-
-
-def test_every_kind_is_documented_with_verdict_subject_and_why() -> None:
+def test_a_gap_is_named_exactly() -> None:
+    """The check can fail, and says what to add: a kind without its row, a row the code
+    lacks, a kind no module declares, a declared kind without a why."""
     rows = documented()
-    for kind in KINDS.values():
-        for aspect in kind.aspects:
-            row = rows.get(f"{aspect}:{kind.name}")
-            assert row is not None, f"{aspect} {kind.name} is not a row of docs/compat-rules.md"
-            _, verdict, subject, why = row
-            assert kind.verdict in verdict, (kind.name, verdict)
-            assert subject and why, (kind.name, row)
-    assert {k.split(":", 1)[1] for k in rows} <= set(KINDS), "documented kinds the code lacks"
+    emitted = emitted_kinds()
+    del rows["files:mode-changed"]
+    assert contract_problems(KINDS, emitted, rows) == [
+        f"files mode-changed (emitted at {emitted['mode-changed']}) is not a row of "
+        "docs/compat-rules.md: add `| files | mode-changed | review | SUBJECT | WHY |` to "
+        "its kinds table"]
+    rows = {**documented(), "files:mode-lost": ("files", "break", "path", "why")}
+    assert contract_problems(KINDS, emitted, rows) == [
+        "files mode-lost is a row of docs/compat-rules.md that no module declares"]
+    kinds = {n: k for n, k in KINDS.items() if n != "symbol-moved"}
+    assert contract_problems(kinds, emitted, documented()) == [
+        f"symbol-moved (emitted at {emitted['symbol-moved']}) is declared by no module: add "
+        "kind('symbol-moved', ASPECT, VERDICT, WHY) to its aspect module's kinds in "
+        "harness/aspects/",
+        "abi symbol-moved is a row of docs/compat-rules.md that no module declares"]
+    kinds = {**KINDS, "root-user": Kind("root-user", ("security",), "review", " ")}
+    assert contract_problems(kinds, emitted, documented()) == [
+        f"root-user (emitted at {emitted['root-user']}) has no why-text"]
 
 
 def test_every_manager_has_one_entry() -> None:

@@ -87,8 +87,8 @@ def _exhausted(*args, **kwargs):
     raise MemoryError()
 
 harness.diff.files.diff_files = _exhausted
-import harness.aspects
-harness.aspects.diff_files = _exhausted
+import harness.aspects.files
+harness.aspects.files.diff_files = _exhausted
 """
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from harness.config import HarnessConfig
-from harness.aspects import database_findings
+from harness.aspects.packages import database_findings
 from harness.policy import judge
 from harness.snapshot import Snapshot
 from harness.snapshot.packages import PackagesCollector

@@ -13,12 +13,13 @@ applied to both sides, so a new suppression never reads as a removal.
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from harness.config import HarnessConfig
 from harness.diff.change import Change
 from harness.diff.linkage import Finding, Linker, linkage_findings
 
@@ -37,13 +38,23 @@ def _globs(globs: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(parts)) if parts else None
 
 
-class _Suppress:
-    """`[tool.harness.abi]` suppressions: versions, symbols (name or name@version), sonames."""
+@dataclass(frozen=True)
+class Suppressions:
+    """What is left out of the ABI surface (`[tool.harness.abi]`), as globs: version nodes
+    (GLIBC_PRIVATE), symbols (name or name@version) and sonames."""
 
-    def __init__(self, config: HarnessConfig) -> None:
-        self._versions = _globs(config.abi_suppress_versions)
-        self._symbols = _globs(config.abi_suppress_symbols)
-        self._sonames = _globs(config.abi_suppress_sonames)
+    versions: tuple[str, ...] = ()
+    symbols: tuple[str, ...] = ()
+    sonames: tuple[str, ...] = ()
+
+
+class _Suppress:
+    """`Suppressions` compiled: versions, symbols (name or name@version), sonames."""
+
+    def __init__(self, suppressions: Suppressions) -> None:
+        self._versions = _globs(suppressions.versions)
+        self._symbols = _globs(suppressions.symbols)
+        self._sonames = _globs(suppressions.sonames)
         self._version_memo: dict[str, bool] = {}
 
     def soname(self, soname: str) -> bool:
@@ -158,10 +169,10 @@ def _symbol_record(export: list[Any]) -> dict[str, Any]:
     return record
 
 
-def baseline_records(abi: dict[str, Any], config: HarnessConfig) -> dict[str, Any]:
+def baseline_records(abi: dict[str, Any], suppressions: Suppressions) -> dict[str, Any]:
     """What `abi.json` stores for a snapshot's ABI section: a record per library (soname)
-    and per exported symbol (`SONAME:NAME@VERSION`)."""
-    suppress = _Suppress(config)
+    and per exported symbol (`SONAME:NAME@VERSION`), without what `suppressions` leave out."""
+    suppress = _Suppress(suppressions)
     records: dict[str, Any] = {}
     for key, path in _libraries(abi).items():
         if suppress.soname(key.split("(", 1)[0]):
@@ -328,14 +339,32 @@ def _loader_dirs(abi: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(d.rstrip("/") or "/" for d in dirs)
 
 
-def diff_abi(before: dict[str, Any], abi: dict[str, Any], config: HarnessConfig) -> list[Change]:
-    """Baseline ABI records vs. a candidate's ABI section (docs/compat-rules.md, abi rows)."""
-    new = baseline_records(abi, config)
+#: (id of the baseline records, id of the ABI section, suppressions) -> (those two, the
+#: changes): the cause index and the abi aspect of an image diff the same pair
+_DIFFED: dict[tuple[int, int, Suppressions], tuple[Any, Any, list[Change]]] = {}
+
+
+def diff_abi(before: dict[str, Any], abi: dict[str, Any], suppressions: Suppressions) -> list[Change]:
+    """Baseline ABI records vs. a candidate's ABI section (docs/compat-rules.md, abi rows),
+    both without what `suppressions` leave out."""
+    key = (id(before), id(abi), suppressions)
+    memo = _DIFFED.get(key)
+    if memo is not None and memo[0] is before and memo[1] is abi:  # ids of live objects
+        return [copy.copy(c) for c in memo[2]]  # each caller links its own (causes.link)
+    changes = _diff_abi(before, abi, suppressions)
+    if len(_DIFFED) > 8:
+        _DIFFED.clear()
+    _DIFFED[key] = (before, abi, changes)
+    return [copy.copy(c) for c in changes]
+
+
+def _diff_abi(before: dict[str, Any], abi: dict[str, Any], suppressions: Suppressions) -> list[Change]:
+    new = baseline_records(abi, suppressions)
     if before == new:
         # the candidate's records hold nothing suppressed, so neither does an equal baseline:
         # the unchanged image (the common case) skips filtering 20,000 baseline records
         return []
-    old = _visible(before, _Suppress(config))
+    old = _visible(before, _Suppress(suppressions))
     old_libs = {k: v for k, v in old.items() if ":" not in k}
     new_libs = {k: v for k, v in new.items() if ":" not in k}
     # an object without a soname that appears or goes is the files aspect's (file-removed)
@@ -358,8 +387,7 @@ def diff_abi(before: dict[str, Any], abi: dict[str, Any], config: HarnessConfig)
     return changes
 
 
-def linkage_changes(abi: dict[str, Any], config: HarnessConfig,
-                    findings: list[Finding] | None = None) -> list[Change]:
+def linkage_changes(abi: dict[str, Any], findings: list[Finding] | None = None) -> list[Change]:
     """needed-unresolved / symbol-unresolved of the candidate alone (no baseline needed);
     `findings`: `linkage_findings(abi)`, when already known.
 

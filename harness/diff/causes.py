@@ -58,8 +58,8 @@ class CauseIndex:
         """Index the package and library changes among `changes`."""
         for c in changes:
             if c.kind in PACKAGE_CAUSES:
-                held = self.packages.get(c.subject)
-                if held is None or PACKAGE_CAUSES.index(c.kind) < PACKAGE_CAUSES.index(held.kind):
+                known = self.packages.get(c.subject)
+                if known is None or PACKAGE_CAUSES.index(c.kind) < PACKAGE_CAUSES.index(known.kind):
                     self.packages[c.subject] = c
                 if c.kind == "package-replaced" and isinstance(c.after, dict) and c.after.get("package"):
                     self.new_owners.setdefault(str(c.after["package"]), c)

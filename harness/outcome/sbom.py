@@ -15,16 +15,17 @@ from packageurl import PackageURL
 
 from harness import safepath
 from harness.snapshot import Snapshot
-from harness.snapshot.managers import purl_type
+from harness.snapshot.managers import manager
 
 def purl(record: dict[str, Any], distro: str | None) -> PackageURL | None:
     """The package URL of a package record (None for ecosystems purl has no type for)."""
-    kind = purl_type(str(record.get("manager")))
-    if kind is None:
+    entry = manager(str(record.get("manager")))
+    kind = entry.purl_type if entry is not None else None
+    if entry is None or kind is None:
         return None
     name, namespace = str(record["name"]), None
     qualifiers: dict[str, str] = {}
-    if kind in ("rpm", "deb", "apk"):
+    if entry.distro:
         namespace = distro
         if record.get("arch"):
             qualifiers["arch"] = str(record["arch"])
@@ -33,10 +34,15 @@ def purl(record: dict[str, Any], distro: str | None) -> PackageURL | None:
         version = str(record.get("version")) + (f"-{record['release']}" if record.get("release") else "")
     else:
         version = str(record.get("version"))
-        if kind == "npm" and name.startswith("@"):
+        if entry.scoped_names and name.startswith("@"):
             namespace, name = name.split("/", 1)
     return PackageURL(type=kind, namespace=namespace, name=name, version=version,
                       qualifiers=qualifiers or None)
+
+
+def _is_library(record: dict[str, Any]) -> bool:
+    entry = manager(str(record.get("manager")))
+    return entry is not None and entry.library
 
 
 def licenses(record: dict[str, Any]) -> list[License]:
@@ -63,7 +69,7 @@ def build(snap: Snapshot, name: str) -> Bom:
     for key, record in sorted(snap.packages.items()):
         components.append(Component(
             name=str(record["name"]), version=str(record.get("evr") or record.get("version")),
-            type=ComponentType.LIBRARY if record.get("manager") in ("pypi", "npm", "jar") else ComponentType.APPLICATION,
+            type=ComponentType.LIBRARY if _is_library(record) else ComponentType.APPLICATION,
             purl=purl(record, distro), bom_ref=f"{record.get('manager')}:{key}",
             licenses=licenses(record)))
     for component in components:

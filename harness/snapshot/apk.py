@@ -19,11 +19,10 @@ from typing import Any
 
 from harness.errors import ParseError
 from harness.snapshot.manager import Manager
-from harness.snapshot.packages import PackageReader, package_key, register
+from harness.snapshot.packages import PackageReader, package_key
 from harness.versions import apk_record_compare
 
 #: apk in the registry of managers (harness.snapshot.managers)
-MANAGER = Manager("apk", apk_record_compare, purl_type="apk")
 
 INSTALLED = ("/lib/apk/db/installed", "/usr/lib/apk/db/installed")
 LOCATIONS = ("/lib/apk/db", "/usr/lib/apk/db")
@@ -253,5 +252,6 @@ def _names(lines: list[str]) -> list[str]:
     return names
 
 
-register(PackageReader("apk", is_database, read_database, read_file_lists,
-                       locations=LOCATIONS))
+MANAGER = Manager("apk", apk_record_compare, purl_type="apk", distro=True,
+                  reader=PackageReader("apk", is_database, read_database, read_file_lists,
+                                       locations=LOCATIONS))

@@ -20,10 +20,10 @@ from typing import Any
 from harness.errors import ParseError
 from harness.licenses import dep5_license
 from harness.snapshot.manager import Manager
+from harness.snapshot.packages import PackageReader
 from harness.versions import dpkg_record_compare, dpkg_version_warning, parse_dpkg_version
 
 #: dpkg in the registry of managers (harness.snapshot.managers)
-MANAGER = Manager("dpkg", dpkg_record_compare, purl_type="deb")
 
 LOCATION = "/var/lib/dpkg"
 STATUS = "/var/lib/dpkg/status"
@@ -325,3 +325,9 @@ def is_copyright_file(path: str) -> bool:
 def copyright_licence(data: bytes) -> str | None:
     """The licence expression of a machine-readable copyright file (None otherwise)."""
     return dep5_license(data.decode("utf-8", "replace"))
+
+
+MANAGER = Manager("dpkg", dpkg_record_compare, purl_type="deb", distro=True,
+                  reader=PackageReader("dpkg", is_database, read_database, read_file_lists, is_aux,
+                                       (LOCATION,), copyright_file, is_copyright_file,
+                                       copyright_licence))

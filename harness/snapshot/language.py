@@ -22,9 +22,11 @@ from harness.versions import pep440_record_compare, semver_record_compare
 
 #: the ecosystems of the language packages in the registry of managers
 #: (harness.snapshot.managers); purl has no type for jars by file, Java modules or PHP extensions
-MANAGERS = (Manager("pypi", pep440_record_compare, purl_type="pypi"),
-            Manager("npm", semver_record_compare, purl_type="npm"),
-            Manager("jar", semver_record_compare), Manager("java-module", semver_record_compare),
+MANAGERS = (Manager("pypi", pep440_record_compare, purl_type="pypi", library=True),
+            Manager("npm", semver_record_compare, purl_type="npm", library=True,
+                    scoped_names=True),
+            Manager("jar", semver_record_compare, library=True),
+            Manager("java-module", semver_record_compare),
             Manager("php-ext", semver_record_compare))
 
 _PY_META = re.compile(r"/(?:site|dist)-packages/[^/]+\.(?:dist-info/METADATA|egg-info/PKG-INFO|egg-info)$")

@@ -1,7 +1,7 @@
 """The registry of package managers and language ecosystems (`harness.snapshot.manager`):
-the packages diff orders versions by it, the SBOM takes purl types from it, and loading it
-registers every manager's database reader. Adding a manager: its module (reader,
-`register(...)`, `MANAGER`) and one entry in `_entries`."""
+the packages diff orders versions by it, the SBOM names its packages by it, and loading it
+registers every manager's database reader. Adding a manager: its module (its `MANAGER`,
+reader included) and one entry in `managers()`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import functools
 from collections.abc import Mapping
 
 from harness.snapshot.manager import Manager
+from harness.snapshot.packages import register
 from harness.versions import dpkg_record_compare
 
 #: a manager the registry does not know (a baseline of a newer harness) orders as dpkg does
@@ -25,17 +26,19 @@ def managers() -> dict[str, Manager]:
 
 
 def load_builtin_readers() -> None:
-    """Every manager's reader registered with `harness.snapshot.packages` (importing each
-    manager's module registers its reader)."""
-    managers()
+    """Every manager's reader registered with `harness.snapshot.packages`, in the
+    registry's order."""
+    for entry in managers().values():
+        if entry.reader is not None:
+            register(entry.reader)
+
+
+def manager(name: str) -> Manager | None:
+    """The registry's entry of a manager; None for one it does not know."""
+    return managers().get(name)
 
 
 def compare_versions(manager: str, before: Mapping[str, object], after: Mapping[str, object]) -> int:
     """Order two package records of one manager by its own version rules (-1, 0, 1)."""
     return managers().get(manager, _UNKNOWN).compare(before, after)
 
-
-def purl_type(manager: str) -> str | None:
-    """The manager's package-URL type; None where purl has none."""
-    entry = managers().get(manager)
-    return entry.purl_type if entry is not None else None

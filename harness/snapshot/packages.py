@@ -24,7 +24,6 @@ from typing import Any
 from harness.errors import ParseError
 from harness.paths import SymlinkResolver
 from harness.limits import Limits, size_text
-from harness.snapshot import dpkg
 
 
 FileLists = dict[str, list[dict[str, Any]]]
@@ -56,18 +55,16 @@ class PackageReader:
     read_licence: Callable[[bytes], str | None] | None = None
 
 
-READERS: list[PackageReader] = [PackageReader("dpkg", dpkg.is_database, dpkg.read_database,
-                                              dpkg.read_file_lists, dpkg.is_aux,
-                                              (dpkg.LOCATION,), dpkg.copyright_file,
-                                              dpkg.is_copyright_file, dpkg.copyright_licence)]
+#: the readers of the registry of managers, in its order (the first database found of a
+#: package key keeps it): `harness.snapshot.managers.load_builtin_readers` registers them
+READERS: list[PackageReader] = []
 #: a licence file larger than this is not read (a copyright file is a few KiB; the largest
 #: in Debian are a few hundred)
 MAX_LICENCE_FILE = 1 << 20
 
 
 def register(reader: PackageReader) -> None:
-    """Add a reader (each manager's module registers its own on import; harness.snapshot.managers
-    imports them all)."""
+    """Add a reader (harness.snapshot.managers registers each manager's)."""
     if all(r.manager != reader.manager for r in READERS):
         READERS.append(reader)
 

@@ -32,12 +32,11 @@ from harness.snapshot import rpmheader as tags
 from harness.errors import ParseError
 from harness.limits import Limits
 from harness.snapshot.rpmheader import RpmHeader
-from harness.snapshot.packages import PackageReader, package_key, register
+from harness.snapshot.packages import PackageReader, package_key
 from harness.snapshot.manager import Manager
 from harness.versions import rpm_compare, rpm_record_compare
 
 #: rpm in the registry of managers (harness.snapshot.managers)
-MANAGER = Manager("rpm", rpm_record_compare, purl_type="rpm")
 
 DB_DIRS = ("/usr/lib/sysimage/rpm/", "/var/lib/rpm/", "/usr/share/rpm/")
 LOCATIONS = tuple(d.rstrip("/") for d in DB_DIRS)
@@ -308,5 +307,6 @@ def _query(con: sqlite3.Connection) -> list[tuple[int, Any]]:
         con.set_progress_handler(None, 0)
 
 
-register(PackageReader("rpm", is_database, read_database, read_file_lists,
-                       locations=LOCATIONS))
+MANAGER = Manager("rpm", rpm_record_compare, purl_type="rpm", distro=True,
+                  reader=PackageReader("rpm", is_database, read_database, read_file_lists,
+                                       locations=LOCATIONS))
