@@ -182,3 +182,38 @@ def test_every_manager_has_one_entry() -> None:
                   and n.args and isinstance(n.args[0], ast.Constant)}
     assert "pypi" in ecosystems
     assert sorted((readers | ecosystems) - set(managers())) == []
+
+
+def _layout_rows() -> dict[str, str]:
+    """README's layout table: each module path it names -> the job its row gives (a bare name
+    in a cell is in the folder of the cell's first path)."""
+    text = (ROOT / "README.md").read_text()
+    table = text.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    named: dict[str, str] = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 2 or not cells[0].startswith("`harness/"):
+            continue
+        folder = ""
+        for name in re.findall(r"`([^`]+)`", cells[0]):
+            if "/" in name:
+                folder = name.rsplit("/", 1)[0]
+                named[name] = cells[1]
+            else:
+                named[f"{folder}/{name}"] = cells[1]
+    return named
+
+
+def _defines(path: Path) -> bool:
+    """Whether a module defines a function, a class or an import (more than a docstring)."""
+    return any(isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom))
+               for node in ast.parse(path.read_text()).body)
+
+
+def test_the_readme_layout_names_every_module_and_only_modules_that_exist() -> None:
+    named = _layout_rows()
+    modules = {str(p.relative_to(ROOT)) for p in HARNESS.rglob("*.py")
+               if p.name != "__init__.py" or _defines(p)}  # else a package's docstring only
+    assert sorted(modules - named.keys()) == [], "modules the README's layout table omits"
+    assert sorted(named.keys() - modules) == [], "the layout table names modules that do not exist"
+    assert all(len(job) > 10 for job in named.values()), "every module's row says its job"
