@@ -1,8 +1,8 @@
 """The docker SDK, imported without its ssh transport unless `DOCKER_HOST` is an ssh:// URL.
 
 The SDK imports paramiko as it is imported whenever paramiko is installed (its ssh transport
-module imports it at the top, in a try the SDK's package import runs), for any engine: 0.2 s
-of every run, a third of a warm gate's, with the `ssh` or `dev` extra installed. Here the SDK
+module imports it at the top, in a try the SDK's package import runs), for any engine: a large
+part of a warm gate's start (bench/README.md), with the `ssh` or `dev` extra installed. Here the SDK
 is imported with paramiko hidden unless `DOCKER_HOST` asks for ssh; `ssh_transport` loads the
 transport later, for a `DOCKER_HOST` set to ssh:// once the SDK was imported (as a test that
 connects through several engines in one process does). Modules of the harness import the

@@ -292,7 +292,7 @@ class LayerDirsReader:
 
         Every read asks for one byte more than the file should still hold: a regular file
         returns less only at its end, so the last read proves the size without an fstat (two
-        fewer system calls per file: a tenth of the walk over 100,000 small files)."""
+        fewer system calls per file, which a tree of small files feels)."""
         path, size, layer, name = pending
         fd = self._open(path, layer, name)
         try:
