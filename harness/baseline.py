@@ -65,7 +65,8 @@ def file_digest(path: Path) -> bytes:
     held = _DIGESTS.get(path)
     if held is not None and held[0] == stamp:
         return held[1]
-    digest = hashlib.sha256(path.read_bytes()).digest()
+    with path.open("rb") as f:  # in chunks: the files baseline of a large image is large
+        digest = hashlib.file_digest(f, "sha256").digest()
     if len(_DIGESTS) > 64:
         _DIGESTS.clear()
     _DIGESTS[path] = (stamp, digest)
@@ -79,26 +80,109 @@ def load(root: Path, name: str, arch: str, aspect: str) -> tuple[dict[str, Any],
         held = _LOADED.get(path)
         if held is not None and held[0] == file_digest(path):
             return held[1], held[2]
-        data = path.read_bytes()
-        text = data.decode("ascii")
+        with path.open("rb") as f:
+            read = _read_written(f)
+        if read is None:  # not as `render` writes it (edited by hand, or damaged)
+            data = path.read_bytes()
+            text = data.decode("ascii")
     except FileNotFoundError:
         raise BaselineMissing(f"no baseline {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BaselineCorrupt(f"baseline {path} is unreadable: {exc}") from exc
-    digest = hashlib.sha256(data).digest()
-    header, records = _parse(path, text, aspect)
+    if read is not None:
+        digest, data_dict = read
+    else:
+        digest = hashlib.sha256(data).digest()
+        del data
+        data_dict = _json(path, text)
+        del text
+    header, records = _checked(path, data_dict, aspect)
     if len(_LOADED) > 16:
         _LOADED.clear()
     _LOADED[path] = (digest, header, records)
     return header, records
 
 
-def _parse(path: Path, text: str, aspect: str) -> tuple[dict[str, Any], dict[str, Any]]:
+#: how `render` opens the records after the header
+_RECORDS_OPEN = ', "records": {\n'
+#: record lines parsed at a time by `_read_written`
+_LINES = 4096
+#: fields whose values many records repeat (a file's type and mode, its owning package):
+#: json gives every record a string of its own, held once here
+_SHARED = ("type", "mode", "package", "manager", "arch")
+
+
+def _read_written(f: Any) -> tuple[bytes, dict[str, Any]] | None:
+    """(sha256 of the bytes, the parsed document) of a baseline laid out as `render` writes
+    it, read a block of record lines at a time and with repeated values held once, so the
+    files baseline of a large image is never held whole as bytes or text beside its records;
+    None when the layout is another (the caller parses the whole file then).
+
+    Equal to `json.loads` of the whole file whenever it returns: a block is cut only after a
+    line ending in a comma, and a cut inside a record leaves a block that is not JSON."""
+    digest = hashlib.sha256()
+    first = f.readline()
+    digest.update(first)
+    if not first.isascii() or not first.endswith(_RECORDS_OPEN.encode()):
+        return None
     try:
-        data = json.loads(text)
+        document = json.loads(first[:-len(_RECORDS_OPEN)].decode("ascii") + "}")
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(document, dict) or "records" in document:
+        return None
+    records: dict[str, Any] = {}
+    shared: dict[str, str] = {}
+    lines: list[bytes] = []
+    ended = False
+    for line in f:
+        digest.update(line)
+        if ended or not line.isascii():
+            return None
+        ended = line == b"}}\n"
+        if ended or len(lines) >= _LINES:
+            # only the last record line has no comma
+            if lines and ended == lines[-1].endswith(b",\n"):
+                return None
+            if lines and not _add_block(records, b"".join(lines)[:None if ended else -2], shared):
+                return None
+            lines = []
+        if not ended:
+            lines.append(line)
+    if not ended:
+        return None
+    document["records"] = records
+    return digest.digest(), document
+
+
+def _add_block(records: dict[str, Any], block: bytes, shared: dict[str, str]) -> bool:
+    """Parse record lines (`"key": {...}` joined by commas) into `records`; False when they
+    are not JSON."""
+    try:
+        found = json.loads(b"{" + block + b"}")
+    except (ValueError, RecursionError):
+        return False
+    if not isinstance(found, dict):
+        return False
+    for record in found.values():
+        if isinstance(record, dict):
+            for field in _SHARED:
+                value = record.get(field)
+                if type(value) is str:
+                    record[field] = shared.setdefault(value, value)
+    records.update(found)
+    return True
+
+
+def _json(path: Path, text: str) -> Any:
+    try:
+        return json.loads(text)
     except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than any record
         raise BaselineCorrupt(f"baseline {path} is not valid JSON ({exc}); restore it from git "
                               "or re-create it with --update-baselines") from exc
+
+
+def _checked(path: Path, data: Any, aspect: str) -> tuple[dict[str, Any], dict[str, Any]]:
     if not isinstance(data, dict) or not isinstance(data.get("records"), dict):
         raise BaselineCorrupt(f"baseline {path} has no 'records' object")
     if data.get("schema") != SCHEMA:

@@ -1,19 +1,25 @@
 """The compact forms the readers hold large images in give exactly what they replaced: one mode
-string per mode, a dpkg database's lines one at a time."""
+string per mode, a dpkg database's lines one at a time, a baseline read a block of lines at a
+time with its repeated values held once."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness import baseline
+from harness.errors import BaselineCorrupt
 from harness.snapshot import dpkg
 from harness.snapshot.dpkg import _lines, _text, _text_lines, stanza_blocks
 from harness.snapshot.walk import mode_string
@@ -93,3 +99,63 @@ def test_a_200000_package_dpkg_database() -> None:
     assert figures["packages"] == 200_000
     # the bound includes the tar, held in memory
     assert figures["rss_mb"] < 300
+
+
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70),
+                     st.text(max_size=8), st.sampled_from(["file", "dir", "0644", "0755", "x,", "}}"]))
+_RECORD = st.dictionaries(st.sampled_from(["type", "mode", "uid", "package", "sha256", "paths", "z"]),
+                          st.one_of(_SCALARS, st.lists(_SCALARS, max_size=3)), max_size=5)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(st.text(max_size=6), _RECORD, max_size=30), st.integers(1, 5))
+def test_a_written_baseline_reads_in_blocks_as_json_reads_it(records: dict, block: int) -> None:
+    """What `render` writes reads back, a block of lines at a time and with its repeated
+    values shared, exactly as json reads the whole file."""
+    text = baseline.render("files", {"image_id": "sha256:1", "arch": "x86_64"}, records)
+    old, baseline._LINES = baseline._LINES, block
+    try:
+        read = baseline._read_written(io.BytesIO(text.encode("ascii")))
+    finally:
+        baseline._LINES = old
+    assert read is not None
+    assert read[0] == hashlib.sha256(text.encode("ascii")).digest()
+    assert read[1] == json.loads(text)
+
+
+@pytest.mark.parametrize("edit", [
+    lambda t: t.replace(",\n", ",\n\n", 1),  # a blank line
+    lambda t: t.replace(",\n", "\n", 1),  # a comma lost
+    lambda t: t.replace("}}\n", "}}\n\n"),  # something after the end
+    lambda t: t.replace("}}\n", "}}"),
+    lambda t: t.replace('"sha256": "ab", ', '"sha256":\n"ab", '),  # a record over two lines
+    lambda t: t.replace('{"gid"', '{ "gid"', 1),
+    lambda t: json.dumps(json.loads(t), indent=2),  # pretty-printed by hand
+    lambda t: t.replace('"/b"', '"/\\u00e9"'),
+    lambda t: t.replace('"/c": {', '"/a": {'),  # a key given twice: the last one counts
+])
+def test_a_baseline_laid_out_otherwise_reads_as_json_reads_it(tmp_path: Path, edit: Any) -> None:
+    records = {p: {"gid": 0, "mode": "0644", "sha256": "ab", "type": "file", "uid": 0}
+               for p in ("/a", "/b", "/c")}
+    records["/b"]["package"] = "p"
+    baseline.write(tmp_path, "img", "x86_64", "files", {"image_id": "sha256:1"}, records)
+    path = tmp_path / "img/x86_64/files.json"
+    path.write_text(edit(path.read_text()))
+    try:
+        expected = json.loads(path.read_text())
+    except ValueError:
+        with pytest.raises(BaselineCorrupt, match="is not valid JSON"):
+            baseline.load(tmp_path, "img", "x86_64", "files")
+        return
+    assert baseline.load(tmp_path, "img", "x86_64", "files") == (expected["image"],
+                                                                  expected["records"])
+
+
+def test_a_loaded_baseline_holds_repeated_values_once(tmp_path: Path) -> None:
+    records = {f"/f{i}": {"gid": 0, "mode": "0644", "type": "file", "uid": 0, "package": "p"}
+               for i in range(3)}
+    baseline.write(tmp_path, "img", "x86_64", "files", {}, records)
+    _, loaded = baseline.load(tmp_path, "img", "x86_64", "files")
+    assert loaded == records
+    for field in ("mode", "type", "package"):
+        assert loaded["/f0"][field] is loaded["/f2"][field]
