@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -164,13 +165,18 @@ def _add_block(records: dict[str, Any], block: bytes, shared: dict[str, str]) ->
         return False
     if not isinstance(found, dict):
         return False
-    for record in found.values():
+    # keys and digests interned: the snapshot judged against them holds the same ones,
+    # interned by the walk (harness.snapshot.walk), and each is then held once for both
+    for key, record in found.items():
         if isinstance(record, dict):
             for field in _SHARED:
                 value = record.get(field)
                 if type(value) is str:
                     record[field] = shared.setdefault(value, value)
-    records.update(found)
+            digest = record.get("sha256")
+            if type(digest) is str:
+                record["sha256"] = sys.intern(digest)
+        records[sys.intern(key)] = record
     return True
 
 

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import io
 import stat
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
@@ -124,7 +125,9 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> dict[str, dict[
 
         cache = layercache.current() if detachable else None  # facts per layer folder
         for member in reader:
-            path = "/" + member.name if clean else normalize_path(member.name)
+            # paths and digests interned: a baseline loaded for the diff interns its own
+            # (harness.baseline), so each is held once for both on a large image
+            path = sys.intern("/" + member.name if clean else normalize_path(member.name))
             if path == "/" or path in ENGINE_INIT_PATHS:
                 continue
             tick(path)  # the image's time budget, if it is read under one
@@ -146,7 +149,7 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> dict[str, dict[
                 known, asked = (cache.serve(reader, path, member.size, collectors, _capped)
                                 if cache is not None else (None, None))
                 if known is not None:
-                    record["sha256"] = known
+                    record["sha256"] = sys.intern(known)
                 elif asked is not None:
                     record["sha256"] = _hash_and_collect(reader.chunks(), path, member.size,
                                                          collectors, asked)
@@ -173,7 +176,7 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> dict[str, dict[
                 record["dev"] = f"{member.devmajor},{member.devminor}"
             files[path] = record
         for path, digest in pending.items():
-            files[path]["sha256"] = digest()
+            files[path]["sha256"] = sys.intern(digest())
         _complete_hardlinks(files)
     except TarFormatError as exc:
         raise SourceError(f"filesystem stream is damaged: {exc}") from exc
@@ -247,7 +250,7 @@ def _hash_and_collect(chunks: Iterator[memoryview], path: str, size: int,
         for collector in collectors:
             if collector.wants(path, b"", 0):
                 collector.take(path, b"")
-    return digest.hexdigest()
+    return sys.intern(digest.hexdigest())
 
 
 #: a collector that declares no cap: the walk holds whatever it asks for
