@@ -113,6 +113,17 @@ _LINES = 4096
 _SHARED = ("type", "mode", "package", "manager", "arch")
 
 
+#: the records of the snapshot about to be judged (`judging`)
+_LIKE: list[dict[str, Any]] = []
+
+
+def judging(records: dict[str, Any]) -> None:
+    """The next loads may take a stored record equal to one of these (the files of the
+    snapshot about to be judged) as that very dict: an unchanged file of a large image then
+    costs its baseline no record of its own. Neither side is mutated once taken."""
+    _LIKE[:] = [records]
+
+
 def _read_written(f: Any) -> tuple[bytes, dict[str, Any]] | None:
     """(sha256 of the bytes, the parsed document) of a baseline laid out as `render` writes
     it, read a block of record lines at a time and with repeated values held once, so the
@@ -167,7 +178,12 @@ def _add_block(records: dict[str, Any], block: bytes, shared: dict[str, str]) ->
         return False
     # keys and digests interned: the snapshot judged against them holds the same ones,
     # interned by the walk (harness.snapshot.walk), and each is then held once for both
+    like = _LIKE[0] if _LIKE else {}
     for key, record in found.items():
+        same = like.get(key)
+        if same is not None and same == record:
+            records[sys.intern(key)] = same
+            continue
         if isinstance(record, dict):
             for field in _SHARED:
                 value = record.get(field)

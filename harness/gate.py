@@ -101,9 +101,11 @@ class SnapshotStore:
         """The snapshot of an image, from the cache or taken now behind a lock."""
         held = self._memo.get(info.key)
         if held is not None:
+            baseline.judging(held.files)
             return held
         with gcpause.paused():
             snap = self._load_or_take(info)
+        baseline.judging(snap.files)
         self._memo[info.key] = snap
         self._keys[id(snap)] = info.key
         gcpause.settle()

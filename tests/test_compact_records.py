@@ -159,3 +159,30 @@ def test_a_loaded_baseline_holds_repeated_values_once(tmp_path: Path) -> None:
     assert loaded == records
     for field in ("mode", "type", "package"):
         assert loaded["/f0"][field] is loaded["/f2"][field]
+
+
+@pytest.mark.parametrize("count", [0, 1, 5, 40])
+def test_a_kept_snapshot_is_recalled_whole_and_a_damaged_one_is_a_miss(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count: int) -> None:
+    """The snapshot cache marshals file records a batch at a time; what it recalls equals
+    what was kept, and a truncated, extended or old-format file is a miss."""
+    import marshal
+
+    from harness import snapshot as snapshots
+
+    monkeypatch.setattr(snapshots, "_KEPT_AT_ONCE", 3)
+    files = {f"/f{i}": {"type": "file", "mode": "0644", "uid": 0, "gid": 0, "size": i,
+                        "sha256": f"{i:064x}"} for i in range(count)}
+    snap = snapshots.Snapshot(image={"arch": "x86_64"}, metadata={"User": "x"}, files=files,
+                              packages={"p:amd64": {"name": "p"}}, errors={"abi": ["why"]})
+    path = tmp_path / "k.snapshot"
+    snap.keep(path)
+    assert snapshots.Snapshot.recall(path) == snap
+    whole = path.read_bytes()
+    damaged = [whole + marshal.dumps([("/x", {})]), whole + b"\0",
+               marshal.dumps({**vars(snap), "files": files})]
+    if count:
+        damaged.append(whole[:-5])
+    for data in damaged:
+        path.write_bytes(data)
+        assert snapshots.Snapshot.recall(path) is None
