@@ -176,8 +176,8 @@ def _add_block(records: dict[str, Any], block: bytes, shared: dict[str, str]) ->
         return False
     if not isinstance(found, dict):
         return False
-    # keys and digests interned: the snapshot judged against them holds the same ones,
-    # interned by the walk (harness.snapshot.walk), and each is then held once for both
+    # keys interned: the snapshot judged against them holds the same paths, interned by
+    # the walk (harness.snapshot.walk), and each is then held once for both
     like = _LIKE[0] if _LIKE else {}
     for key, record in found.items():
         same = like.get(key)
@@ -189,9 +189,6 @@ def _add_block(records: dict[str, Any], block: bytes, shared: dict[str, str]) ->
                 value = record.get(field)
                 if type(value) is str:
                     record[field] = shared.setdefault(value, value)
-            digest = record.get("sha256")
-            if type(digest) is str:
-                record["sha256"] = sys.intern(digest)
         records[sys.intern(key)] = record
     return True
 

@@ -125,8 +125,8 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> dict[str, dict[
 
         cache = layercache.current() if detachable else None  # facts per layer folder
         for member in reader:
-            # paths and digests interned: a baseline loaded for the diff interns its own
-            # (harness.baseline), so each is held once for both on a large image
+            # interned: a baseline loaded for the diff interns its keys (harness.baseline),
+            # so each path is held once for both on a large image
             path = sys.intern("/" + member.name if clean else normalize_path(member.name))
             if path == "/" or path in ENGINE_INIT_PATHS:
                 continue
@@ -149,7 +149,7 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> dict[str, dict[
                 known, asked = (cache.serve(reader, path, member.size, collectors, _capped)
                                 if cache is not None else (None, None))
                 if known is not None:
-                    record["sha256"] = sys.intern(known)
+                    record["sha256"] = known
                 elif asked is not None:
                     record["sha256"] = _hash_and_collect(reader.chunks(), path, member.size,
                                                          collectors, asked)
@@ -176,7 +176,7 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> dict[str, dict[
                 record["dev"] = f"{member.devmajor},{member.devminor}"
             files[path] = record
         for path, digest in pending.items():
-            files[path]["sha256"] = sys.intern(digest())
+            files[path]["sha256"] = digest()
         _complete_hardlinks(files)
     except TarFormatError as exc:
         raise SourceError(f"filesystem stream is damaged: {exc}") from exc
@@ -250,7 +250,7 @@ def _hash_and_collect(chunks: Iterator[memoryview], path: str, size: int,
         for collector in collectors:
             if collector.wants(path, b"", 0):
                 collector.take(path, b"")
-    return sys.intern(digest.hexdigest())
+    return digest.hexdigest()
 
 
 #: a collector that declares no cap: the walk holds whatever it asks for
