@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +39,25 @@ def aspect_path(root: Path, name: str, arch: str, aspect: str) -> Path:
 
 def render(aspect: str, image: dict[str, Any], records: dict[str, Any]) -> str:
     """The baseline file's text: stable for equal input, one record per line."""
+    return "".join(_parts(aspect, image, records))
+
+
+#: records rendered into one part of a baseline's text
+_PART = 4096
+
+
+def _parts(aspect: str, image: dict[str, Any], records: dict[str, Any]) -> Iterator[str]:
+    """`render`'s text a part of many records at a time: the files baseline of a large
+    image is written without being held whole as text."""
     head = json.dumps({"schema": SCHEMA, "aspect": aspect, "image": image},
                       sort_keys=True, ensure_ascii=True)
-    lines = [f"{json.dumps(k, ensure_ascii=True)}: {json.dumps(records[k], sort_keys=True, ensure_ascii=True)}"
-             for k in sorted(records)]
-    body = ",\n".join(lines)
-    return head[:-1] + ', "records": {\n' + body + ("\n" if lines else "") + "}}\n"
+    yield head[:-1] + ', "records": {\n'
+    keys = sorted(records)
+    for start in range(0, len(keys), _PART):
+        lines = [f"{json.dumps(k, ensure_ascii=True)}: {json.dumps(records[k], sort_keys=True, ensure_ascii=True)}"
+                 for k in keys[start:start + _PART]]
+        yield ",\n".join(lines) + (",\n" if start + _PART < len(keys) else "\n")
+    yield "}}\n"
 
 
 #: path -> (digest of the bytes, header, records) of the last load: the files baseline serves
@@ -217,20 +231,23 @@ def write(root: Path, name: str, arch: str, aspect: str, image: dict[str, Any],
           records: dict[str, Any]) -> bool:
     """Store an aspect atomically; return False (and touch nothing) when it is unchanged."""
     path = aspect_path(root, name, arch, aspect)
-    text = render(aspect, image, records)
+    # rendered twice, to compare and then to write, rather than held whole
+    digest = hashlib.sha256()
+    for part in _parts(aspect, image, records):
+        digest.update(part.encode("ascii"))
     try:
-        if path.read_text(encoding="ascii") == text:
+        if file_digest(path) == digest.digest():
             return False
-    except (OSError, UnicodeDecodeError):
+    except OSError:
         pass
     try:
-        _replace(path, text, aspect)
+        _replace(path, (part.encode("ascii") for part in _parts(aspect, image, records)))
     except OSError as exc:
         raise BaselineWriteError(f"could not write baseline {path} ({exc.strerror or exc}); "
                                  "the previous file is intact") from exc
     return True
 
 
-def _replace(path: Path, text: str, aspect: str) -> None:
+def _replace(path: Path, parts: Iterator[bytes]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    safepath.replace_file(path, text.encode("ascii"), sync=True)
+    safepath.replace_file(path, parts, sync=True)

@@ -186,3 +186,29 @@ def test_a_kept_snapshot_is_recalled_whole_and_a_damaged_one_is_a_miss(
     for data in damaged:
         path.write_bytes(data)
         assert snapshots.Snapshot.recall(path) is None
+
+
+def _render_whole(aspect: str, image: dict, records: dict) -> str:
+    """The baseline text as it was rendered in one piece (the format's reference)."""
+    head = json.dumps({"schema": 1, "aspect": aspect, "image": image}, sort_keys=True,
+                      ensure_ascii=True)
+    lines = [f"{json.dumps(k, ensure_ascii=True)}: {json.dumps(records[k], sort_keys=True, ensure_ascii=True)}"
+             for k in sorted(records)]
+    body = ",\n".join(lines)
+    return head[:-1] + ', "records": {\n' + body + ("\n" if lines else "") + "}}\n"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=6), _RECORD, max_size=12), st.integers(1, 5))
+def test_a_baseline_written_in_parts_is_the_whole_text(tmp_path_factory: pytest.TempPathFactory,
+                                                      records: dict, part: int) -> None:
+    root = tmp_path_factory.mktemp("b")
+    old, baseline._PART = baseline._PART, part
+    try:
+        assert baseline.write(root, "img", "x86_64", "files", {"image_id": "sha256:1"}, records)
+        assert not baseline.write(root, "img", "x86_64", "files", {"image_id": "sha256:1"},
+                                  dict(reversed(list(records.items()))))
+    finally:
+        baseline._PART = old
+    assert (root / "img/x86_64/files.json").read_text() == _render_whole(
+        "files", {"image_id": "sha256:1"}, records)
