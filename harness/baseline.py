@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +51,25 @@ def unused_baselines(root: Path, ran: list[str]) -> list[Path]:
 
 def render(aspect: str, image: dict[str, Any], records: dict[str, Any]) -> str:
     """The baseline file's text: stable for equal input, one record per line."""
+    return "".join(_parts(aspect, image, records))
+
+
+#: records rendered into one part of a baseline's text
+_PART = 4096
+
+
+def _parts(aspect: str, image: dict[str, Any], records: dict[str, Any]) -> Iterator[str]:
+    """`render`'s text a part of many records at a time: the files baseline of a large
+    image is written without being held whole as text."""
     head = json.dumps({"schema": SCHEMA, "aspect": aspect, "image": image},
                       sort_keys=True, ensure_ascii=True)
-    lines = [f"{json.dumps(k, ensure_ascii=True)}: {json.dumps(records[k], sort_keys=True, ensure_ascii=True)}"
-             for k in sorted(records)]
-    body = ",\n".join(lines)
-    return head[:-1] + ', "records": {\n' + body + ("\n" if lines else "") + "}}\n"
+    yield head[:-1] + ', "records": {\n'
+    keys = sorted(records)
+    for start in range(0, len(keys), _PART):
+        lines = [f"{json.dumps(k, ensure_ascii=True)}: {json.dumps(records[k], sort_keys=True, ensure_ascii=True)}"
+                 for k in keys[start:start + _PART]]
+        yield ",\n".join(lines) + (",\n" if start + _PART < len(keys) else "\n")
+    yield "}}\n"
 
 
 #: path -> (digest of the bytes, header, records) of the last load: the files baseline serves
@@ -77,7 +92,8 @@ def file_digest(path: Path) -> bytes:
     known = _DIGESTS.get(path)
     if known is not None and known[0] == stamp:
         return known[1]
-    digest = hashlib.sha256(path.read_bytes()).digest()
+    with path.open("rb") as f:  # in chunks: the files baseline of a large image is large
+        digest = hashlib.file_digest(f, "sha256").digest()
     if len(_DIGESTS) > 64:
         _DIGESTS.clear()
     _DIGESTS[path] = (stamp, digest)
@@ -91,26 +107,127 @@ def load(root: Path, name: str, arch: str, aspect: str) -> tuple[dict[str, Any],
         loaded = _LOADED.get(path)
         if loaded is not None and loaded[0] == file_digest(path):
             return loaded[1], loaded[2]
-        data = path.read_bytes()
-        text = data.decode("ascii")
+        with path.open("rb") as f:
+            read = _read_written(f)
+        if read is None:  # not as `render` writes it (edited by hand, or damaged)
+            data = path.read_bytes()
+            text = data.decode("ascii")
     except FileNotFoundError:
         raise BaselineMissing(f"no baseline {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BaselineCorrupt(f"baseline {path} is unreadable: {exc}") from exc
-    digest = hashlib.sha256(data).digest()
-    header, records = _parse(path, text, aspect)
+    if read is not None:
+        digest, data_dict = read
+    else:
+        digest = hashlib.sha256(data).digest()
+        del data
+        data_dict = _json(path, text)
+        del text
+    header, records = _checked(path, data_dict, aspect)
     if len(_LOADED) > 16:
         _LOADED.clear()
     _LOADED[path] = (digest, header, records)
     return header, records
 
 
-def _parse(path: Path, text: str, aspect: str) -> tuple[dict[str, Any], dict[str, Any]]:
+#: how `render` opens the records after the header
+_RECORDS_OPEN = ', "records": {\n'
+#: record lines parsed at a time by `_read_written`
+_LINES = 4096
+#: fields whose values many records repeat (a file's type and mode, its owning package):
+#: json gives every record a string of its own, held once here
+_SHARED = ("type", "mode", "package", "manager", "arch")
+
+
+#: the records of the snapshot about to be judged (`judging`)
+_LIKE: list[dict[str, Any]] = []
+
+
+def judging(records: dict[str, Any]) -> None:
+    """The next loads may take a stored record equal to one of these (the files of the
+    snapshot about to be judged) as that very dict: an unchanged file of a large image then
+    costs its baseline no record of its own. Neither side is mutated once taken."""
+    _LIKE[:] = [records]
+
+
+def _read_written(f: Any) -> tuple[bytes, dict[str, Any]] | None:
+    """(sha256 of the bytes, the parsed document) of a baseline laid out as `render` writes
+    it, read a block of record lines at a time and with repeated values held once, so the
+    files baseline of a large image is never held whole as bytes or text beside its records;
+    None when the layout is another (the caller parses the whole file then).
+
+    Equal to `json.loads` of the whole file whenever it returns: a block is cut only after a
+    line ending in a comma, and a cut inside a record leaves a block that is not JSON."""
+    digest = hashlib.sha256()
+    first = f.readline()
+    digest.update(first)
+    if not first.isascii() or not first.endswith(_RECORDS_OPEN.encode()):
+        return None
     try:
-        data = json.loads(text)
+        document = json.loads(first[:-len(_RECORDS_OPEN)].decode("ascii") + "}")
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(document, dict) or "records" in document:
+        return None
+    records: dict[str, Any] = {}
+    shared: dict[str, str] = {}
+    lines: list[bytes] = []
+    ended = False
+    for line in f:
+        digest.update(line)
+        if ended or not line.isascii():
+            return None
+        ended = line == b"}}\n"
+        if ended or len(lines) >= _LINES:
+            # only the last record line has no comma
+            if lines and ended == lines[-1].endswith(b",\n"):
+                return None
+            if lines and not _add_block(records, b"".join(lines)[:None if ended else -2], shared):
+                return None
+            lines = []
+        if not ended:
+            lines.append(line)
+    if not ended:
+        return None
+    document["records"] = records
+    return digest.digest(), document
+
+
+def _add_block(records: dict[str, Any], block: bytes, shared: dict[str, str]) -> bool:
+    """Parse record lines (`"key": {...}` joined by commas) into `records`; False when they
+    are not JSON."""
+    try:
+        found = json.loads(b"{" + block + b"}")
+    except (ValueError, RecursionError):
+        return False
+    if not isinstance(found, dict):
+        return False
+    # keys interned: the snapshot judged against them holds the same paths, interned by
+    # the walk (harness.snapshot.walk), and each is then held once for both
+    like = _LIKE[0] if _LIKE else {}
+    for key, record in found.items():
+        same = like.get(key)
+        if same is not None and same == record:
+            records[sys.intern(key)] = same
+            continue
+        if isinstance(record, dict):
+            for field in _SHARED:
+                value = record.get(field)
+                if type(value) is str:
+                    record[field] = shared.setdefault(value, value)
+        records[sys.intern(key)] = record
+    return True
+
+
+def _json(path: Path, text: str) -> Any:
+    try:
+        return json.loads(text)
     except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than any record
         raise BaselineCorrupt(f"baseline {path} is not valid JSON ({exc}); restore it from git "
                               "or re-create it with --update-baselines") from exc
+
+
+def _checked(path: Path, data: Any, aspect: str) -> tuple[dict[str, Any], dict[str, Any]]:
     if not isinstance(data, dict) or not isinstance(data.get("records"), dict):
         raise BaselineCorrupt(f"baseline {path} has no 'records' object")
     if data.get("schema") != SCHEMA:
@@ -126,20 +243,23 @@ def write(root: Path, name: str, arch: str, aspect: str, image: dict[str, Any],
           records: dict[str, Any]) -> bool:
     """Store an aspect atomically; return False (and touch nothing) when it is unchanged."""
     path = aspect_path(root, name, arch, aspect)
-    text = render(aspect, image, records)
+    # rendered twice, to compare and then to write, rather than held whole
+    digest = hashlib.sha256()
+    for part in _parts(aspect, image, records):
+        digest.update(part.encode("ascii"))
     try:
-        if path.read_text(encoding="ascii") == text:
+        if file_digest(path) == digest.digest():
             return False
-    except (OSError, UnicodeDecodeError):
+    except OSError:
         pass
     try:
-        _replace(path, text, aspect)
+        _replace(path, (part.encode("ascii") for part in _parts(aspect, image, records)))
     except OSError as exc:
         raise BaselineWriteError(f"could not write baseline {path} ({exc.strerror or exc}); "
                                  "the previous file is intact") from exc
     return True
 
 
-def _replace(path: Path, text: str, aspect: str) -> None:
+def _replace(path: Path, parts: Iterator[bytes]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    safepath.replace_file(path, text.encode("ascii"), sync=True)
+    safepath.replace_file(path, parts, sync=True)

@@ -104,9 +104,11 @@ class SnapshotStore:
         """The snapshot of an image, from the cache or taken now behind a lock."""
         kept = self._memo.get(info.key)
         if kept is not None:
+            baseline.judging(kept.files)
             return kept
         with gcpause.paused():
             snap = self._load_or_take(info)
+        baseline.judging(snap.files)
         self._memo[info.key] = snap
         self._keys[id(snap)] = info.key
         gcpause.settle()

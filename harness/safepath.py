@@ -13,6 +13,7 @@ import contextlib
 import os
 import re
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from harness.errors import HarnessError, SourceError
@@ -58,9 +59,10 @@ def inside(root: Path, *parts: str) -> Path:
     return path
 
 
-def replace_file(path: Path, data: bytes, mode: int | None = None, sync: bool = False) -> None:
+def replace_file(path: Path, data: bytes | Iterable[bytes], mode: int | None = None,
+                 sync: bool = False) -> None:
     """Write `path` atomically: a temp file created exclusively (O_EXCL, never through a
-    symlink) beside it, filled, renamed over it. `mode` defaults to 0666 less the umask (a
+    symlink) beside it, filled (with `data`, or each of its parts in turn), renamed over it. `mode` defaults to 0666 less the umask (a
     normal file, not mkstemp's 0600); `sync` makes the bytes and the rename durable. Raises
     OSError; no temp file is left behind."""
     folder = path.parent
@@ -72,7 +74,11 @@ def replace_file(path: Path, data: bytes, mode: int | None = None, sync: bool = 
                 os.umask(umask)
                 mode = 0o666 & ~umask
             os.fchmod(out.fileno(), mode)
-            out.write(data)
+            if isinstance(data, bytes):
+                out.write(data)
+            else:
+                for part in data:
+                    out.write(part)
             out.flush()
             if sync:
                 os.fsync(out.fileno())

@@ -6,9 +6,11 @@ diff step compares.
 
 from __future__ import annotations
 
+import itertools
 import json
 import marshal
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,8 @@ from harness.snapshot.walk import ContentCollector, walk
 SCHEMA = 1
 #: what a kept snapshot's name carries besides the image and the code: marshal's format
 CACHE_FORMAT = f"py{sys.version_info[0]}{sys.version_info[1]}m{marshal.version}"
+#: file records `Snapshot.keep` marshals at a time
+_KEPT_AT_ONCE = 1 << 14
 
 
 @dataclass
@@ -78,17 +82,40 @@ class Snapshot:
     def keep(self, path: Path) -> None:
         """Write the snapshot to the gate's private cache. marshal, not JSON: faster to
         write (on the cold gate's path) and to read (bench/README.md); the cache key holds the interpreter's version, as marshal's format may
-        change with it."""
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        safepath.replace_file(path, marshal.dumps(data))
+        change with it. The other fields first, with the count of file records, then the
+        records a batch at a time: a large image's snapshot is never held again whole as
+        bytes."""
+        head = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "files"}
+        head["files"] = len(self.files)
+
+        def parts() -> Iterator[bytes]:
+            yield marshal.dumps(head)
+            records = iter(self.files.items())
+            while batch := list(itertools.islice(records, _KEPT_AT_ONCE)):
+                yield marshal.dumps(batch)
+
+        safepath.replace_file(path, parts())
 
     @classmethod
     def recall(cls, path: Path) -> Snapshot | None:
         """A snapshot `keep` wrote; None when absent, damaged or of another schema."""
         try:
-            data = marshal.loads(path.read_bytes())
-            if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-                return None
+            with path.open("rb") as f:
+                data = marshal.load(f)
+                if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+                    return None
+                count = data.get("files")
+                if type(count) is not int:
+                    return None
+                files: dict[str, dict[str, Any]] = {}
+                while len(files) < count:
+                    batch = marshal.load(f)
+                    if not isinstance(batch, list) or not batch:
+                        return None
+                    files.update(batch)
+                if len(files) != count or f.read(1):
+                    return None
+            data["files"] = files
             return cls(**data)
         except (OSError, ValueError, TypeError, EOFError):
             return None

@@ -105,15 +105,35 @@ def _lines(text: str) -> Iterator[str]:
         start = stop + 1
 
 
+#: the breaks of `_OTHER_BREAKS` an ASCII file can hold
+_OTHER_ASCII_BREAKS = re.compile(b"[\r\v\f\x1c\x1d\x1e]")
+#: how much of an ASCII database is decoded at a time
+_BLOCK = 1 << 20
+
+
+def _text_lines(data: bytes) -> Iterator[str]:
+    """`_lines(_text(data))`; an ASCII file (the common case) is decoded a block of whole
+    lines at a time, so a large database is never held a second time as text."""
+    if not data.isascii() or _OTHER_ASCII_BREAKS.search(data):
+        yield from _lines(_text(data))
+        return
+    start, end = 0, len(data)
+    while start < end:
+        stop = data.find(b"\n", start + _BLOCK)
+        stop = end if stop < 0 else stop + 1
+        yield from _lines(data[start:stop].decode("ascii"))
+        start = stop
+
+
 def stanza_blocks(text: str, origin: str, problems: list[str] | None = None
                   ) -> list[tuple[int, dict[str, str]]]:
     """(first line, fields) of each deb822 stanza (field names lower-cased, continuation
     lines joined). A stanza with a line that is no field is skipped, reported in `problems`
     (raised as ParseError when `problems` is None)."""
-    return list(_stanzas(text, origin, problems))
+    return list(_stanzas(_lines(text), origin, problems))
 
 
-def _stanzas(text: str, origin: str, problems: list[str] | None
+def _stanzas(lines: Iterator[str], origin: str, problems: list[str] | None
              ) -> Iterator[tuple[int, dict[str, str]]]:
     """`stanza_blocks`, one stanza at a time: a reader that keeps a few fields of each never
     holds every stanza of a large database at once."""
@@ -126,7 +146,7 @@ def _stanzas(text: str, origin: str, problems: list[str] | None
     bad: str | None = None
 
     # a blank line after the last one closes the last stanza as any blank line does
-    for lineno, line in enumerate(chain(_lines(text), ("",)), 1):
+    for lineno, line in enumerate(chain(lines, ("",)), 1):
         if not line.strip():
             if current and bad is None:
                 yield start, current
@@ -161,38 +181,31 @@ def read_database(files: dict[str, bytes], problems: list[str] | None = None
     """Package records from the dpkg database files collected from an image. Entries that
     cannot be read go to `problems` ("file:line: why"); a database with entries but none
     readable, or a file that is no dpkg database, is a ParseError."""
-    records, _ = _read(files, problems)
-    return records
+    return [record for record, _ in _read(files, problems)]
 
 
 def _read(files: dict[str, bytes], problems: list[str] | None
-          ) -> tuple[list[dict[str, Any]], dict[str, dict[str, str]]]:
-    """(records, the fields `read_file_lists` reads of each record's stanza: Conffiles)."""
+          ) -> Iterator[tuple[dict[str, Any], dict[str, str]]]:
+    """(record, its stanza's fields) of each installed package, one at a time (the file
+    lists need a few fields of each, not every record held a second time); the errors of
+    `read_database` come once every file is read."""
     found: list[str] = []
-    records: list[dict[str, Any]] = []
-    stanzas_of: dict[str, dict[str, str]] = {}
+    count = 0
     for path in sorted(p for p in files if is_database(p)):
-        data = files[path]
         names: set[str] = set()
-        for lineno, fields in _stanzas(_text(data), path, found):
+        for lineno, fields in _stanzas(_text_lines(files[path]), path, found):
             names.update(fields)
             record = _record(fields, f"{path}:{lineno}", path == STATUS, found)
             if record is not None:
-                records.append(record)
-                stanzas_of[f"{record['name']}:{record['arch']}"] = (
-                    {"conffiles": fields["conffiles"]} if "conffiles" in fields else _NO_FIELDS)
+                count += 1
+                yield record, fields
         if path == STATUS and _foreign(names):
             raise ParseError(f"{path}: not a dpkg database: its stanzas carry vcpkg's fields "
                              "(Abi, Port-Version, Feature) and none has a Maintainer")
     if problems is not None:
         problems.extend(found)
-    if found and not records:
+    if found and not count:
         raise ParseError(f"{found[0]} (no readable package entry: {len(found)} unreadable)")
-    return records, stanzas_of
-
-
-#: the fields kept of a stanza without Conffiles (shared, never written to)
-_NO_FIELDS: dict[str, str] = {}
 
 
 def _foreign(fields: set[str]) -> bool:
@@ -251,12 +264,19 @@ def read_file_lists(files: dict[str, bytes]) -> dict[str, list[dict[str, Any]]]:
     """`name:arch` -> the paths its package records: `info/PKG.list`, else (distroless)
     `status.d/PKG.md5sums` and the stanza's Conffiles, with md5 digests where known (dpkg
     keeps no modes or owners). Conffiles are marked, as users edit them."""
-    records, stanzas = _read(files, [])
-    lists: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
+    # name:arch -> (name, arch, Conffiles) of the packages that list files anywhere (a key
+    # given twice takes its last stanza's): a database's packages are not all held again
+    wanted: dict[str, tuple[str, str, str]] = {}
+    for record, fields in _read(files, []):
         name, arch = record["name"], record["arch"]
         key = f"{name}:{arch}"
-        conffiles = _conffiles(stanzas[key].get("conffiles", ""))
+        listed_conffiles = fields.get("conffiles", "")
+        if listed_conffiles or key in wanted or any(
+                path in files for path in _listing_files(name, arch)):
+            wanted[key] = (name, arch, listed_conffiles)
+    lists: dict[str, list[dict[str, Any]]] = {}
+    for key, (name, arch, listed_conffiles) in wanted.items():
+        conffiles = _conffiles(listed_conffiles)
         digests = _md5sums(_first(files, [f"{INFO_DIR}{name}:{arch}.md5sums",
                                           f"{INFO_DIR}{name}.md5sums"]))
         listed = _first(files, [f"{INFO_DIR}{name}:{arch}.list", f"{INFO_DIR}{name}.list"])
@@ -280,6 +300,13 @@ def read_file_lists(files: dict[str, bytes]) -> dict[str, list[dict[str, Any]]]:
             entries.append(entry)
         lists[key] = entries
     return lists
+
+
+def _listing_files(name: str, arch: str) -> tuple[str, ...]:
+    """Where a package's files may be listed apart from its stanza."""
+    return (f"{INFO_DIR}{name}:{arch}.md5sums", f"{INFO_DIR}{name}.md5sums",
+            f"{INFO_DIR}{name}:{arch}.list", f"{INFO_DIR}{name}.list",
+            f"{STATUS_D}{name}.md5sums", f"{STATUS_D}{name}:{arch}.md5sums")
 
 
 def _first(files: dict[str, bytes], paths: list[str]) -> bytes | None:

@@ -56,6 +56,7 @@ class LayerCache:
         #: files read this snapshot that the cache did not know: (image path, shard, name,
         #: identity)
         self._misses: list[tuple[str, str, str, tuple[int, int, int, int]]] = []
+        self._layers: dict[str, str] = {}
 
     def _shard(self, layer: str) -> dict[str, Entry]:
         shard = self._shards.get(layer)
@@ -90,6 +91,7 @@ class LayerCache:
         if cut < 0:
             return None, None
         layer, name = host[:cut + len(_LAYER_MARK)], host[cut + len(_LAYER_MARK):]
+        layer = self._layers.setdefault(layer, layer)  # one string per layer, not per miss
         try:
             st = os.lstat(host)
         except OSError:

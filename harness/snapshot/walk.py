@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import io
 import stat
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
@@ -124,7 +125,9 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> dict[str, dict[
 
         cache = layercache.current() if detachable else None  # facts per layer folder
         for member in reader:
-            path = "/" + member.name if clean else normalize_path(member.name)
+            # interned: a baseline loaded for the diff interns its keys (harness.baseline),
+            # so each path is held once for both on a large image
+            path = sys.intern("/" + member.name if clean else normalize_path(member.name))
             if path == "/" or path in ENGINE_INIT_PATHS:
                 continue
             tick(path)  # the image's time budget, if it is read under one
