@@ -196,6 +196,9 @@ def test_malformed_stanzas_are_skipped_and_named() -> None:
     assert "invalid character" in problems[2] and "revision number" in problems[3]
     with pytest.raises(ParseError, match="no readable package entry"):
         dpkg.read_database({dpkg.STATUS_D + "x": text.split(b"\n\n", 1)[1]}, [])
+    # without a list to report them in, the first unreadable entry is the error (apk, rpm)
+    with pytest.raises(ParseError, match=f"^{dpkg.STATUS}:6: a stanza without a Package field"):
+        dpkg.read_database({dpkg.STATUS: text})
 
 
 def test_status_d_files_are_chosen_as_distroless_tools_choose_them() -> None:

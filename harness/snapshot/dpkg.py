@@ -179,8 +179,9 @@ def _stanzas(lines: Iterator[str], origin: str, problems: list[str] | None
 def read_database(files: dict[str, bytes], problems: list[str] | None = None
                   ) -> list[dict[str, Any]]:
     """Package records from the dpkg database files collected from an image. Entries that
-    cannot be read go to `problems` ("file:line: why"); a database with entries but none
-    readable, or a file that is no dpkg database, is a ParseError."""
+    cannot be read go to `problems` ("file:line: why"; without `problems` the first is a
+    ParseError, as apk's and rpm's readers do); a database with entries but none readable,
+    or a file that is no dpkg database, is a ParseError."""
     return [record for record, _ in _read(files, problems)]
 
 
@@ -202,6 +203,8 @@ def _read(files: dict[str, bytes], problems: list[str] | None
         if path == STATUS and _foreign(names):
             raise ParseError(f"{path}: not a dpkg database: its stanzas carry vcpkg's fields "
                              "(Abi, Port-Version, Feature) and none has a Maintainer")
+    if found and problems is None:  # as apk and rpm: no list to report them in, an error
+        raise ParseError(found[0])
     if problems is not None:
         problems.extend(found)
     if found and not count:
