@@ -14,8 +14,10 @@ import functools
 import io
 import json
 import random
+import re
 import sqlite3
 import tarfile
+import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -168,7 +170,10 @@ def dpkg_database(data: bytes) -> None:
 
     status, _, listed = data.partition(SPLIT)
     files = {dpkg.STATUS: status}
-    _json(dpkg.read_database(files))
+    problems: list[str] = []
+    _json(dpkg.read_database(files, problems))  # unreadable entries reported, the rest read
+    _json(problems)
+    _json(dpkg.read_database(files))  # without a list: the first unreadable one raises
     files[dpkg.INFO_DIR + "base-files.list"] = listed
     _json(dpkg.read_file_lists(files))
     _json(dpkg.read_database({dpkg.STATUS_D + "base-files": status}))
@@ -451,6 +456,65 @@ def layers_budget_seeds() -> list[bytes]:
             lzma.compress(big) + SPLIT + base]
 
 
+# -- baselines --------------------------------------------------------------------------------
+
+_ASPECT = re.compile(rb'"aspect": "(files|abi|packages|metadata)"')
+
+
+@functools.cache
+def _baselines() -> Path:
+    return Path(tempfile.mkdtemp(prefix="fuzz-baselines-"))
+
+
+def baseline_file(data: bytes) -> None:
+    """A baseline file as stored in git (hand-edited, damaged): the block reader of
+    `baseline.load` must give exactly what the whole file read by `json.loads` gives (the same
+    header and records, or BaselineCorrupt from both); read as the aspect its header names."""
+    from harness import baseline
+    from harness.errors import BaselineCorrupt
+
+    named = _ASPECT.search(data[:400])
+    aspect = named.group(1).decode() if named else "files"
+    root = _baselines()
+    path = baseline.aspect_path(root, "img", "x86_64", aspect)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    baseline._LOADED.clear()
+    baseline._DIGESTS.clear()
+    baseline.judging({})
+    try:
+        got: Any = baseline.load(root, "img", "x86_64", aspect)
+    except BaselineCorrupt:
+        got = None
+    try:
+        want: Any = baseline._checked(path, baseline._json(path, data.decode("ascii")), aspect)
+    except (BaselineCorrupt, UnicodeDecodeError):
+        want = None
+    if got != want:
+        raise AssertionError(f"the block reader and json.loads differ: {got!r:.200} != {want!r:.200}")
+
+
+def baseline_seeds() -> list[bytes]:
+    from harness import baseline
+
+    files = {f"/usr/lib/f{i}": {"type": "file", "mode": "0644", "uid": 0, "gid": 0, "size": i,
+                                "sha256": format(i, "064x"), "package": "libc6"} for i in range(40)}
+    files["/bin"] = {"type": "symlink", "mode": "0777", "uid": 0, "gid": 0, "target": "usr/bin"}
+    abi = {"libc.so.6": {"arch": "x86_64", "paths": ["/usr/lib/libc.so.6"], "needed": [],
+                         "versions": ["GLIBC_2.34"], "packages": ["libc6"]},
+           "libc.so.6:printf@@GLIBC_2.34": {"type": "FUNC", "bind": "GLOBAL", "default": True},
+           "libc.so.6:environ@@GLIBC_2.34": {"type": "OBJECT", "bind": "WEAK", "size": 8,
+                                               "default": True}}
+    image = {"image_id": "sha256:" + "0" * 64, "arch": "x86_64", "size": 1}
+    seeds = [baseline.render("files", image, files).encode()]
+    seeds.append(baseline.render("abi", image, abi).encode())
+    seeds.append(baseline.render("files", image, {}).encode())
+    # the block reader cuts every 4,096 lines: a seed long enough to cross cuts
+    many = {f"/p/{i:05d}": {"type": "dir", "mode": "0755", "uid": 0, "gid": 0} for i in range(9000)}
+    seeds.append(baseline.render("files", image, many).encode())
+    return seeds
+
+
 TARGETS: dict[str, Target] = {t.name: t for t in [
     Target("rpmheader", rpm_header, (ParseError,), rpm_header_seeds),
     Target("rpmdb", rpm_database, (ParseError,), rpm_database_seeds),
@@ -462,6 +526,7 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
     Target("rpmdb-bounded", rpm_sqlite_bounded, (ParseError,), rpm_sqlite_seeds),
     Target("walk-capped", walk_capped, (SourceError,), walk_capped_seeds),
     Target("layers-budget", layers_budget, (SourceError,), layers_budget_seeds),
+    Target("baseline", baseline_file, (), baseline_seeds, text=True),
 ]}
 
 
