@@ -119,7 +119,7 @@ def test_the_walk_hands_objects_on_the_host_over_by_path(tmp_path: Any) -> None:
     assert by_path == [] and by_bytes == ["/lib/libpthread.so.0"]
 
 
-def _crash_on_marker(datas: list[bytes | str]) -> bytes:
+def _crash_on_marker(datas: list[bytes | str], kept_in: str | None = None) -> bytes:
     """The parser, except that it dies (as LIEF would on a segfault) on a marked object."""
     import marshal
     import os

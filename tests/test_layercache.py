@@ -112,3 +112,34 @@ def test_a_file_changed_in_place_is_read_again(tmp_path: Path,
     changed = snapshot()["/etc/data"]
     assert changed["size"] == 12 * 1024 and not served
     assert changed["sha256"] == hashlib.sha256(b"two, longer\n" * 1024).hexdigest()
+
+
+@pytest.mark.docker
+def test_an_object_met_again_is_not_parsed_again(docker_engine: Any, tmp_path: Path) -> None:
+    """ELF facts are kept by content digest too: an object in a layer the cache does not know
+    (here: the layer shards dropped, the objects kept) is served by its sha256, not parsed.
+    The kept facts are marked, and the mark comes back."""
+    ref, libc = family.build_base(), "/usr/lib/x86_64-linux-gnu/libc.so.6"
+
+    def snapshot(cache: Path) -> Any:
+        store = SnapshotStore(cache, f"layercache-test-{os.getpid()}", read="layers")
+        try:
+            return store.snapshot(store.find_image(ImageSpec("img", ref)))
+        finally:
+            store.cleanup()
+
+    first = snapshot(tmp_path / "c1")
+    digest = first.files[libc]["sha256"]
+    kept = list((tmp_path / "c1").glob(f"layers-*/objects/{digest[:2]}/{digest}"))
+    assert len(kept) == 1, "libc's facts kept by its digest"
+    again = tmp_path / "c2"
+    for objects in (tmp_path / "c1").glob("layers-*/objects"):
+        shutil.copytree(objects, again / objects.parent.name / "objects")
+    target = next(again.glob(f"layers-*/objects/{digest[:2]}/{digest}"))
+    import marshal
+    facts = marshal.loads(target.read_bytes())
+    assert facts == {k: v for k, v in first.abi["objects"][libc].items() if k != "search_missing"}
+    target.write_bytes(marshal.dumps({**facts, "soname": "marked.so.6"}))
+    second = snapshot(again)
+    assert second.abi["objects"][libc]["soname"] == "marked.so.6"
+    assert second.files[libc]["sha256"] == digest

@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any, Union
 
 from harness.paths import follow
@@ -217,11 +218,11 @@ class ElfCollector:
         datas = [d for _, d in self._batch]
         pool = self._running_pool()
         try:
-            pending = pool.submit(_parse_batch, datas)
+            pending = pool.submit(_parse_batch, datas, _kept_in())
         except BrokenProcessPool:  # broken by a crash whose batch is not collected yet
             self._drop_pool(pool)
             pool = self._running_pool()
-            pending = pool.submit(_parse_batch, datas)
+            pending = pool.submit(_parse_batch, datas, _kept_in())
         # the executor holds a batch's arguments until its result is in anyway: keeping
         # them here too costs nothing, and lets a batch lost in a crash be parsed again
         self._inflight.append((paths, datas, pending, self._batch_bytes, pool))
@@ -268,7 +269,8 @@ class ElfCollector:
                               "image"}, None]
         pool = self._running_pool()
         try:
-            result: list[Any] = marshal.loads(pool.submit(_parse_batch, [data]).result())[0]
+            result: list[Any] = marshal.loads(
+                pool.submit(_parse_batch, [data], _kept_in()).result())[0]
             return result
         except BrokenProcessPool:
             self._crashes += 1
@@ -334,6 +336,25 @@ def parsers_ahead(in_place: bool) -> Iterator[None]:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+#: the folders of facts by content digest of the snapshots being taken (`facts_by_digest`)
+_KEPT_IN: list[str] = []
+
+
+def _kept_in() -> str | None:
+    return _KEPT_IN[-1] if _KEPT_IN else None
+
+
+@contextlib.contextmanager
+def facts_by_digest(folder: Path) -> Iterator[None]:
+    """Objects parsed within are kept in `folder` by the sha256 of their bytes, and an object
+    met again (the same library in another layer or image) is not parsed again."""
+    _KEPT_IN.append(str(folder))
+    try:
+        yield
+    finally:
+        _KEPT_IN.pop()
+
+
 def _take_started_pool() -> Any:
     global _started
     pool, _started = _started, None
@@ -356,18 +377,48 @@ def _worker_init() -> None:
     elfparse.quiet()
 
 
-def _parse_batch(datas: list[Parsed]) -> bytes:
+def _parse_batch(datas: list[Parsed], kept_in: str | None = None) -> bytes:
     """[facts, sha256 or None] of each object of a batch (the digest of those handed over
     with a size to hash them at), as marshal data: the walk's process loads what the workers
-    send while it walks, and marshal loads and writes plain data faster than pickle does."""
+    send while it walks, and marshal loads and writes plain data faster than pickle does.
+    `kept_in`: the folder of facts by content digest (`facts_by_digest`)."""
     results = []
     for data in datas:
         if isinstance(data, tuple):
             path, size = data
-            results.append([_parse_here(path), _host_file_digest(path, size)])
+            digest = _host_file_digest(path, size)
+            results.append([_facts_of(path, digest, kept_in), digest])
+        elif isinstance(data, bytes) and kept_in is not None:
+            results.append([_facts_of(data, hashlib.sha256(data).hexdigest(), kept_in), None])
         else:
             results.append([_parse_here(data), None])
     return marshal.dumps(results)
+
+
+def _facts_of(data: bytes | str, digest: str | None, kept_in: str | None) -> dict[str, Any]:
+    """The facts of an object whose sha256 is `digest`: kept ones when an earlier snapshot
+    parsed the same bytes (another layer or image), else parsed now and kept."""
+    if kept_in is None or digest is None:
+        return _parse_here(data)
+    where = os.path.join(kept_in, digest[:2], digest)
+    try:
+        with open(where, "rb") as f:
+            facts = marshal.loads(f.read())
+        if isinstance(facts, dict) and "error" not in facts:
+            return facts
+    except Exception:  # noqa: BLE001 - absent or damaged (any way marshal fails): parsed again
+        pass
+    facts = _parse_here(data)
+    if "error" not in facts:  # a crash or a bound is the run's, not the object's
+        try:
+            os.makedirs(os.path.dirname(where), exist_ok=True)
+            tmp = f"{where}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as f:
+                f.write(marshal.dumps(facts))
+            os.replace(tmp, where)
+        except OSError:
+            pass  # keeping them only saves a later parse
+    return facts
 
 
 def _parse_here(data: bytes | str) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from harness import safepath
-from harness.snapshot.elf import ElfCollector
+from harness.snapshot.elf import ElfCollector, facts_by_digest
 
 #: what marks an overlay2 layer's folder in a host path
 _LAYER_MARK = "/diff/"
@@ -173,10 +173,14 @@ def current() -> LayerCache | None:
 
 @contextlib.contextmanager
 def using(folder: Path) -> Iterator[LayerCache]:
-    """Snapshots taken within use the layer cache in `folder`."""
+    """Snapshots taken within use the layer cache in `folder`, and keep the ELF facts of the
+    objects they parse by content digest in its `objects/` (an object met again in a layer
+    the cache does not know yet, the same library in another image's layer, is not parsed
+    again)."""
     cache = LayerCache(folder)
     _current.append(cache)
     try:
-        yield cache
+        with facts_by_digest(folder / "objects"):
+            yield cache
     finally:
         _current.pop()
