@@ -84,6 +84,27 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+def write_baselines(ref: str, root: Path, cache: Path, read: str,
+                    may_fail: tuple[str, ...] = ()) -> dict[str, bytes]:
+    """`--update-baselines` of every aspect of one image, read one way (`--compat-read`);
+    the files' bytes. An aspect not in `may_fail` must be judged without error."""
+    import os
+
+    from harness.aspects import ASPECTS
+    from harness.config import HarnessConfig, ImageSpec
+    from harness.gate import SnapshotStore, check_aspect
+
+    store = SnapshotStore(cache, f"baselines-test-{os.getpid()}", read=read)
+    try:
+        for aspect in ASPECTS:
+            result = check_aspect(ImageSpec("img", ref), aspect, store, root, HarnessConfig(),
+                                  update=True)
+            assert result.error is None or aspect in may_fail, f"{ref} {aspect}: {result.error}"
+    finally:
+        store.cleanup()
+    return tree_bytes(root)
+
+
 @pytest.fixture
 def runtime_suite(pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory,
                   monkeypatch: pytest.MonkeyPatch) -> Callable[..., pytest.RunResult]:

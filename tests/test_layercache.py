@@ -14,27 +14,18 @@ from typing import Any
 import pytest
 
 import testimages
-from harness.config import HarnessConfig, ImageSpec
-from harness.aspects import ASPECTS
-from harness.gate import SnapshotStore, check_aspect
+from harness.config import ImageSpec
+from harness.gate import SnapshotStore
 from harness.source.layerdirs import LayerDirsReader
 from harness.snapshot import layercache
 from harness.snapshot.walk import walk
 from testimages import family, layered, tiny
-from conftest import tree_bytes
+from conftest import write_baselines as update_baselines
 
 
 def write_baselines(ref: str, root: Path, cache: Path, read: str) -> dict[str, bytes]:
-    """`--update-baselines` of every aspect of one image, read one way; the files' bytes."""
-    store = SnapshotStore(cache, f"layercache-test-{os.getpid()}", read=read)
-    try:
-        for aspect in ASPECTS:
-            result = check_aspect(ImageSpec("img", ref), aspect, store, root, HarnessConfig(),
-                                  update=True)
-            assert result.error is None, f"{ref} {aspect}: {result.error}"
-    finally:
-        store.cleanup()
-    found = tree_bytes(root)
+    """conftest's, which must write something."""
+    found = update_baselines(ref, root, cache, read)
     assert found, f"{ref}: no baseline written"
     return found
 
