@@ -159,3 +159,43 @@ def test_distinct_names_are_kept_without_comparing_each_pair(
     _Counted.compared = 0
     assert licenses.dep5_license(text) == " AND ".join(names)
     assert _Counted.compared <= 2 * len(names), _Counted.compared
+
+
+def test_licences_past_the_images_bound_are_named_not_held(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The licence expressions an image's copyright files give are held up to a bound in all
+    (an image of many huge copyright files must not make the gate hold them): past it a
+    package's licence is not recorded, and that is a malformed entry naming its file, never
+    silence."""
+    import io
+    import tarfile
+
+    from harness.aspects.packages import database_findings
+    from harness.rootfs.image import ImageInfo
+    from harness.snapshot import packages, take_snapshot
+
+    names = ("aaa", "bbb", "ccc")
+    status = "".join(f"Package: {n}\nStatus: install ok installed\nVersion: 1.0\n"
+                     f"Architecture: amd64\nMaintainer: m\n\n" for n in names).encode()
+    copyright_text = ("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
+                      "\nFiles: *\nLicense: {}\n")
+    members = {"var/lib/dpkg/status": status}
+    for n, licence in zip(names, ("MIT", "GPL-2+", "Apache-2.0")):
+        members[f"usr/share/doc/{n}/copyright"] = copyright_text.format(licence).encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        folders = {"/".join(p.split("/")[:i]) for p in members for i in range(1, p.count("/") + 1)}
+        for folder in sorted(folders):
+            info = tarfile.TarInfo(folder)
+            info.type = tarfile.DIRTYPE
+            tar.addfile(info)
+        for path, data in members.items():
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    monkeypatch.setattr(packages, "MAX_LICENCE_TOTAL", len("MIT") + len("GPL-2.0-or-later"))
+    snap = take_snapshot(ImageInfo("lic", "sha256:" + "0" * 64, "x86_64", "linux", None, {}), buf)
+    licences = {r["name"]: r.get("license") for r in snap.packages.values()}
+    assert licences == {"aaa": "MIT", "bbb": "GPL-2.0-or-later", "ccc": None}
+    findings = [(c.kind, c.subject) for c in database_findings(snap)]
+    assert findings == [("package-record-malformed", "/usr/share/doc/ccc/copyright")]

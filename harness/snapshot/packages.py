@@ -61,6 +61,10 @@ READERS: list[PackageReader] = []
 #: a licence file larger than this is not read (a copyright file is a few KiB; the largest
 #: in Debian are a few hundred)
 MAX_LICENCE_FILE = 1 << 20
+#: the licence expressions of all of an image's licence files, in characters, at most: far
+#: above any distribution's (a few dozen a package), and a bound on an image of many large
+#: licence files made to be held (each file is read alone, its expression kept)
+MAX_LICENCE_TOTAL = 16 << 20
 
 
 def register(reader: PackageReader) -> None:
@@ -111,6 +115,9 @@ class PackagesCollector:
         self._refused: dict[str, str] = {}
         #: licence files read as they pass (a licence, not the file, is kept)
         self._licences: dict[str, str | None] = {}
+        #: licence files past MAX_LICENCE_TOTAL -> why their licence is not recorded
+        self._licences_dropped: dict[str, str] = {}
+        self._licence_chars = 0
         self._databases: list[Database] | None = None
         self._tails = tuple({_tail(loc) for r in READERS for loc in r.locations})
 
@@ -151,17 +158,32 @@ class PackagesCollector:
             if (reader.is_licence_file is not None and reader.read_licence is not None
                     and reader.is_licence_file(path)):
                 try:
-                    self._licences[path] = reader.read_licence(data)
+                    licence = reader.read_licence(data)
                 except Exception:  # a licence reader's bug must not stop the walk
-                    self._licences[path] = None
+                    licence = None
+                self._licences[path] = self._kept_licence(path, licence)
                 if not self._rerooted(path):
                     return
         self._taken[path] = data
         self._databases = None
 
+    def _kept_licence(self, path: str, licence: str | None) -> str | None:
+        """The licence to keep of a licence file, within MAX_LICENCE_TOTAL characters in all;
+        past it None, and the file noted in `_licences_dropped`."""
+        if licence is None:
+            return None
+        if self._licence_chars + len(licence) > MAX_LICENCE_TOTAL:
+            self._licences_dropped[path] = (
+                f"{path}: licence not recorded: the image's licence files name more than "
+                f"{MAX_LICENCE_TOTAL:,} characters of licences in all")
+            return None
+        self._licence_chars += len(licence)
+        return licence
+
     def _fill_licences(self, reader: PackageReader, records: list[dict[str, Any]],
-                       resolver: SymlinkResolver | None) -> None:
-        """Each record without a licence takes the one its licence file names, if any."""
+                       resolver: SymlinkResolver | None, problems: list[str]) -> None:
+        """Each record without a licence takes the one its licence file names, if any; a
+        licence dropped past the bound is one of the database's `problems`."""
         if reader.licence_file is None or reader.read_licence is None:
             return
         for record in records:
@@ -173,6 +195,8 @@ class PackagesCollector:
             licence = self._licences.get(path) if path is not None else None
             if licence is not None:
                 record["license"] = licence
+            elif path is not None and path in self._licences_dropped:
+                problems.append(self._licences_dropped[path])
 
     def databases(self, files: dict[str, dict[str, Any]] | None = None) -> list[Database]:
         """Every database found: each reader's locations resolved through the image's
@@ -258,7 +282,7 @@ class PackagesCollector:
                                   f"({type(exc).__name__}: {exc})")
                 databases.append(entry)
                 continue
-            self._fill_licences(database.reader, found, resolver)
+            self._fill_licences(database.reader, found, resolver, problems)
             entry["count"] = len(found)
             if problems:
                 entry["malformed"] = problems[:MAX_MALFORMED]
