@@ -62,9 +62,9 @@ def inside(root: Path, *parts: str) -> Path:
 def replace_file(path: Path, data: bytes | Iterable[bytes], mode: int | None = None,
                  sync: bool = False) -> None:
     """Write `path` atomically: a temp file created exclusively (O_EXCL, never through a
-    symlink) beside it, filled (with `data`, or each of its parts in turn), renamed over it. `mode` defaults to 0666 less the umask (a
-    normal file, not mkstemp's 0600); `sync` makes the bytes and the rename durable. Raises
-    OSError; no temp file is left behind."""
+    symlink) beside it, filled (with `data`, or each of its parts in turn), renamed over it.
+    `mode` defaults to 0666 less the umask (a normal file, not mkstemp's 0600); `sync` makes
+    the bytes and the rename durable. Raises OSError; no temp file is left behind."""
     folder = path.parent
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:64]}.", suffix=".tmp", dir=folder)
     try:

@@ -22,8 +22,6 @@ from harness.snapshot.manager import Manager
 from harness.snapshot.packages import PackageReader, package_key
 from harness.versions import apk_record_compare
 
-#: apk in the registry of managers (harness.snapshot.managers)
-
 INSTALLED = ("/lib/apk/db/installed", "/usr/lib/apk/db/installed")
 LOCATIONS = ("/lib/apk/db", "/usr/lib/apk/db")
 _LINE = re.compile(r"^([A-Za-z]):(.*)$")
@@ -252,6 +250,7 @@ def _names(lines: list[str]) -> list[str]:
     return names
 
 
+#: apk in the registry of managers (harness.snapshot.managers)
 MANAGER = Manager("apk", apk_record_compare, purl_type="apk", distro=True,
                   reader=PackageReader("apk", is_database, read_database, read_file_lists,
                                        locations=LOCATIONS))

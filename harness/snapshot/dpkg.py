@@ -23,8 +23,6 @@ from harness.snapshot.manager import Manager
 from harness.snapshot.packages import PackageReader
 from harness.versions import dpkg_record_compare, dpkg_version_warning, parse_dpkg_version
 
-#: dpkg in the registry of managers (harness.snapshot.managers)
-
 LOCATION = "/var/lib/dpkg"
 STATUS = "/var/lib/dpkg/status"
 STATUS_D = "/var/lib/dpkg/status.d/"
@@ -357,6 +355,7 @@ def copyright_licence(data: bytes) -> str | None:
     return dep5_license(data.decode("utf-8", "replace"))
 
 
+#: dpkg in the registry of managers (harness.snapshot.managers)
 MANAGER = Manager("dpkg", dpkg_record_compare, purl_type="deb", distro=True,
                   reader=PackageReader("dpkg", is_database, read_database, read_file_lists, is_aux,
                                        (LOCATION,), copyright_file, is_copyright_file,

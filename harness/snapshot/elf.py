@@ -336,6 +336,9 @@ def parsers_ahead(in_place: bool) -> Iterator[None]:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+#: objects at least this large are kept by digest: the libraries worth not parsing twice;
+#: a file per small object would grow the cache with an image's count of tiny objects
+KEPT_MIN = 64 << 10
 #: the folders of facts by content digest of the snapshots being taken (`facts_by_digest`)
 _KEPT_IN: list[str] = []
 
@@ -387,8 +390,9 @@ def _parse_batch(datas: list[Parsed], kept_in: str | None = None) -> bytes:
         if isinstance(data, tuple):
             path, size = data
             digest = _host_file_digest(path, size)
-            results.append([_facts_of(path, digest, kept_in), digest])
-        elif isinstance(data, bytes) and kept_in is not None:
+            results.append([_facts_of(path, digest, kept_in if size >= KEPT_MIN else None),
+                            digest])
+        elif isinstance(data, bytes) and kept_in is not None and len(data) >= KEPT_MIN:
             results.append([_facts_of(data, hashlib.sha256(data).hexdigest(), kept_in), None])
         else:
             results.append([_parse_here(data), None])

@@ -36,8 +36,6 @@ from harness.snapshot.packages import PackageReader, package_key
 from harness.snapshot.manager import Manager
 from harness.versions import rpm_compare, rpm_record_compare
 
-#: rpm in the registry of managers (harness.snapshot.managers)
-
 DB_DIRS = ("/usr/lib/sysimage/rpm/", "/var/lib/rpm/", "/usr/share/rpm/")
 LOCATIONS = tuple(d.rstrip("/") for d in DB_DIRS)
 #: file name -> backend, in the order rpm's own backend detection probes them (lib/backend/dbi.c)
@@ -307,6 +305,7 @@ def _query(con: sqlite3.Connection) -> list[tuple[int, Any]]:
         con.set_progress_handler(None, 0)
 
 
+#: rpm in the registry of managers (harness.snapshot.managers)
 MANAGER = Manager("rpm", rpm_record_compare, purl_type="rpm", distro=True,
                   reader=PackageReader("rpm", is_database, read_database, read_file_lists,
                                        locations=LOCATIONS))
