@@ -360,14 +360,17 @@ def rpm_sqlite_bounded(data: bytes) -> None:
         _json(_rpm_reader().read({RPM_PATHS[0]: data}))
 
 
-def rpm_sqlite_seeds() -> list[bytes]:
-    def db(script: str) -> bytes:
-        con = sqlite3.connect(":memory:")
-        con.executescript(script)
-        data = con.serialize()
-        con.close()
-        return data
+def sqlite_bytes(script: str) -> bytes:
+    """The bytes of an SQLite database made by `script`."""
+    con = sqlite3.connect(":memory:")
+    con.executescript(script)
+    data = con.serialize()
+    con.close()
+    return data
 
+
+def rpm_sqlite_seeds() -> list[bytes]:
+    db = sqlite_bytes
     blobs = _rpm_blobs()
     return [db("CREATE VIEW Packages AS WITH RECURSIVE f(hnum, blob) AS (SELECT 1, x'00' "
                "UNION ALL SELECT hnum + 1, blob FROM f) SELECT hnum, blob FROM f;"),

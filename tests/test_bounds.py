@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -22,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from fuzz.targets import sqlite_bytes
 from harness.config import ConfigError, parse_config
 from harness.errors import ParseError
 from harness.limits import GIB, MIB, Limits, budget, parse_limits
@@ -89,13 +89,6 @@ CREATE VIEW Packages AS
 """
 
 
-def _sqlite_bytes(script: str) -> bytes:
-    con = sqlite3.connect(":memory:")
-    con.executescript(script)
-    data = con.serialize()
-    con.close()
-    return data
-
 
 def _read_in_child(data: bytes, path: str, seconds: float = 120) -> str:
     """Read an rpm database in a child (a hang is then a failure, not a stuck suite)."""
@@ -115,7 +108,7 @@ def _read_in_child(data: bytes, path: str, seconds: float = 120) -> str:
 
 
 def test_packages_as_a_recursive_view_is_refused() -> None:
-    data = _sqlite_bytes(RECURSIVE_VIEW)
+    data = sqlite_bytes(RECURSIVE_VIEW)
     assert len(data) <= 8192
     path = "/usr/lib/sysimage/rpm/rpmdb.sqlite"
     message = _read_in_child(data, path)
@@ -126,7 +119,7 @@ def test_an_image_with_a_recursive_view_is_a_packages_error(tmp_path: Path) -> N
     """An rpmdb.sqlite whose Packages is an endless recursive view, in an image: the gate
     ends (the query runs under a deadline), and only the packages aspect is an error, naming
     the file."""
-    data = _sqlite_bytes(RECURSIVE_VIEW)
+    data = sqlite_bytes(RECURSIVE_VIEW)
     archive = bombs.archive(tmp_path / "view.tar", [("var/lib/rpm/rpmdb.sqlite", data, len(data))],
                             "gzip", "harness-test/rpm-view:1")
     figures = gate(f"docker-archive:{archive}", {}, tmp_path / "cache", timeout=300)
@@ -135,14 +128,14 @@ def test_an_image_with_a_recursive_view_is_a_packages_error(tmp_path: Path) -> N
 
 
 def test_a_virtual_table_is_refused() -> None:
-    data = _sqlite_bytes("CREATE VIRTUAL TABLE Packages USING fts5(hnum, blob);")
+    data = sqlite_bytes("CREATE VIRTUAL TABLE Packages USING fts5(hnum, blob);")
     with pytest.raises(ParseError, match="Packages is a virtual table, not a table: refused"):
         rpm.read_database({"/var/lib/rpm/rpmdb.sqlite": data})
 
 
 def test_a_slow_query_stops_at_its_deadline_naming_the_bound() -> None:
     rows = ",".join(f"({i}, x'00')" for i in range(1, 20_001))
-    data = _sqlite_bytes(f"CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB);"
+    data = sqlite_bytes(f"CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB);"
                          f"INSERT INTO Packages VALUES {rows};")
     with budget(Limits(sqlite_seconds=1e-9), "test"):
         with pytest.raises(ParseError, match=r"rpmdb\.sqlite: .*the query took longer than "
