@@ -17,6 +17,7 @@ from typing import Any
 from harness import safepath
 from harness.baselineschema import check_records
 from harness.errors import BaselineCorrupt, BaselineMissing, BaselineWriteError
+from harness.memo import Memo
 
 SCHEMA = 1
 
@@ -72,10 +73,11 @@ def _parts(aspect: str, image: dict[str, Any], records: dict[str, Any]) -> Itera
     yield "}}\n"
 
 
-#: path -> (digest of the bytes, header, records) of the last load: the files baseline serves
-#: both the files and the security aspect, and is then neither read nor parsed twice
-#: (callers never mutate what they get)
-_LOADED: dict[Path, tuple[bytes, dict[str, Any], dict[str, Any]]] = {}
+#: path -> (digest of the bytes, header, records) of the last loads: the files baseline serves
+#: both the files and the security aspect, and the cause index reads every aspect's, and
+#: each is then neither read nor parsed twice (callers never mutate what they get); an
+#: image's baselines, and the one's before
+_LOADED: Memo[Path, tuple[bytes, dict[str, Any], dict[str, Any]]] = Memo(12)
 
 
 #: path -> (inode, size, mtime, ctime) and the sha256 of the bytes then: a warm run keys its
@@ -124,9 +126,7 @@ def load(root: Path, name: str, arch: str, aspect: str) -> tuple[dict[str, Any],
         data_dict = _json(path, text)
         del text
     header, records = _checked(path, data_dict, aspect)
-    if len(_LOADED) > 16:
-        _LOADED.clear()
-    _LOADED[path] = (digest, header, records)
+    _LOADED.put(path, (digest, header, records))
     return header, records
 
 

@@ -29,6 +29,7 @@ from harness.judging import (aspect_error, candidate_only_changes, cause_index, 
 from harness.childresult import ChildResult
 from harness.outcome.result import AspectResult
 from harness.limits import Limits
+from harness.memo import Memo
 from harness.diff.linkage import Finding, linkage_findings
 from harness.policy import WaiverUse, judge
 from harness.snapshot import CACHE_FORMAT, SCHEMA, Snapshot, baseline_header, read_snapshot
@@ -46,6 +47,10 @@ def _code_fingerprint() -> str:
     for path in sorted(root.rglob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+#: snapshots a store holds in memory at most
+HELD_SNAPSHOTS = 2
 
 
 class SnapshotStore:
@@ -70,8 +75,10 @@ class SnapshotStore:
         #: image reference -> the image it named when first asked
         self._found: dict[str, ImageInfo] = {}
         self._fingerprint = _code_fingerprint()
-        #: snapshots this process already holds: the five aspect tests of an image share one
-        self._memo: dict[str, Snapshot] = {}
+        #: snapshots this process holds: the aspect tests of an image share one, and the
+        #: plugin runs them together, so the last few images' are held (a family's earlier
+        #: members are recalled from the cache if asked again)
+        self._memo: Memo[str, Snapshot] = Memo(HELD_SNAPSHOTS)
         #: id() of each held snapshot -> its image's key (ImageInfo.key)
         self._keys: dict[int, str] = {}
         #: each held snapshot's linkage findings, begun in a child when the snapshot was taken
@@ -109,8 +116,9 @@ class SnapshotStore:
         with gcpause.paused():
             snap = self._load_or_take(info)
         baseline.judging(snap.files)
-        self._memo[info.key] = snap
-        self._keys[id(snap)] = info.key
+        self._memo.put(info.key, snap)
+        # an id is an object's only while it lives: those of dropped snapshots go too
+        self._keys = {id(held): key for key, held in self._memo.items()}
         gcpause.settle()
         return snap
 
@@ -378,7 +386,7 @@ def _verdict_key(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
 
 #: (baselines root, image name, image id, config) -> its cause index: the aspects of an
 #: image judged in one process share it
-_CAUSES: dict[tuple[str, str, str, str], causes.CauseIndex] = {}
+_CAUSES: Memo[tuple[str, str, str, str], causes.CauseIndex] = Memo(2)
 
 
 def image_causes(root: Path, name: str, snap: Snapshot, config: HarnessConfig) -> causes.CauseIndex:
@@ -394,9 +402,7 @@ def image_causes(root: Path, name: str, snap: Snapshot, config: HarnessConfig) -
         except HarnessError:
             before[aspect] = {}
     index = cause_index(before, snap, config)
-    if len(_CAUSES) > 8:
-        _CAUSES.clear()
-    _CAUSES[key] = index
+    _CAUSES.put(key, index)
     return index
 
 

@@ -231,6 +231,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                          ids=[i.name for i in state.images])
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run an image's tests together, images in the order given (pytest would run each test
+    function over every image first): the store and the judging memos then hold one image
+    at a time (harness.memo), so a family judged in one run needs the memory of its
+    largest member, not of all of them. Tests of no image keep their place, first."""
+    state = config.stash[STATE]
+    order = {id(spec): n for n, spec in enumerate(state.images)}
+
+    def image_of(item: pytest.Item) -> int:
+        callspec = getattr(item, "callspec", None)
+        spec = callspec.params.get("_harness_image") if callspec is not None else None
+        return order.get(id(spec), -1)
+
+    items.sort(key=image_of)  # stable: each image's tests keep their order
+
+
 @pytest.fixture(scope="session")
 def compat_store(request: pytest.FixtureRequest) -> Iterator[SnapshotStore]:
     """Session-wide snapshot store: each image is snapshotted once (also under xdist), and

@@ -13,6 +13,7 @@ from typing import Any
 from harness.config import HarnessConfig
 from harness.diff.change import Change
 from harness.diff.linkage import Finding
+from harness.memo import IdentityMemo
 from harness.paths import glob_regex
 from harness.snapshot import Snapshot
 
@@ -89,9 +90,10 @@ class Aspect:
         return "; ".join(errors[:10]) if errors else None
 
 
-#: (id of a files dict, ignore globs) -> (that dict, its unignored part): the files and
-#: security aspects of an image, and their baselines, filter the same large dicts
-_UNIGNORED: dict[tuple[int, tuple[str, ...]], tuple[dict[str, Any], dict[str, Any]]] = {}
+#: a files dict and ignore globs -> its unignored part: the files and security aspects of an
+#: image, and their baselines, filter the same large dicts (two each: the image's and its
+#: baseline's, for this image and the one before)
+_UNIGNORED: IdentityMemo[dict[str, dict[str, Any]]] = IdentityMemo(4)
 
 
 def unignored_files(files: dict[str, dict[str, Any]], config: HarnessConfig) -> dict[str, dict[str, Any]]:
@@ -99,12 +101,9 @@ def unignored_files(files: dict[str, dict[str, Any]], config: HarnessConfig) -> 
     ignore = glob_regex(config.ignore)
     if ignore is None:
         return files
-    key = (id(files), tuple(config.ignore))
-    memo = _UNIGNORED.get(key)
-    if memo is not None and memo[0] is files:  # the dict itself is kept: its id is its own
-        return memo[1]
+    known = _UNIGNORED.get((files,), tuple(config.ignore))
+    if known is not None:
+        return known
     kept = {p: r for p, r in files.items() if not ignore.match(p)}
-    if len(_UNIGNORED) > 8:
-        _UNIGNORED.clear()
-    _UNIGNORED[key] = (files, kept)
+    _UNIGNORED.put((files,), tuple(config.ignore), kept)
     return kept

@@ -22,6 +22,7 @@ from typing import Any
 
 from harness.diff.change import Change
 from harness.diff.linkage import Finding, Linker, linkage_findings
+from harness.memo import IdentityMemo
 
 #: symbol types that are one thing to a consumer (an IFUNC is called like a function)
 _TYPE_CLASS = {"FUNC": "function", "IFUNC": "function", "OBJECT": "data", "COMMON": "data",
@@ -339,23 +340,19 @@ def _loader_dirs(abi: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(d.rstrip("/") or "/" for d in dirs)
 
 
-#: (id of the baseline records, id of the ABI section, suppressions) -> (those two, the
-#: changes): the cause index and the abi aspect of an image diff the same pair
-_DIFFED: dict[tuple[int, int, Suppressions], tuple[Any, Any, list[Change]]] = {}
+#: (the baseline records, the ABI section, suppressions) -> the changes: the cause index and
+#: the abi aspect of an image diff the same pair
+_DIFFED: IdentityMemo[list[Change]] = IdentityMemo(2)
 
 
 def diff_abi(before: dict[str, Any], abi: dict[str, Any], suppressions: Suppressions) -> list[Change]:
     """Baseline ABI records vs. a candidate's ABI section (docs/compat-rules.md, abi rows),
     both without what `suppressions` leave out."""
-    key = (id(before), id(abi), suppressions)
-    memo = _DIFFED.get(key)
-    if memo is not None and memo[0] is before and memo[1] is abi:  # ids of live objects
-        return [copy.copy(c) for c in memo[2]]  # each caller links its own (causes.link)
-    changes = _diff_abi(before, abi, suppressions)
-    if len(_DIFFED) > 8:
-        _DIFFED.clear()
-    _DIFFED[key] = (before, abi, changes)
-    return [copy.copy(c) for c in changes]
+    changes = _DIFFED.get((before, abi), suppressions)
+    if changes is None:
+        changes = _diff_abi(before, abi, suppressions)
+        _DIFFED.put((before, abi), suppressions, changes)
+    return [copy.copy(c) for c in changes]  # each caller links its own (causes.link)
 
 
 def _diff_abi(before: dict[str, Any], abi: dict[str, Any], suppressions: Suppressions) -> list[Change]:
