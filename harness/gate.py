@@ -9,9 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from harness import baseline, emulation, gcpause, runtime_families, safepath
@@ -22,7 +24,7 @@ from harness.rootfs.image import ImageInfo
 from harness.source.engine import Engine
 from harness.source.sources import ImageSource, open_source
 from harness.errors import BaselineCorrupt, BaselineMissing, HarnessError
-from harness.aspects import JUDGED_AGAINST, STORED_ASPECTS
+from harness.aspects import JUDGED_AGAINST, REGISTRY, STORED_ASPECTS
 from harness.aspects.abi import abi_with_env
 from harness.judging import (aspect_error, candidate_only_changes, cause_index, diff_aspect,
                              judged_changes, stored_records)
@@ -83,6 +85,11 @@ class SnapshotStore:
         self._keys: dict[int, str] = {}
         #: each held snapshot's linkage findings, begun in a child when the snapshot was taken
         self._linkage: dict[str, ChildResult[list[Finding]]] = {}
+        #: the images the run will ask for, in order, and whether one still needs its
+        #: snapshot (`plan`); image key -> the child taking its snapshot ahead
+        self._plan: list[ImageSpec] = []
+        self._wanted: Callable[[ImageSpec], bool] = lambda spec: True
+        self._ahead: dict[str, ChildResult[bool]] = {}
 
     @property
     def engine(self) -> Engine:
@@ -107,6 +114,13 @@ class SnapshotStore:
         """The snapshot of the image a spec names (`find_image`, then `snapshot`)."""
         return self.snapshot(self.find_image(spec))
 
+    def plan(self, specs: list[ImageSpec], wanted: Callable[[ImageSpec], bool]) -> None:
+        """The images this run will judge, in the order it asks for them: once one's snapshot
+        is had, the next one that is `wanted` (its judgements not all known from an earlier
+        run) is taken ahead in a forked child, on the core the judging leaves idle, and kept
+        in the cache for `snapshot` to recall. A family is then read while it is judged."""
+        self._plan, self._wanted = list(specs), wanted
+
     def snapshot(self, info: ImageInfo) -> Snapshot:
         """The snapshot of an image, from the cache or taken now behind a lock."""
         kept = self._memo.get(info.key)
@@ -115,6 +129,11 @@ class SnapshotStore:
             return kept
         with gcpause.paused():
             snap = self._load_or_take(info)
+        ahead = self._ahead.pop(info.key, None)
+        if ahead is not None:  # its lock was ours: the child is done with it
+            ahead.close()
+            self._linkage.setdefault(info.key, _linkage_of(snap, fork=True))
+        self._take_next_ahead(info)
         baseline.judging(snap.files)
         self._memo.put(info.key, snap)
         # an id is an object's only while it lives: those of dropped snapshots go too
@@ -153,18 +172,38 @@ class SnapshotStore:
                 return cached
             return self._take(info, path)
 
-    def _take(self, info: ImageInfo, path: Path) -> Snapshot:
+    def _take(self, info: ImageInfo, path: Path, linkage: bool = True) -> Snapshot:
         """Read the image now and keep its snapshot at `path` (the caller holds its lock)."""
         source = self._sources.get(info.key) or open_source(
             info.ref, lambda: self.engine, self.platform, self.read)
         with layercache.using(self._layer_folder()):
             snap = read_snapshot(info, lambda: source.rootfs(self.run_id), self.limits,
                                  in_place=source.reads_in_place)
-        # the closure waits for the abi aspect, which comes after the others: the second core
-        # computes it meanwhile
-        self._linkage[info.key] = _linkage_of(snap, fork=True)
+        if linkage:
+            # the closure waits for the abi aspect, which comes after the others: the second
+            # core computes it meanwhile
+            self._linkage[info.key] = _linkage_of(snap, fork=True)
         snap.keep(path)
         return snap
+
+    def _take_next_ahead(self, info: ImageInfo) -> None:
+        """Begin taking the snapshot of the planned image after `info`'s in a child, unless
+        it is held, kept, being taken or not wanted (an image that cannot be found is left to
+        its own tests to report)."""
+        keys: list[tuple[ImageSpec, ImageInfo | None]] = []
+        for spec in self._plan:
+            try:
+                keys.append((spec, self.find_image(spec)))
+            except Exception:  # noqa: BLE001 - its tests say what is wrong with it
+                keys.append((spec, None))
+        after = [k for k, (_, i) in enumerate(keys) if i is not None and i.key == info.key]
+        if not after or after[0] + 1 >= len(keys):
+            return
+        spec, upcoming = keys[after[0] + 1]
+        if (upcoming is None or upcoming.key in self._ahead or self._memo.get(upcoming.key)
+                is not None or self._cache_path(upcoming).exists() or not self._wanted(spec)):
+            return
+        self._ahead[upcoming.key] = ChildResult(partial(_taken_ahead, self, upcoming, os.getpid()))
 
     @property
     def fingerprint(self) -> str:
@@ -201,11 +240,37 @@ class SnapshotStore:
     def cleanup(self) -> int:
         """Remove every container this run created (they are removed as they go; this is the
         safety net after a crash or Ctrl-C), and stop what still computes for it."""
+        for ahead in self._ahead.values():
+            ahead.close()
         for pending in self._linkage.values():
             pending.close()
+        self._ahead.clear()
         if self._engine is None:
             return 0
         return self._engine.remove_labelled(self.run_id)
+
+
+def _taken_ahead(store: SnapshotStore, info: ImageInfo, parent: int) -> bool:
+    """In a forked child: take an image's snapshot into the store's cache (`plan`). The
+    parent's engine connection and signal handlers are not this process's; its linkage is
+    begun by the parent once it recalls the snapshot. Never in the parent (a child that
+    could not fork): there the snapshot is taken when asked for."""
+    import signal
+
+    if os.getpid() == parent:
+        return False
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+    store._engine, store._sources, store._linkage, store._ahead = None, {}, {}, {}
+    store.cache_dir.mkdir(parents=True, exist_ok=True)
+    path = store._cache_path(info)
+    from filelock import FileLock
+
+    with FileLock(str(path) + ".lock").acquire(poll_interval=0.01):
+        if not path.exists():
+            with gcpause.paused():
+                store._take(info, path, linkage=False)
+    return True
 
 
 def _linkage_of(snap: Snapshot, fork: bool) -> ChildResult[list[Finding]]:
@@ -342,6 +407,17 @@ def check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
             waiver_use.matched[index] = waiver_use.matched.get(index, 0) + count
         waiver_use.expired |= use.expired
     return result
+
+
+def judgements_known(spec: ImageSpec, store: SnapshotStore, root: Path,
+                     config: HarnessConfig) -> bool:
+    """Whether every aspect's judgement of the image is known from an earlier run
+    (`check_aspect` then never needs its snapshot)."""
+    for aspect in REGISTRY:
+        key = _verdict_key(spec, aspect.name, store, root, config)
+        if key is None or store.recall_verdict(key) is None:
+            return False
+    return True
 
 
 def _recalled(known: dict[str, Any], spec: ImageSpec, use: WaiverUse) -> AspectResult | None:

@@ -254,6 +254,9 @@ def compat_store(request: pytest.FixtureRequest) -> Iterator[SnapshotStore]:
     state = request.config.stash[STATE]
     store = SnapshotStore(state.cache_dir, state.run_id, request.config.option.harness_platform,
                           read=request.config.option.harness_read, limits=state.config.limits)
+    if not hasattr(request.config, "workerinput"):  # xdist's workers keep the cores busy
+        store.plan(state.images, lambda spec: state.update or not gate.judgements_known(
+            spec, store, state.baselines, state.config))
     try:
         yield store
     finally:

@@ -1,0 +1,81 @@
+"""The next planned image's snapshot taken ahead in a forked child (SnapshotStore.plan):
+the same snapshot as taken in the run's own process, never taken when not wanted, and
+stopped with its containers when the run ends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.config import ImageSpec
+from harness.gate import SnapshotStore
+from harness.source.engine import RUN_LABEL
+
+
+def _specs(tiny_images: dict[str, str], *names: str) -> list[ImageSpec]:
+    return [ImageSpec(n, tiny_images[n]) for n in names]
+
+
+def test_the_next_image_is_taken_ahead_and_is_the_snapshot_taken_here(
+        docker_engine: Any, tiny_images: dict[str, str], tmp_path: Path) -> None:
+    first, second = _specs(tiny_images, "tiny-base", "tiny-additions")
+    store = SnapshotStore(tmp_path / "ahead", "test-ahead")
+    here = SnapshotStore(tmp_path / "here", "test-ahead-here")
+    try:
+        store.plan([first, second], lambda spec: True)
+        store.snapshot_of(first)
+        upcoming = store.find_image(second)
+        child = store._ahead[upcoming.key]
+        assert child._pid, "no child was forked"
+        assert child.result() is True
+        assert store._cache_path(upcoming).exists()
+        ahead = store.snapshot_of(second)
+        assert upcoming.key not in store._ahead  # reaped once its snapshot was had
+        taken = here.snapshot_of(second)
+        assert (ahead.files, ahead.packages, ahead.abi, ahead.metadata) == (
+            taken.files, taken.packages, taken.abi, taken.metadata)
+        assert store.linkage(ahead) == here.linkage(taken)
+    finally:
+        store.cleanup()
+        here.cleanup()
+
+
+def test_an_image_whose_judgements_are_known_is_not_taken_ahead(
+        docker_engine: Any, tiny_images: dict[str, str], tmp_path: Path) -> None:
+    first, second = _specs(tiny_images, "tiny-base", "tiny-additions")
+    store = SnapshotStore(tmp_path / "cache", "test-ahead-unwanted")
+    asked: list[str] = []
+    try:
+        store.plan([first, second], lambda spec: asked.append(spec.name) is not None)
+        store.snapshot_of(first)
+        assert asked == ["tiny-additions"] and not store._ahead
+        assert not store._cache_path(store.find_image(second)).exists()
+    finally:
+        store.cleanup()
+
+
+def test_the_end_of_the_run_stops_the_child_and_removes_its_container(
+        docker_engine: Any, tiny_images: dict[str, str], tmp_path: Path) -> None:
+    first, second = _specs(tiny_images, "tiny-base", "tiny-additions")
+    run_id = "test-ahead-cleanup"
+    store = SnapshotStore(tmp_path / "cache", run_id)
+    store.plan([first, second], lambda spec: True)
+    store.snapshot_of(first)
+    children = list(store._ahead.values())
+    assert children
+    store.cleanup()
+    assert not store._ahead and all(not c._pid for c in children)
+    left = docker_engine._client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
+    assert left == []
+
+
+def test_the_take_ahead_never_runs_in_the_runs_own_process(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    from harness.gate import _taken_ahead
+
+    store = SnapshotStore(tmp_path / "cache", "test-ahead-parent")
+    handler = signal.getsignal(signal.SIGINT)
+    assert _taken_ahead(store, None, os.getpid()) is False  # type: ignore[arg-type]
+    assert signal.getsignal(signal.SIGINT) is handler and not (tmp_path / "cache").exists()
