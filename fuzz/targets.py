@@ -485,10 +485,14 @@ def baseline_file(data: bytes) -> None:
     baseline._LOADED.clear()
     baseline._DIGESTS.clear()
     baseline.judging({})
+    # reads that end anywhere in a line, as a large file's do
+    chunk, baseline._CHUNK = baseline._CHUNK, 1 + len(data) % 61
     try:
         got: Any = baseline.load(root, "img", "x86_64", aspect)
     except BaselineCorrupt:
         got = None
+    finally:
+        baseline._CHUNK = chunk
     try:
         want: Any = baseline._checked(path, baseline._json(path, data.decode("ascii")), aspect)
     except (BaselineCorrupt, UnicodeDecodeError):

@@ -132,8 +132,9 @@ def load(root: Path, name: str, arch: str, aspect: str) -> tuple[dict[str, Any],
 
 #: how `render` opens the records after the header
 _RECORDS_OPEN = ', "records": {\n'
-#: record lines parsed at a time by `_read_written`
-_LINES = 4096
+#: bytes read at a time by `_read_written`: each read's complete record lines are parsed
+#: at once
+_CHUNK = 1 << 20
 #: fields whose values many records repeat (a file's type and mode, its owning package):
 #: json gives every record a string of its own, held once here
 _SHARED = ("type", "mode", "package", "manager", "arch")
@@ -152,12 +153,14 @@ def judging(records: dict[str, Any]) -> None:
 
 def _read_written(f: Any) -> tuple[bytes, dict[str, Any]] | None:
     """(sha256 of the bytes, the parsed document) of a baseline laid out as `render` writes
-    it, read a block of record lines at a time and with repeated values held once, so the
-    files baseline of a large image is never held whole as bytes or text beside its records;
-    None when the layout is another (the caller parses the whole file then).
+    it, read `_CHUNK` bytes at a time (the record lines each read completes parsed at once)
+    and with repeated values held once, so the files baseline of a large image is never held
+    whole as bytes or text beside its records; None when the layout is another (the caller
+    parses the whole file then).
 
     Equal to `json.loads` of the whole file whenever it returns: a block is cut only after a
-    line ending in a comma, and a cut inside a record leaves a block that is not JSON."""
+    line ending in a comma (a JSON string holds no raw newline), a cut inside a record leaves
+    a block that is not JSON, and a block of no record is refused."""
     digest = hashlib.sha256()
     first = f.readline()
     digest.update(first)
@@ -171,24 +174,29 @@ def _read_written(f: Any) -> tuple[bytes, dict[str, Any]] | None:
         return None
     records: dict[str, Any] = {}
     shared: dict[str, str] = {}
-    lines: list[bytes] = []
-    ended = False
-    for line in f:
-        digest.update(line)
-        if ended or not line.isascii():
+    pending: list[bytes] = []  # read, not yet parsed: no record line of them ends there
+    cut_any = False
+    for chunk in iter(lambda: f.read(_CHUNK), b""):
+        digest.update(chunk)
+        if not chunk.isascii():
             return None
-        ended = line == b"}}\n"
-        if ended or len(lines) >= _LINES:
-            # only the last record line has no comma
-            if lines and ended == lines[-1].endswith(b",\n"):
-                return None
-            if lines and not _add_block(records, b"".join(lines)[:None if ended else -2], shared):
-                return None
-            lines = []
-        if not ended:
-            lines.append(line)
-    if not ended:
-        return None
+        # the last ",\n" the new bytes complete (its comma may end the bytes before)
+        before = pending[-1][-1:] if pending else b""
+        at = (before + chunk).rfind(b",\n") - len(before)
+        pending.append(chunk)
+        if at < -len(before):
+            continue
+        data = b"".join(pending)
+        cut = len(data) - len(chunk) + at
+        if not _add_block(records, data[:cut], shared):
+            return None
+        cut_any = True
+        pending = [data[cut + 2:]]
+    rest = b"".join(pending)
+    if rest == b"}}\n" and not cut_any:
+        pass  # no records
+    elif not rest.endswith(b"\n}}\n") or not _add_block(records, rest[:-4], shared):
+        return None  # the end is not `render`'s, or a comma after the last record
     document["records"] = records
     return digest.digest(), document
 
@@ -200,7 +208,7 @@ def _add_block(records: dict[str, Any], block: bytes, shared: dict[str, str]) ->
         found = json.loads(b"{" + block + b"}")
     except (ValueError, RecursionError):
         return False
-    if not isinstance(found, dict):
+    if not isinstance(found, dict) or not found:  # `render` never writes an empty stretch
         return False
     # keys interned: the snapshot judged against them holds the same paths, interned by
     # the walk (harness.snapshot.walk), and each is then held once for both

@@ -108,16 +108,16 @@ _RECORD = st.dictionaries(st.sampled_from(["type", "mode", "uid", "package", "sh
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.dictionaries(st.text(max_size=6), _RECORD, max_size=30), st.integers(1, 5))
+@given(st.dictionaries(st.text(max_size=6), _RECORD, max_size=30), st.integers(1, 300))
 def test_a_written_baseline_reads_in_blocks_as_json_reads_it(records: dict, block: int) -> None:
     """What `render` writes reads back, a block of lines at a time and with its repeated
     values shared, exactly as json reads the whole file."""
     text = baseline.render("files", {"image_id": "sha256:1", "arch": "x86_64"}, records)
-    old, baseline._LINES = baseline._LINES, block
+    old, baseline._CHUNK = baseline._CHUNK, block
     try:
         read = baseline._read_written(io.BytesIO(text.encode("ascii")))
     finally:
-        baseline._LINES = old
+        baseline._CHUNK = old
     assert read is not None
     assert read[0] == hashlib.sha256(text.encode("ascii")).digest()
     assert read[1] == json.loads(text)
@@ -125,6 +125,8 @@ def test_a_written_baseline_reads_in_blocks_as_json_reads_it(records: dict, bloc
 
 @pytest.mark.parametrize("edit", [
     lambda t: t.replace(",\n", ",\n\n", 1),  # a blank line
+    lambda t: t.replace(",\n", ",\n,\n", 1),  # an empty record line
+    lambda t: t.replace(",\n", ",\n  ,\n", 1),  # a record line of blanks
     lambda t: t.replace(",\n", "\n", 1),  # a comma lost
     lambda t: t.replace("}}\n", "}}\n\n"),  # something after the end
     lambda t: t.replace("}}\n", "}}"),
@@ -134,7 +136,10 @@ def test_a_written_baseline_reads_in_blocks_as_json_reads_it(records: dict, bloc
     lambda t: t.replace('"/b"', '"/\\u00e9"'),
     lambda t: t.replace('"/c": {', '"/a": {'),  # a key given twice: the last one counts
 ])
-def test_a_baseline_laid_out_otherwise_reads_as_json_reads_it(tmp_path: Path, edit: Any) -> None:
+@pytest.mark.parametrize("chunk", [1, 2, 7, 1 << 20])
+def test_a_baseline_laid_out_otherwise_reads_as_json_reads_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit: Any, chunk: int) -> None:
+    monkeypatch.setattr(baseline, "_CHUNK", chunk)  # a read may end anywhere in a line
     records = {p: {"gid": 0, "mode": "0644", "sha256": "ab", "type": "file", "uid": 0}
                for p in ("/a", "/b", "/c")}
     records["/b"]["package"] = "p"
