@@ -53,6 +53,8 @@ def _code_fingerprint() -> str:
 
 #: snapshots a store holds in memory at most
 HELD_SNAPSHOTS = 2
+#: planned images whose snapshots are taken ahead at once, each in a child (`plan`)
+AHEAD = 2
 
 
 class SnapshotStore:
@@ -187,23 +189,25 @@ class SnapshotStore:
         return snap
 
     def _take_next_ahead(self, info: ImageInfo) -> None:
-        """Begin taking the snapshot of the planned image after `info`'s in a child, unless
-        it is held, kept, being taken or not wanted (an image that cannot be found is left to
-        its own tests to report)."""
-        keys: list[tuple[ImageSpec, ImageInfo | None]] = []
+        """Begin taking the snapshots of the `AHEAD` planned images after `info`'s, each in a
+        child, unless held, kept, being taken or not wanted (an image that cannot be found is
+        left to its own tests to report)."""
+        planned: list[tuple[ImageSpec, ImageInfo | None]] = []
         for spec in self._plan:
             try:
-                keys.append((spec, self.find_image(spec)))
+                planned.append((spec, self.find_image(spec)))
             except Exception:  # noqa: BLE001 - its tests say what is wrong with it
-                keys.append((spec, None))
-        after = [k for k, (_, i) in enumerate(keys) if i is not None and i.key == info.key]
-        if not after or after[0] + 1 >= len(keys):
+                planned.append((spec, None))
+        at = next((n for n, (_, i) in enumerate(planned) if i is not None and i.key == info.key),
+                  None)
+        if at is None:
             return
-        spec, upcoming = keys[after[0] + 1]
-        if (upcoming is None or upcoming.key in self._ahead or self._memo.get(upcoming.key)
-                is not None or self._cache_path(upcoming).exists() or not self._wanted(spec)):
-            return
-        self._ahead[upcoming.key] = ChildResult(partial(_taken_ahead, self, upcoming, os.getpid()))
+        for spec, upcoming in planned[at + 1:at + 1 + AHEAD]:
+            if (upcoming is None or upcoming.key in self._ahead or upcoming.key in self._memo
+                    or self._cache_path(upcoming).exists() or not self._wanted(spec)):
+                continue
+            self._ahead[upcoming.key] = ChildResult(
+                partial(_taken_ahead, self, upcoming, os.getpid()))
 
     @property
     def fingerprint(self) -> str:

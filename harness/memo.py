@@ -37,6 +37,9 @@ class Memo(Generic[K, V]):
         while len(self._entries) > self.size:
             del self._entries[next(iter(self._entries))]
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries  # its place untouched
+
     def items(self) -> list[tuple[K, V]]:
         """The entries, oldest first (their order untouched)."""
         return list(self._entries.items())
