@@ -204,7 +204,8 @@ class SnapshotStore:
             return
         for spec, upcoming in planned[at + 1:at + 1 + AHEAD]:
             if (upcoming is None or upcoming.key in self._ahead or upcoming.key in self._memo
-                    or self._cache_path(upcoming).exists() or not self._wanted(spec)):
+                    or self._cache_path(upcoming).exists() or not self._wanted(spec)
+                    or not _room_for_a_child()):
                 continue
             self._ahead[upcoming.key] = ChildResult(
                 partial(_taken_ahead, self, upcoming, os.getpid()))
@@ -252,6 +253,22 @@ class SnapshotStore:
         if self._engine is None:
             return 0
         return self._engine.remove_labelled(self.run_id)
+
+
+def _room_for_a_child() -> bool:
+    """Whether the machine has the memory for one more snapshot taken ahead: twice the most
+    this process has held (the next image may well be as large as the last; a family of
+    large images is then read one at a time, as without `plan`). False where it cannot
+    tell."""
+    import resource
+
+    try:
+        with open("/proc/meminfo", "rb") as f:
+            available = next(int(line.split()[1]) for line in f
+                             if line.startswith(b"MemAvailable:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return False
+    return available > 2 * resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # both KiB
 
 
 def _taken_ahead(store: SnapshotStore, info: ImageInfo, parent: int) -> bool:

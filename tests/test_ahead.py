@@ -79,3 +79,20 @@ def test_the_take_ahead_never_runs_in_the_runs_own_process(tmp_path: Path) -> No
     handler = signal.getsignal(signal.SIGINT)
     assert _taken_ahead(store, None, os.getpid()) is False  # type: ignore[arg-type]
     assert signal.getsignal(signal.SIGINT) is handler and not (tmp_path / "cache").exists()
+
+
+def test_no_snapshot_is_taken_ahead_without_the_memory_for_it(
+        docker_engine: Any, tiny_images: dict[str, str], tmp_path: Path,
+        monkeypatch: Any) -> None:
+    from harness import gate
+
+    assert gate._room_for_a_child()  # this machine has it
+    monkeypatch.setattr(gate, "_room_for_a_child", lambda: False)
+    first, second = _specs(tiny_images, "tiny-base", "tiny-additions")
+    store = SnapshotStore(tmp_path / "cache", "test-ahead-memory")
+    try:
+        store.plan([first, second], lambda spec: True)
+        store.snapshot_of(first)
+        assert not store._ahead
+    finally:
+        store.cleanup()
