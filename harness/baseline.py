@@ -135,9 +135,13 @@ _RECORDS_OPEN = ', "records": {\n'
 #: bytes read at a time by `_read_written`: each read's complete record lines are parsed
 #: at once
 _CHUNK = 1 << 20
-#: fields whose values many records repeat (a file's type and mode, its owning package):
-#: json gives every record a string of its own, held once here
-_SHARED = ("type", "mode", "package", "manager", "arch")
+#: fields whose values many records repeat (a file's type and mode, its owning package, a
+#: symbol's type and binding), by aspect: json gives every record a string of its own, held
+#: once here
+_SHARED = {"files": ("type", "mode", "package"), "packages": ("manager", "arch"),
+           "abi": ("type", "bind", "arch")}
+#: an aspect not above
+_SHARED_ELSE = ("type", "mode", "package", "manager", "arch")
 
 
 #: the records of the snapshot about to be judged (`judging`)
@@ -173,7 +177,7 @@ def _read_written(f: Any) -> tuple[bytes, dict[str, Any]] | None:
     if not isinstance(document, dict) or "records" in document:
         return None
     records: dict[str, Any] = {}
-    shared: dict[str, str] = {}
+    add = _Adder(records, document.get("aspect"))
     pending: list[bytes] = []  # read, not yet parsed: no record line of them ends there
     cut_any = False
     for chunk in iter(lambda: f.read(_CHUNK), b""):
@@ -188,43 +192,52 @@ def _read_written(f: Any) -> tuple[bytes, dict[str, Any]] | None:
             continue
         data = b"".join(pending)
         cut = len(data) - len(chunk) + at
-        if not _add_block(records, data[:cut], shared):
+        if not add(data[:cut]):
             return None
         cut_any = True
         pending = [data[cut + 2:]]
     rest = b"".join(pending)
     if rest == b"}}\n" and not cut_any:
         pass  # no records
-    elif not rest.endswith(b"\n}}\n") or not _add_block(records, rest[:-4], shared):
+    elif not rest.endswith(b"\n}}\n") or not add(rest[:-4]):
         return None  # the end is not `render`'s, or a comma after the last record
     document["records"] = records
     return digest.digest(), document
 
 
-def _add_block(records: dict[str, Any], block: bytes, shared: dict[str, str]) -> bool:
-    """Parse record lines (`"key": {...}` joined by commas) into `records`; False when they
-    are not JSON."""
-    try:
-        found = json.loads(b"{" + block + b"}")
-    except (ValueError, RecursionError):
-        return False
-    if not isinstance(found, dict) or not found:  # `render` never writes an empty stretch
-        return False
-    # keys interned: the snapshot judged against them holds the same paths, interned by
-    # the walk (harness.snapshot.walk), and each is then held once for both
-    like = _LIKE[0] if _LIKE else {}
-    for key, record in found.items():
-        same = like.get(key)
-        if same is not None and same == record:
-            records[sys.intern(key)] = same
-            continue
-        if isinstance(record, dict):
-            for field in _SHARED:
-                value = record.get(field)
-                if type(value) is str:
-                    record[field] = shared.setdefault(value, value)
-        records[sys.intern(key)] = record
-    return True
+class _Adder:
+    """Parses stretches of record lines (`"key": {...}` joined by commas) into `records`."""
+
+    def __init__(self, records: dict[str, Any], aspect: Any) -> None:
+        self.records = records
+        self.fields = _SHARED.get(aspect, _SHARED_ELSE) if isinstance(aspect, str) else _SHARED_ELSE
+        # a file's path is the snapshot's too, interned by the walk (harness.snapshot.walk):
+        # interned here it is held once for both, and an unchanged record is the snapshot's
+        self.files = aspect == "files"
+        self.shared: dict[str, str] = {}
+
+    def __call__(self, block: bytes) -> bool:
+        """Add the records of one stretch; False when it is not JSON or holds none."""
+        try:
+            found = json.loads(b"{" + block + b"}")
+        except (ValueError, RecursionError):
+            return False
+        if not isinstance(found, dict) or not found:  # `render` never writes an empty stretch
+            return False
+        records, fields, shared = self.records, self.fields, self.shared
+        like = _LIKE[0] if _LIKE and self.files else {}
+        for key, record in found.items():
+            same = like.get(key)
+            if same is not None and same == record:
+                records[sys.intern(key)] = same
+                continue
+            if type(record) is dict:
+                for field in fields:
+                    value = record.get(field)
+                    if type(value) is str:
+                        record[field] = shared.setdefault(value, value)
+            records[sys.intern(key) if self.files else key] = record
+        return True
 
 
 def _json(path: Path, text: str) -> Any:
