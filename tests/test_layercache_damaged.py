@@ -140,3 +140,20 @@ def test_a_damaged_verdict_memo_is_a_miss(tmp_path: Path, text: str) -> None:
         assert store.recall_verdict("k") is None
     finally:
         store.cleanup()
+
+
+@pytest.mark.parametrize("entry", [
+    lambda ident: (*ident, DIGEST, None),                      # the shape before heads were kept
+    lambda ident: (*ident, DIGEST, HEAD[:-1], None),           # a head shorter than the file's
+    lambda ident: (*ident, DIGEST, HEAD + b"x", None),         # longer than WANTS_HEAD
+    lambda ident: (*ident, DIGEST, HEAD.decode(), None),       # not bytes
+], ids=["old-shape", "short-head", "long-head", "str-head"])
+def test_an_entry_of_the_old_shape_or_with_a_bad_head_is_a_miss(tmp_path: Path, entry: Any
+                                                                 ) -> None:
+    host, layer, ident = _file(tmp_path)
+    cache = layercache.LayerCache(tmp_path / "cache")
+    cache.folder.mkdir()
+    cache._path(layer).write_bytes(marshal.dumps({"lib.so": entry(ident)}))
+    reader = Reader(host)
+    assert cache.serve(reader, "/lib.so", 2048, [], lambda t, p, s: t) == (None, None)
+    assert not reader.detached

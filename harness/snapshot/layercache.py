@@ -15,8 +15,8 @@ A known file is never opened: its identity is the reader's own lstat of it (take
 folder was listed), and the collectors decide whether they want it (`ContentCollector.wants`)
 from its head as kept in its entry, the same `WANTS_HEAD` bytes a read shows them. It is
 served from the cache only when no collector but the ELF parser wants its bytes (package
-databases, accounts, secrets and language metadata are read every time, and they are few),
-and only when it holds at least `MIN_SIZE` bytes; facts holding an error are never kept.
+databases, accounts, secrets and language metadata are read every time, and they are few);
+small files are kept up to a bound (`MAX_SMALL`); facts holding an error are never kept.
 """
 
 from __future__ import annotations
@@ -36,10 +36,14 @@ from harness.snapshot.walk import WANTS_HEAD, knowing
 
 #: what marks an overlay2 layer's folder in a host path
 _LAYER_MARK = "/diff/"
-#: smaller files are read every time: hashing them costs about what looking them up does,
-#: and an entry each would grow memory and the cache with the image's count of small files
-#: (a node_modules tree); ELF objects are larger
-MIN_SIZE = 1024
+#: files smaller than this are "small": an image may hold any count of them (a node_modules
+#: tree), so a cache holds at most `MAX_SMALL` entries of small files, loaded and learnt
+#: together, past which small files are read every time (reading one costs little more
+#: than serving it, so the bound costs little; unbounded, the cache's memory and files
+#: would grow with a hostile image's count of tiny files)
+SMALL = 1024
+#: small-file entries one cache holds at most (an entry takes under 1 KiB of memory)
+MAX_SMALL = 1 << 15
 
 #: a sha256 as the walk spells it
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -72,6 +76,8 @@ class LayerCache:
         #: files read this snapshot that the cache did not know
         self._misses: list[_Miss] = []
         self._layers: dict[str, str] = {}
+        #: small-file entries this cache may still hold (`MAX_SMALL`)
+        self._small_left = MAX_SMALL
 
     def _shard(self, layer: str) -> dict[str, Entry]:
         shard = self._shards.get(layer)
@@ -83,6 +89,12 @@ class LayerCache:
                     shard = loaded
             except Exception:  # noqa: BLE001 - absent or damaged (any way marshal fails): learnt again
                 pass
+            small = [name for name, entry in shard.items() if _small(entry)]
+            if len(small) > self._small_left:  # past the bound: read every time
+                for name in small:
+                    del shard[name]
+            else:
+                self._small_left -= len(small)
             self._shards[layer] = shard
         return shard
 
@@ -100,8 +112,6 @@ class LayerCache:
         parser is given the known facts, and the file is not opened); (None, the collectors
         that want it) when they were asked; (None, None) when the cache cannot tell (not
         asked). A file the cache did not know is learnt once the walk tells its head (`read`)."""
-        if size < MIN_SIZE:
-            return None, None
         host = reader.host_path()
         cut = host.find(_LAYER_MARK) if host else -1
         st = reader.host_stat() if cut >= 0 else None
@@ -152,6 +162,10 @@ class LayerCache:
             entry = (*miss.ident, digest, miss.head,
                      None if facts is None else marshal.dumps(facts))
             shard = self._shard(miss.layer)
+            if _small(entry) and miss.name not in shard:
+                if self._small_left <= 0:
+                    continue
+                self._small_left -= 1
             if shard.get(miss.name) != entry:
                 shard[miss.name] = entry
                 self._dirty.add(miss.layer)
@@ -179,6 +193,11 @@ def _well_formed(entry: Any) -> TypeGuard[Entry]:
             and isinstance(entry[4], str) and _SHA256.fullmatch(entry[4]) is not None
             and type(entry[5]) is bytes and len(entry[5]) == min(entry[1], WANTS_HEAD)
             and (entry[6] is None or isinstance(entry[6], bytes)))
+
+
+def _small(entry: Any) -> bool:
+    """Whether an entry (of any shape) is one of a small file, held within `MAX_SMALL`."""
+    return type(entry) is tuple and len(entry) > 1 and type(entry[1]) is int and entry[1] < SMALL
 
 
 def _facts(data: bytes) -> dict[str, Any] | None:
