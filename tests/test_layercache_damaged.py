@@ -157,3 +157,24 @@ def test_an_entry_of_the_old_shape_or_with_a_bad_head_is_a_miss(tmp_path: Path, 
     reader = Reader(host)
     assert cache.serve(reader, "/lib.so", 2048, [], lambda t, p, s: t) == (None, None)
     assert not reader.detached
+
+
+def test_facts_served_twice_are_decoded_once_into_dicts_of_their_own(tmp_path: Path) -> None:
+    """Two snapshots serving one object (a family's members, their base's libc) get equal
+    facts, each in a dict of its own: what the ELF collector adds to one (an image's
+    search_missing) is not in the other."""
+    host, layer, ident = _file(tmp_path)
+    facts = {"type": "DYN", "soname": "lib.so", "needed": ["libc.so.6"]}
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    given = []
+    for _ in range(2):
+        cache = layercache.LayerCache(folder)
+        cache._path(layer).write_bytes(marshal.dumps({"lib.so": (*ident, DIGEST, HEAD,
+                                                                 marshal.dumps(facts))}))
+        elf = Elf()
+        assert cache.serve(Reader(host), "/lib.so", 2048, [elf], lambda t, p, s: t)[0] == DIGEST
+        given.append(elf.given["/lib.so"])
+    assert given[0] == given[1] == facts and given[0] is not given[1]
+    given[0]["search_missing"] = ["/opt/lib"]
+    assert "search_missing" not in given[1]

@@ -130,7 +130,7 @@ class LayerCache:
             self._misses.append(_Miss(path, layer, name, ident))
             return None, takers
         if elf:
-            facts = _facts(entry[6] or b"")
+            facts = _facts(entry[6] or b"", (self.folder, entry[4]))
             if facts is None:  # damaged: parsed again
                 self._misses.append(_Miss(path, layer, name, ident))
                 return None, takers
@@ -200,13 +200,31 @@ def _small(entry: Any) -> bool:
     return type(entry) is tuple and len(entry) > 1 and type(entry[1]) is int and entry[1] < SMALL
 
 
-def _facts(data: bytes) -> dict[str, Any] | None:
-    """An entry's ELF facts, or None when they do not load as a dict (empty data included)."""
-    try:
-        facts = marshal.loads(data)
-    except Exception:  # noqa: BLE001 - any way marshal fails is a damaged entry
-        return None
-    return facts if isinstance(facts, dict) else None
+#: ELF facts this process decoded, by cache folder and content digest: the members of a
+#: family serve their base's objects, decoded once (at most `MAX_DECODED` of them, past
+#: which it starts again; the gate holds its snapshots, hence these facts, all run anyway)
+_decoded: dict[tuple[Path, str], dict[str, Any]] = {}
+MAX_DECODED = 1 << 14
+
+
+def _facts(data: bytes, key: tuple[Path, str]) -> dict[str, Any] | None:
+    """An entry's ELF facts, or None when they do not load as a dict (empty data included).
+
+    Each caller gets a dict of its own (the ELF collector adds an image's `search_missing`
+    to it); the values within are shared with the other snapshots of this process that
+    served the same content, as a snapshot's facts are never changed past that."""
+    facts = _decoded.get(key)
+    if facts is None:
+        try:
+            facts = marshal.loads(data)
+        except Exception:  # noqa: BLE001 - any way marshal fails is a damaged entry
+            return None
+        if not isinstance(facts, dict):
+            return None
+        if len(_decoded) >= MAX_DECODED:
+            _decoded.clear()
+        _decoded[key] = facts
+    return dict(facts)
 
 
 def current() -> LayerCache | None:
