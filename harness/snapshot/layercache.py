@@ -188,11 +188,13 @@ class LayerCache:
 def _well_formed(entry: Any) -> TypeGuard[Entry]:
     """Whether a cache entry has the shape of `Entry` (a damaged or foreign cache file is a
     miss, never trusted)."""
-    return (isinstance(entry, tuple) and len(entry) == 7
-            and all(type(v) is int for v in entry[:4])
-            and isinstance(entry[4], str) and _SHA256.fullmatch(entry[4]) is not None
+    # spelt out, not all(...) over a generator: it runs for every file served
+    return (type(entry) is tuple and len(entry) == 7
+            and type(entry[0]) is int and type(entry[1]) is int
+            and type(entry[2]) is int and type(entry[3]) is int
+            and type(entry[4]) is str and _SHA256.fullmatch(entry[4]) is not None
             and type(entry[5]) is bytes and len(entry[5]) == min(entry[1], WANTS_HEAD)
-            and (entry[6] is None or isinstance(entry[6], bytes)))
+            and (entry[6] is None or type(entry[6]) is bytes))
 
 
 def _small(entry: Any) -> bool:
