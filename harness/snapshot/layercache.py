@@ -150,8 +150,9 @@ class LayerCache:
         written again only when an entry in it changed)."""
         for miss in self._misses:
             digest = files.get(miss.path, {}).get("sha256")
-            if not isinstance(digest, str) or miss.head is None:
-                continue
+            if (not isinstance(digest, str) or miss.head is None
+                    or len(miss.head) != min(miss.ident[1], WANTS_HEAD)):
+                continue  # not read, or a head cut short: an entry `serve` would refuse
             facts = objects.get(miss.path)
             if facts is not None and "error" in facts:
                 continue  # a crash count or a bound is the run's, not the file's
