@@ -77,7 +77,7 @@ def test_a_file_changed_in_place_is_read_again(tmp_path: Path,
     layer = tmp_path / "overlay2" / "abc" / "diff"
     (layer / "etc").mkdir(parents=True)
     target = layer / "etc" / "data"
-    target.write_bytes(b"one\n" * 1024)  # past layercache.MIN_SIZE
+    target.write_bytes(b"one\n" * 1024)
     folder = tmp_path / "cache"
 
     def snapshot() -> dict[str, dict[str, Any]]:
@@ -134,3 +134,110 @@ def test_an_object_met_again_is_not_parsed_again(docker_engine: Any, tmp_path: P
     second = snapshot(again)
     assert second.abi["objects"][libc]["soname"] == "marked.so.6"
     assert second.files[libc]["sha256"] == digest
+
+
+class Heads:
+    """A collector that records the head `wants` is shown of each file, and wants none."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, bytes] = {}
+
+    def wants(self, path: str, head: bytes, size: int) -> bool:
+        self.seen[path] = head
+        return False
+
+    def take(self, path: str, data: bytes) -> None:
+        raise AssertionError(f"{path} was not wanted")
+
+
+def _layer(tmp_path: Path) -> Path:
+    """One layer folder: a small file, a large one, a private key, an empty file."""
+    layer = tmp_path / "overlay2" / "abc" / "diff"
+    (layer / "etc").mkdir(parents=True)
+    (layer / "etc" / "small").write_bytes(b"tiny\n")
+    (layer / "etc" / "large").write_bytes(bytes(range(256)) * 512)
+    (layer / "etc" / "key.pem").write_bytes(b"-----BEGIN PRIVATE KEY-----\n" + b"A" * 2000)
+    (layer / "etc" / "empty").write_bytes(b"")
+    return layer
+
+
+def _snapshot(layer: Path, folder: Path, collectors: list[Any]) -> dict[str, dict[str, Any]]:
+    with layercache.using(folder) as cache:
+        files = walk(LayerDirsReader([layer], "test"), collectors)
+        cache.learn(files, {})
+        cache.save()
+    return files
+
+
+def test_a_known_file_is_not_opened_and_wants_sees_its_kept_head(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second walk over a known layer opens no file, and the collectors are shown the
+    same heads, of at most WANTS_HEAD bytes, as the walk that read the files."""
+    from harness.snapshot.secrets import SecretsCollector
+    from harness.snapshot.walk import WANTS_HEAD
+
+    layer, folder = _layer(tmp_path), tmp_path / "cache"
+    cold, cold_secrets = Heads(), SecretsCollector()
+    first = _snapshot(layer, folder, [cold, cold_secrets])
+    assert cold.seen["/etc/large"] == (bytes(range(256)) * 512)[:WANTS_HEAD]
+    assert cold.seen["/etc/small"] == b"tiny\n" and cold.seen["/etc/empty"] == b""
+    opened: list[str] = []
+    real_open = os.open
+
+    def counting_open(path: Any, *args: Any, **kwargs: Any) -> int:
+        opened.append(os.fsdecode(path))
+        return real_open(path, *args, **kwargs)
+    monkeypatch.setattr(os, "open", counting_open)
+    warm, warm_secrets = Heads(), SecretsCollector()
+    assert _snapshot(layer, folder, [warm, warm_secrets]) == first
+    assert not [p for p in opened if p.startswith(str(layer))], opened
+    assert warm.seen == cold.seen
+    assert warm_secrets.result() == cold_secrets.result() == {"/etc/key.pem": "private-key"}
+
+
+def test_the_collectors_decide_on_the_head_the_cache_keeps(tmp_path: Path) -> None:
+    """A known file is decided on its entry's head, not on its bytes: a head marked in the
+    cache is what the collectors see (here the secrets collector finds a key in it)."""
+    import marshal
+
+    from harness.snapshot.secrets import SecretsCollector
+
+    layer, folder = _layer(tmp_path), tmp_path / "cache"
+    _snapshot(layer, folder, [])
+    (shard,) = folder.glob("*.layer")
+    entries = marshal.loads(shard.read_bytes())
+    ino, size, mtime, ctime, digest, head, facts = entries["etc/large"]
+    marked = (b"-----BEGIN RSA PRIVATE KEY-----" + head)[:len(head)]
+    entries["etc/large"] = (ino, size, mtime, ctime, digest, marked, facts)
+    shard.write_bytes(marshal.dumps(entries))
+    secrets = SecretsCollector()
+    _snapshot(layer, folder, [secrets])
+    assert secrets.result() == {"/etc/key.pem": "private-key", "/etc/large": "private-key"}
+
+
+def test_small_files_are_kept_within_a_bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                            ) -> None:
+    """At most MAX_SMALL entries of small files are learnt, and a shard holding more than a
+    cache may hold (written under a larger bound) has them read again, with the same
+    snapshot."""
+    import marshal
+
+    layer, folder = tmp_path / "overlay2" / "abc" / "diff", tmp_path / "cache"
+    layer.mkdir(parents=True)
+    for i in range(6):
+        (layer / f"f{i}").write_bytes(b"%d\n" % i)
+    monkeypatch.setattr(layercache, "MAX_SMALL", 4)
+    first = _snapshot(layer, folder, [])
+    (shard,) = folder.glob("*.layer")
+    assert len(marshal.loads(shard.read_bytes())) == 4
+    monkeypatch.setattr(layercache, "MAX_SMALL", 3)
+    served: list[str] = []
+    serve = layercache.LayerCache.serve
+
+    def counting(self: layercache.LayerCache, reader: Any, path: str, *args: Any
+                 ) -> tuple[str | None, list[Any] | None]:
+        known = serve(self, reader, path, *args)
+        served.extend([path] if known[0] is not None else [])
+        return known
+    monkeypatch.setattr(layercache.LayerCache, "serve", counting)
+    assert _snapshot(layer, folder, []) == first and served == []

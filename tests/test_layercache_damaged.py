@@ -13,8 +13,11 @@ import pytest
 
 from harness.snapshot import layercache
 from harness.snapshot.elf import ElfCollector
+from harness.snapshot.walk import WANTS_HEAD
 
 DIGEST = "ab" * 32
+#: the head of the test's file, as an entry keeps it
+HEAD = b"x" * WANTS_HEAD
 
 
 class Reader:
@@ -27,8 +30,8 @@ class Reader:
     def host_path(self) -> str:
         return str(self.host)
 
-    def peek(self, size: int) -> bytes:
-        return self.host.read_bytes()[:size]
+    def host_stat(self) -> os.stat_result:
+        return os.lstat(self.host)
 
     def detach(self) -> None:
         self.detached = True
@@ -72,7 +75,7 @@ def test_a_sound_entry_is_served(tmp_path: Path) -> None:
     cache = layercache.LayerCache(tmp_path / "cache")
     cache.folder.mkdir()
     facts = {"type": "DYN", "soname": "lib.so"}
-    cache._path(layer).write_bytes(marshal.dumps({"lib.so": (*ident, DIGEST,
+    cache._path(layer).write_bytes(marshal.dumps({"lib.so": (*ident, DIGEST, HEAD,
                                                              marshal.dumps(facts))}))
     elf = Elf()
     reader = Reader(host)
@@ -81,7 +84,7 @@ def test_a_sound_entry_is_served(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("entry", [
-    5, "text", (1, 2), [0, 0, 0, 0, DIGEST, None],
+    5, "text", (1, 2), [0, 0, 0, 0, DIGEST, HEAD, None],
 ], ids=["int", "str", "short-tuple", "list"])
 def test_an_entry_of_another_shape_is_a_miss(tmp_path: Path, entry: Any) -> None:
     digest, takers, reader = _serve(tmp_path, {"lib.so": entry}, [])
@@ -94,7 +97,7 @@ def test_a_matching_entry_with_a_bad_digest_is_a_miss(tmp_path: Path, digest: An
     host, layer, ident = _file(tmp_path)
     cache = layercache.LayerCache(tmp_path / "cache")
     cache.folder.mkdir()
-    cache._path(layer).write_bytes(marshal.dumps({"lib.so": (*ident, digest, None)}))
+    cache._path(layer).write_bytes(marshal.dumps({"lib.so": (*ident, digest, HEAD, None)}))
     reader = Reader(host)
     assert cache.serve(reader, "/lib.so", 2048, [], lambda t, p, s: t) == (None, None)
     assert not reader.detached
@@ -107,7 +110,7 @@ def test_damaged_elf_facts_are_parsed_again(tmp_path: Path, facts: bytes) -> Non
     host, layer, ident = _file(tmp_path)
     cache = layercache.LayerCache(tmp_path / "cache")
     cache.folder.mkdir()
-    cache._path(layer).write_bytes(marshal.dumps({"lib.so": (*ident, DIGEST, facts)}))
+    cache._path(layer).write_bytes(marshal.dumps({"lib.so": (*ident, DIGEST, HEAD, facts)}))
     elf = Elf()
     reader = Reader(host)
     assert cache.serve(reader, "/lib.so", 2048, [elf], lambda t, p, s: t) == (None, [elf])
@@ -137,3 +140,41 @@ def test_a_damaged_verdict_memo_is_a_miss(tmp_path: Path, text: str) -> None:
         assert store.recall_verdict("k") is None
     finally:
         store.cleanup()
+
+
+@pytest.mark.parametrize("entry", [
+    lambda ident: (*ident, DIGEST, None),                      # the shape before heads were kept
+    lambda ident: (*ident, DIGEST, HEAD[:-1], None),           # a head shorter than the file's
+    lambda ident: (*ident, DIGEST, HEAD + b"x", None),         # longer than WANTS_HEAD
+    lambda ident: (*ident, DIGEST, HEAD.decode(), None),       # not bytes
+], ids=["old-shape", "short-head", "long-head", "str-head"])
+def test_an_entry_of_the_old_shape_or_with_a_bad_head_is_a_miss(tmp_path: Path, entry: Any
+                                                                 ) -> None:
+    host, layer, ident = _file(tmp_path)
+    cache = layercache.LayerCache(tmp_path / "cache")
+    cache.folder.mkdir()
+    cache._path(layer).write_bytes(marshal.dumps({"lib.so": entry(ident)}))
+    reader = Reader(host)
+    assert cache.serve(reader, "/lib.so", 2048, [], lambda t, p, s: t) == (None, None)
+    assert not reader.detached
+
+
+def test_facts_served_twice_are_decoded_once_into_dicts_of_their_own(tmp_path: Path) -> None:
+    """Two snapshots serving one object (a family's members, their base's libc) get equal
+    facts, each in a dict of its own: what the ELF collector adds to one (an image's
+    search_missing) is not in the other."""
+    host, layer, ident = _file(tmp_path)
+    facts = {"type": "DYN", "soname": "lib.so", "needed": ["libc.so.6"]}
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    given = []
+    for _ in range(2):
+        cache = layercache.LayerCache(folder)
+        cache._path(layer).write_bytes(marshal.dumps({"lib.so": (*ident, DIGEST, HEAD,
+                                                                 marshal.dumps(facts))}))
+        elf = Elf()
+        assert cache.serve(Reader(host), "/lib.so", 2048, [elf], lambda t, p, s: t)[0] == DIGEST
+        given.append(elf.given["/lib.so"])
+    assert given[0] == given[1] == facts and given[0] is not given[1]
+    given[0]["search_missing"] = ["/opt/lib"]
+    assert "search_missing" not in given[1]

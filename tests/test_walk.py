@@ -166,3 +166,35 @@ def test_a_seek_past_the_end_is_a_truncated_member() -> None:
     data = _tar_of([("big", b"\1" * (8 << 20))])[: 4 << 20]  # the member ends past the stream
     with pytest.raises(TarFormatError, match="ends inside a member's data"):
         list(TarReader(_Counting(data), seek=True))
+
+
+def test_wants_is_shown_the_first_wants_head_bytes_of_every_file() -> None:
+    """The head `wants` sees is the file's first min(size, WANTS_HEAD) bytes, whatever the
+    file's size (what the layer cache keeps of a known file is that much, no more); a key
+    header within it is found, one past it is not."""
+    from harness.snapshot.secrets import SecretsCollector
+    from harness.snapshot.walk import WANTS_HEAD
+
+    class Heads:
+        def __init__(self) -> None:
+            self.seen: dict[str, bytes] = {}
+
+        def wants(self, path: str, head: bytes, size: int) -> bool:
+            self.seen[path] = head
+            return False
+
+        def take(self, path: str, data: bytes) -> None:
+            raise AssertionError(path)
+
+    key = b"-----BEGIN PRIVATE KEY-----"
+    datas = {"/small": b"abc", "/large": bytes(range(256)) * 4096,
+             "/key-in-head": b"#" * (WANTS_HEAD - len(key)) + key + b"\n",
+             "/key-past-head": b"#" * (WANTS_HEAD - len(key) + 1) + key + b"\n",
+             # the secrets collector looks for a key header in the first 256 bytes: the
+             # head must hold them
+             "/key-at-200": b"#" * 200 + key + b"\n"}
+    heads, secrets = Heads(), SecretsCollector()
+    walk(_archive(tarfile.PAX_FORMAT, [_file(p[1:], d) for p, d in datas.items()]),
+         [heads, secrets])
+    assert heads.seen == {p: d[:WANTS_HEAD] for p, d in datas.items()}
+    assert secrets.result() == {"/key-at-200": "private-key", "/key-in-head": "private-key"}

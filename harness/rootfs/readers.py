@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator
 from typing import IO, Protocol, Union
 
@@ -35,6 +36,9 @@ class DetachableReader(MemberReader, Protocol):
     def host_path(self) -> str | None:
         """Where the current file lies on the host, when its name is UTF-8 (a parser that
         opens files by name needs one); else None."""
+
+    def host_stat(self) -> os.stat_result | None:
+        """The current file's lstat as the reader took it (None when it took none)."""
 
 
 #: what a snapshot reads: a filesystem tar stream, or a reader of its members

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from harness.snapshot.secrets import MAX_SCAN, SecretsCollector
+from harness.snapshot.walk import WANTS_HEAD
 
 ELF_MAGIC = b"\x7fELF"
 SETID = 0o6000
@@ -35,7 +36,7 @@ class HiddenCollector:
         head, parts, whole = b"", [], False
         for view in chunks:
             if not head:
-                head = bytes(view[:4096])
+                head = bytes(view[:WANTS_HEAD])
                 whole = size <= MAX_SCAN and self._secrets.wants(path, head, size)
             if not whole:
                 break

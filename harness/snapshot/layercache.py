@@ -11,10 +11,12 @@ layers. The merged view (whiteouts, opaque folders, the winning copy of a path) 
 reader's, walked per image: only per-file work is reused, so the snapshot, hence every
 baseline, is the one a walk without the cache takes (tests/test_layercache.py).
 
-A file is served from the cache only when no collector but the ELF parser wants its bytes
-(package databases, accounts, secrets and language metadata are read every time, and they are
-few), and only when it holds at least `MIN_SIZE` bytes; facts holding an error are never
-kept.
+A known file is never opened: its identity is the reader's own lstat of it (taken as its
+folder was listed), and the collectors decide whether they want it (`ContentCollector.wants`)
+from its head as kept in its entry, the same `WANTS_HEAD` bytes a read shows them. It is
+served from the cache only when no collector but the ELF parser wants its bytes (package
+databases, accounts, secrets and language metadata are read every time, and they are few);
+small files are kept up to a bound (`MAX_SMALL`); facts holding an error are never kept.
 """
 
 from __future__ import annotations
@@ -24,24 +26,42 @@ import marshal
 import os
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
 
 from harness import safepath
 from harness.snapshot.elf import ElfCollector, facts_by_digest
+from harness.snapshot.walk import WANTS_HEAD, knowing
 
 #: what marks an overlay2 layer's folder in a host path
 _LAYER_MARK = "/diff/"
-#: smaller files are read every time: hashing them costs about what looking them up does,
-#: and an entry each would grow memory and the cache with the image's count of small files
-#: (a node_modules tree); ELF objects are larger
-MIN_SIZE = 1024
+#: files smaller than this are "small": an image may hold any count of them (a node_modules
+#: tree), so a cache holds at most `MAX_SMALL` entries of small files, loaded and learnt
+#: together, past which small files are read every time (reading one costs little more
+#: than serving it, so the bound costs little; unbounded, the cache's memory and files
+#: would grow with a hostile image's count of tiny files)
+SMALL = 1024
+#: small-file entries one cache holds at most (an entry takes under 1 KiB of memory)
+MAX_SMALL = 1 << 15
 
 #: a sha256 as the walk spells it
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
-#: (inode, size, mtime_ns, ctime_ns, sha256, marshalled ELF facts or None)
-Entry = tuple[int, int, int, int, str, "bytes | None"]
+#: (inode, size, mtime_ns, ctime_ns, sha256, the file's first min(size, WANTS_HEAD) bytes,
+#: marshalled ELF facts or None)
+Entry = tuple[int, int, int, int, str, bytes, "bytes | None"]
+
+
+@dataclass(slots=True)
+class _Miss:
+    """A file read this snapshot that the cache did not know."""
+
+    path: str                                 # in the image
+    layer: str                                # the shard's layer folder
+    name: str                                 # below it
+    ident: tuple[int, int, int, int]
+    head: bytes | None = None                 # as the walk read it (`LayerCache.read`)
 
 _current: list[LayerCache] = []
 
@@ -53,10 +73,11 @@ class LayerCache:
         self.folder = folder
         self._shards: dict[str, dict[str, Entry]] = {}
         self._dirty: set[str] = set()
-        #: files read this snapshot that the cache did not know: (image path, shard, name,
-        #: identity)
-        self._misses: list[tuple[str, str, str, tuple[int, int, int, int]]] = []
+        #: files read this snapshot that the cache did not know
+        self._misses: list[_Miss] = []
         self._layers: dict[str, str] = {}
+        #: small-file entries this cache may still hold (`MAX_SMALL`)
+        self._small_left = MAX_SMALL
 
     def _shard(self, layer: str) -> dict[str, Entry]:
         shard = self._shards.get(layer)
@@ -68,6 +89,12 @@ class LayerCache:
                     shard = loaded
             except Exception:  # noqa: BLE001 - absent or damaged (any way marshal fails): learnt again
                 pass
+            small = [name for name, entry in shard.items() if _small(entry)]
+            if len(small) > self._small_left:  # past the bound: read every time
+                for name in small:
+                    del shard[name]
+            else:
+                self._small_left -= len(small)
             self._shards[layer] = shard
         return shard
 
@@ -82,56 +109,67 @@ class LayerCache:
               ) -> tuple[str | None, list[Any] | None]:
         """For the walk's current regular file (`reader` a layer-folder reader): (its sha256,
         None) when the cache knows it and no collector but the ELF parser wants its bytes (the
-        parser is given the known facts, and the file is not read); (None, the collectors that
-        want it) when they were asked; (None, None) when the cache cannot tell (not asked)."""
-        if size < MIN_SIZE:
-            return None, None
+        parser is given the known facts, and the file is not opened); (None, the collectors
+        that want it) when they were asked; (None, None) when the cache cannot tell (not
+        asked). A file the cache did not know is learnt once the walk tells its head (`read`)."""
         host = reader.host_path()
         cut = host.find(_LAYER_MARK) if host else -1
-        if cut < 0:
+        st = reader.host_stat() if cut >= 0 else None
+        if st is None:
             return None, None
         layer, name = host[:cut + len(_LAYER_MARK)], host[cut + len(_LAYER_MARK):]
         layer = self._layers.setdefault(layer, layer)  # one string per layer, not per miss
-        try:
-            st = os.lstat(host)
-        except OSError:
-            return None, None  # the reader names what is wrong when it reads the file
         ident = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         entry = self._shard(layer).get(name)
         if not _well_formed(entry) or entry[:4] != ident or st.st_size != size:
-            self._misses.append((path, layer, name, ident))
+            self._misses.append(_Miss(path, layer, name, ident))
             return None, None
-        head = reader.peek(4096) if size else b""
-        takers = capped([c for c in collectors if c.wants(path, head, size)], path, size)
+        takers = capped([c for c in collectors if c.wants(path, entry[5], size)], path, size)
         elf = [c for c in takers if isinstance(c, ElfCollector)]
-        if len(elf) != len(takers) or (elf and entry[5] is None):
-            self._misses.append((path, layer, name, ident))
+        if len(elf) != len(takers) or (elf and entry[6] is None):
+            self._misses.append(_Miss(path, layer, name, ident))
             return None, takers
         if elf:
-            facts = _facts(entry[5] or b"")
+            facts = _facts(entry[6] or b"", (self.folder, entry[4]))
             if facts is None:  # damaged: parsed again
-                self._misses.append((path, layer, name, ident))
+                self._misses.append(_Miss(path, layer, name, ident))
                 return None, takers
             elf[0].known(path, facts)
         reader.detach()  # consumed unread
         return entry[4], None
 
+    def read(self, path: str, head: bytes) -> None:
+        """The walk read the file `serve` last missed (`path`): its head, as shown to the
+        collectors, to keep with its facts."""
+        miss = self._misses[-1] if self._misses else None
+        if miss is not None and miss.path == path and miss.head is None:
+            miss.head = head[:WANTS_HEAD]
+
     def learn(self, files: dict[str, dict[str, Any]], objects: dict[str, dict[str, Any]]) -> None:
-        """Keep what this snapshot read of the files the cache did not know."""
-        for path, layer, name, ident in self._misses:
-            digest = files.get(path, {}).get("sha256")
-            if not isinstance(digest, str):
-                continue
-            facts = objects.get(path)
+        """Keep what this snapshot read of the files the cache did not know (a shard is
+        written again only when an entry in it changed)."""
+        for miss in self._misses:
+            digest = files.get(miss.path, {}).get("sha256")
+            if (not isinstance(digest, str) or miss.head is None
+                    or len(miss.head) != min(miss.ident[1], WANTS_HEAD)):
+                continue  # not read, or a head cut short: an entry `serve` would refuse
+            facts = objects.get(miss.path)
             if facts is not None and "error" in facts:
                 continue  # a crash count or a bound is the run's, not the file's
             if facts is not None and facts.get("type") == "DEBUG":
                 facts = None  # recorded from its header by `wants`, never parsed
             if facts is not None:
                 facts = {k: v for k, v in facts.items() if k != "search_missing"}
-            self._shard(layer)[name] = (*ident, digest,
-                                        None if facts is None else marshal.dumps(facts))
-            self._dirty.add(layer)
+            entry = (*miss.ident, digest, miss.head,
+                     None if facts is None else marshal.dumps(facts))
+            shard = self._shard(miss.layer)
+            if _small(entry) and miss.name not in shard:
+                if self._small_left <= 0:
+                    continue
+                self._small_left -= 1
+            if shard.get(miss.name) != entry:
+                shard[miss.name] = entry
+                self._dirty.add(miss.layer)
         self._misses.clear()
 
     def save(self) -> None:
@@ -151,19 +189,45 @@ class LayerCache:
 def _well_formed(entry: Any) -> TypeGuard[Entry]:
     """Whether a cache entry has the shape of `Entry` (a damaged or foreign cache file is a
     miss, never trusted)."""
-    return (isinstance(entry, tuple) and len(entry) == 6
-            and all(type(v) is int for v in entry[:4])
-            and isinstance(entry[4], str) and _SHA256.fullmatch(entry[4]) is not None
-            and (entry[5] is None or isinstance(entry[5], bytes)))
+    # spelt out, not all(...) over a generator: it runs for every file served
+    return (type(entry) is tuple and len(entry) == 7
+            and type(entry[0]) is int and type(entry[1]) is int
+            and type(entry[2]) is int and type(entry[3]) is int
+            and type(entry[4]) is str and _SHA256.fullmatch(entry[4]) is not None
+            and type(entry[5]) is bytes and len(entry[5]) == min(entry[1], WANTS_HEAD)
+            and (entry[6] is None or type(entry[6]) is bytes))
 
 
-def _facts(data: bytes) -> dict[str, Any] | None:
-    """An entry's ELF facts, or None when they do not load as a dict (empty data included)."""
-    try:
-        facts = marshal.loads(data)
-    except Exception:  # noqa: BLE001 - any way marshal fails is a damaged entry
-        return None
-    return facts if isinstance(facts, dict) else None
+def _small(entry: Any) -> bool:
+    """Whether an entry (of any shape) is one of a small file, held within `MAX_SMALL`."""
+    return type(entry) is tuple and len(entry) > 1 and type(entry[1]) is int and entry[1] < SMALL
+
+
+#: ELF facts this process decoded, by cache folder and content digest: the members of a
+#: family serve their base's objects, decoded once (at most `MAX_DECODED` of them, past
+#: which it starts again; the gate holds its snapshots, hence these facts, all run anyway)
+_decoded: dict[tuple[Path, str], dict[str, Any]] = {}
+MAX_DECODED = 1 << 14
+
+
+def _facts(data: bytes, key: tuple[Path, str]) -> dict[str, Any] | None:
+    """An entry's ELF facts, or None when they do not load as a dict (empty data included).
+
+    Each caller gets a dict of its own (the ELF collector adds an image's `search_missing`
+    to it); the values within are shared with the other snapshots of this process that
+    served the same content, as a snapshot's facts are never changed past that."""
+    facts = _decoded.get(key)
+    if facts is None:
+        try:
+            facts = marshal.loads(data)
+        except Exception:  # noqa: BLE001 - any way marshal fails is a damaged entry
+            return None
+        if not isinstance(facts, dict):
+            return None
+        if len(_decoded) >= MAX_DECODED:
+            _decoded.clear()
+        _decoded[key] = facts
+    return dict(facts)
 
 
 def current() -> LayerCache | None:
@@ -180,7 +244,7 @@ def using(folder: Path) -> Iterator[LayerCache]:
     cache = LayerCache(folder)
     _current.append(cache)
     try:
-        with facts_by_digest(folder / "objects"):
+        with facts_by_digest(folder / "objects"), knowing(cache):
             yield cache
     finally:
         _current.pop()

@@ -36,14 +36,56 @@ _TYPES = {
 }
 
 
+#: how much of a file's start `ContentCollector.wants` is shown: a bounded prefix, the same
+#: wherever the walk asks (read now, or kept by the layer cache, harness.snapshot.layercache,
+#: which hands a known file's head over without opening it). It holds what the collectors
+#: look at: an ELF header's magic and machine (20 bytes), a jar's `PK`, a private key's
+#: header within the first 256 bytes
+WANTS_HEAD = 256
+
+
 class ContentCollector(Protocol):
     """Something that needs the bytes of some files (a package database, an ELF object)."""
 
     def wants(self, path: str, head: bytes, size: int) -> bool:
-        """Decide from the path, the first bytes and the size whether to take this file."""
+        """Decide from the path, the first bytes and the size whether to take this file.
+
+        `head` is the file's first min(`size`, `WANTS_HEAD`) bytes, never more (empty when
+        the walk asks of a hard link, whose bytes come later): a decision must rest on no
+        more than that, so that a file the layer cache knows, whose head it kept, is decided
+        as one read now."""
 
     def take(self, path: str, data: bytes) -> None:
         """Receive the whole content of a file this collector wanted."""
+
+
+class KnownFiles(Protocol):
+    """Files a walk read before, whose digests (and facts) it may take unread: the layer
+    cache (harness.snapshot.layercache) of files read in place."""
+
+    def serve(self, reader: Any, path: str, size: int, collectors: list[ContentCollector],
+              capped: Callable[[list[ContentCollector], str, int], list[ContentCollector]]
+              ) -> tuple[str | None, list[ContentCollector] | None]:
+        """For the current regular file of `reader`: (its sha256, None) when known and
+        consumed unread; (None, the collectors that want it, asked with `capped`) when they
+        were asked; (None, None) when it is to be read as any other file."""
+
+    def read(self, path: str, head: bytes) -> None:
+        """The walk read a file `serve` did not serve: its head, as shown to `wants`."""
+
+
+#: the caches the walks within `knowing` use, innermost last
+_known: list[KnownFiles] = []
+
+
+@contextlib.contextmanager
+def knowing(cache: KnownFiles) -> Iterator[None]:
+    """Walks of a reader whose files lie on disk within serve the files `cache` knows."""
+    _known.append(cache)
+    try:
+        yield
+    finally:
+        _known.pop()
 
 
 class CappedCollector(ContentCollector, Protocol):
@@ -121,9 +163,7 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> dict[str, dict[
         # of files a collector wants
         on_host: Callable[[], str | None] | None = getattr(reader, "host_path", None)
         clean = getattr(reader, "names_are_clean", False)
-        from harness.snapshot import layercache
-
-        cache = layercache.current() if detachable else None  # facts per layer folder
+        cache = _known[-1] if detachable and _known else None
         for member in reader:
             # interned: a baseline loaded for the diff interns its keys (harness.baseline),
             # so each path is held once for both on a large image
@@ -146,16 +186,17 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> dict[str, dict[
             elif kind == "file":
                 record["size"] = member.size
                 takers = None
+                head: bytes | None = None  # the file's head as read now, for the cache
                 known, asked = (cache.serve(reader, path, member.size, collectors, _capped)
                                 if cache is not None else (None, None))
                 if known is not None:
                     record["sha256"] = known
                 elif asked is not None:
-                    record["sha256"] = _hash_and_collect(reader.chunks(), path, member.size,
-                                                         collectors, asked)
+                    record["sha256"], head = _hash_and_collect(reader.chunks(), path,
+                                                               member.size, collectors, asked)
                 elif detachable and member.size >= PATH_MIN:
                     on_disk: DetachableReader = reader  # type: ignore[assignment]
-                    head = on_disk.peek(4096)
+                    head = on_disk.peek(WANTS_HEAD)
                     takers = _capped([c for c in collectors if c.wants(path, head, member.size)],
                                      path, member.size)
                     host = on_disk.host_path() if takers else None
@@ -170,8 +211,10 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> dict[str, dict[
                             background = ThreadPoolExecutor(1, thread_name_prefix="hash")
                         pending[path] = background.submit(on_disk.detach()).result
                 if path not in pending and "sha256" not in record:
-                    record["sha256"] = _hash_and_collect(reader.chunks(), path, member.size,
-                                                         collectors, takers, on_host)
+                    record["sha256"], head = _hash_and_collect(
+                        reader.chunks(), path, member.size, collectors, takers, on_host)
+                if cache is not None and head is not None:
+                    cache.read(path, head)
             elif kind in ("char", "block"):
                 record["dev"] = f"{member.devmajor},{member.devminor}"
             files[path] = record
@@ -215,18 +258,21 @@ def _by_path(takers: list[ContentCollector], path: str, host_path: str, head: by
 def _hash_and_collect(chunks: Iterator[memoryview], path: str, size: int,
                       collectors: list[ContentCollector],
                       takers: list[ContentCollector] | None = None,
-                      host_path: Callable[[], str | None] | None = None) -> str:
-    """The file's sha256 while its content goes to the collectors that want it (`takers`
-    when already asked: asking twice would record a finding twice). A file on the host
-    (`host_path`) goes by path to the collectors that take one: the ELF parser, in another
-    process, reads it there rather than receiving a copy."""
+                      host_path: Callable[[], str | None] | None = None) -> tuple[str, bytes]:
+    """The file's sha256 and its head (`WANTS_HEAD`) while its content goes to the
+    collectors that want it (`takers` when already asked: asking twice would record a
+    finding twice). A file on the host (`host_path`) goes by path to the collectors that
+    take one: the ELF parser, in another process, reads it there rather than receiving a
+    copy."""
     digest = hashlib.sha256()
     parts: list[bytes] = []
     held, most = 0, min((_cap_of(c, path) for c in takers or ()), default=0)
+    head: bytes | None = None
     for view in chunks:
         digest.update(view)
+        if head is None:
+            head = bytes(view[:WANTS_HEAD])
         if takers is None:
-            head = bytes(view[:4096])
             takers = _capped([c for c in collectors if c.wants(path, head, size)], path, size)
             on_host = host_path() if takers and host_path is not None else None
             if on_host is not None:
@@ -250,7 +296,7 @@ def _hash_and_collect(chunks: Iterator[memoryview], path: str, size: int,
         for collector in collectors:
             if collector.wants(path, b"", 0):
                 collector.take(path, b"")
-    return digest.hexdigest()
+    return digest.hexdigest(), head or b""
 
 
 #: a collector that declares no cap: the walk holds whatever it asks for
@@ -349,7 +395,7 @@ def _deliver_links(rootfs: Rootfs, reopen: Reopen | None, wanted: dict[str, list
                 data = b"".join(bytes(view) for view in reader.chunks())
                 if hashlib.sha256(data).hexdigest() != files[path].get("sha256"):
                     raise SourceError(f"{path} changed between two reads of the image")
-                head = data[:4096]
+                head = data[:WANTS_HEAD]
                 for link, admitted in takers.items():
                     for collector in admitted:
                         if collector.wants(link, head, len(data)):

@@ -78,8 +78,10 @@ class LayerDirsReader:
         self._view = memoryview(bytearray(BUFFER))
         self._links: dict[tuple[int, int], str] = {}
         self._pending: tuple[bytes, int, int, str] | None = None  # path, size, layer, name
-        #: the host path of the last regular file met (still known once its data is read)
+        #: the host path of the last regular file met (still known once its data is read),
+        #: and its lstat as the listing took it
         self._current: bytes | None = None
+        self._current_st: os.stat_result | None = None
         #: receives the regular files later layers deleted (harness.source.layermerge.HiddenSink)
         self._hidden_sink: Callable[[str, int, int, int, Iterator[memoryview]], None] | None = None
 
@@ -232,7 +234,7 @@ class LayerDirsReader:
         if kind == b"0":
             size = st.st_size
             self._pending = (e.path, size, e.layer, name)
-            self._current = e.path
+            self._current, self._current_st = e.path, st
         return Member(name, kind, mode, st.st_uid, st.st_gid, size, link, major, minor)
 
     def chunks(self, head: int = 4096) -> Iterator[memoryview]:
@@ -264,6 +266,11 @@ class LayerDirsReader:
             return self._current.decode("utf-8")
         except UnicodeDecodeError:
             return None
+
+    def host_stat(self) -> os.stat_result | None:
+        """The current regular file's lstat, taken as its folder was listed (its member's
+        attributes come from it): its identity, without another system call."""
+        return self._current_st if self._current is not None else None
 
     def detach(self) -> Callable[[], str]:
         """Consume the current regular file: a function hashing it (sha256 hex) with its own
