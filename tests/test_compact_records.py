@@ -184,8 +184,11 @@ def test_a_kept_snapshot_is_recalled_whole_and_a_damaged_one_is_a_miss(
     snap.keep(path)
     assert snapshots.Snapshot.recall(path) == snap
     whole = path.read_bytes()
-    damaged = [whole + marshal.dumps([("/x", {})]), whole + b"\0",
-               marshal.dumps({**vars(snap), "files": files})]
+    extra = marshal.dumps([("/x", {})])
+    damaged = [whole + len(extra).to_bytes(8, "little") + extra, whole + b"\0",
+               marshal.dumps({**vars(snap), "files": files}),  # unframed: the old format
+               (1 << 60).to_bytes(8, "little") + whole[8:],  # a part longer than the file
+               whole[:3]]
     if count:
         damaged.append(whole[:-5])
     for data in damaged:
