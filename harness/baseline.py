@@ -7,8 +7,10 @@ the same folder, fsynced, renamed over the old one; a reader never sees half a f
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import marshal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,6 +104,70 @@ def file_digest(path: Path) -> bytes:
     return digest
 
 
+#: the folder loads keep what they parse in, and look in first (`parsed_in`)
+_PARSED_IN: list[Path] = []
+#: baseline files at most this large are kept parsed: a larger one (the files baseline of an
+#: image of a million files) would be read twice, and its records are mostly the snapshot's
+PARSED_MAX = 32 << 20
+
+
+@contextlib.contextmanager
+def parsed_in(folder: Path) -> Iterator[None]:
+    """Loads within keep each baseline they parse and check in `folder` (marshal, by the
+    sha256 of the file's bytes and the aspect; the caller's folder is its code's and
+    interpreter's), and find there what another process parsed of the same bytes (a
+    snapshot taken ahead also reads its image's baselines; an earlier run read them): such a
+    file is then neither parsed nor checked again. A damaged entry is a miss."""
+    _PARSED_IN.append(folder)
+    try:
+        yield
+    finally:
+        _PARSED_IN.pop()
+
+
+def _parsed_path(digest: bytes, aspect: str) -> Path | None:
+    if not _PARSED_IN:
+        return None
+    return safepath.inside(_PARSED_IN[-1], f"{digest.hex()}-{aspect}.parsed")
+
+
+def _recall_parsed(path: Path, digest: bytes, aspect: str
+                   ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The header and records kept for these bytes, the records equal to the snapshot's
+    being judged taken as its own (`judging`); None when not kept or damaged."""
+    kept = _parsed_path(digest, aspect)
+    if kept is None or path.stat().st_size > PARSED_MAX:
+        return None
+    try:
+        found = marshal.loads(kept.read_bytes())
+    except Exception:  # noqa: BLE001 - absent, or damaged in any way marshal fails
+        return None
+    if not (isinstance(found, tuple) and len(found) == 2 and type(found[0]) is dict
+            and type(found[1]) is dict):
+        return None
+    header, records = found
+    if aspect == "files" and _LIKE:
+        like = _LIKE[0]
+        for key, record in records.items():
+            same = like.get(key)
+            if same is not None and same == record:
+                records[key] = same
+    return header, records
+
+
+def _keep_parsed(path: Path, digest: bytes, aspect: str, header: dict[str, Any],
+                 records: dict[str, Any]) -> None:
+    """Keep what a load parsed and checked (atomically; a failure costs only the reuse)."""
+    kept = _parsed_path(digest, aspect)
+    if kept is None or path.stat().st_size > PARSED_MAX or kept.exists():
+        return
+    try:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        safepath.replace_file(kept, marshal.dumps((header, records)))
+    except (OSError, ValueError):
+        pass
+
+
 def load(root: Path, name: str, arch: str, aspect: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(image header, records) of a stored aspect, or `BaselineMissing` / `BaselineCorrupt`."""
     path = aspect_path(root, name, arch, aspect)
@@ -109,6 +175,12 @@ def load(root: Path, name: str, arch: str, aspect: str) -> tuple[dict[str, Any],
         loaded = _LOADED.get(path)
         if loaded is not None and loaded[0] == file_digest(path):
             return loaded[1], loaded[2]
+        if _PARSED_IN:
+            digest = file_digest(path)
+            parsed = _recall_parsed(path, digest, aspect)
+            if parsed is not None:
+                _LOADED.put(path, (digest, *parsed))
+                return parsed
         with path.open("rb") as f:
             read = _read_written(f)
         if read is None:  # not as `render` writes it (edited by hand, or damaged)
@@ -127,6 +199,10 @@ def load(root: Path, name: str, arch: str, aspect: str) -> tuple[dict[str, Any],
         del text
     header, records = _checked(path, data_dict, aspect)
     _LOADED.put(path, (digest, header, records))
+    try:
+        _keep_parsed(path, digest, aspect, header, records)
+    except OSError:
+        pass  # only the reuse is lost
     return header, records
 
 

@@ -118,10 +118,15 @@ class SnapshotStore:
 
     def plan(self, specs: list[ImageSpec], wanted: Callable[[ImageSpec], bool]) -> None:
         """The images this run will judge, in the order it asks for them: once one's snapshot
-        is had, the next one that is `wanted` (its judgements not all known from an earlier
-        run) is taken ahead in a forked child, on the core the judging leaves idle, and kept
-        in the cache for `snapshot` to recall. A family is then read while it is judged."""
+        is had, the next ones that are `wanted` (their judgements not all known from an
+        earlier run) are taken ahead in forked children, on the cores the judging leaves
+        idle, and kept in the cache for `snapshot` to recall. A family is then read while it
+        is judged."""
         self._plan, self._wanted = list(specs), wanted
+
+    def baselines_folder(self) -> Path:
+        """Where baselines parsed by this code are kept (harness.baseline `parsed_in`)."""
+        return self.cache_dir / f"baselines-{self._fingerprint}-{CACHE_FORMAT}"
 
     def snapshot(self, info: ImageInfo) -> Snapshot:
         """The snapshot of an image, from the cache or taken now behind a lock."""
@@ -292,6 +297,13 @@ def _taken_ahead(store: SnapshotStore, info: ImageInfo, parent: int) -> bool:
             with gcpause.paused():
                 store._take(info, path, linkage=False)
     return True
+
+
+def plan_run(store: SnapshotStore, specs: list[ImageSpec], root: Path, config: HarnessConfig,
+             update: bool) -> None:
+    """Plan a run of several images (`SnapshotStore.plan`): an image is taken ahead unless
+    every judgement of it is known from an earlier run."""
+    store.plan(specs, lambda spec: update or not judgements_known(spec, store, root, config))
 
 
 def _linkage_of(snap: Snapshot, fork: bool) -> ChildResult[list[Finding]]:

@@ -255,10 +255,10 @@ def compat_store(request: pytest.FixtureRequest) -> Iterator[SnapshotStore]:
     store = SnapshotStore(state.cache_dir, state.run_id, request.config.option.harness_platform,
                           read=request.config.option.harness_read, limits=state.config.limits)
     if not hasattr(request.config, "workerinput"):  # xdist's workers keep the cores busy
-        store.plan(state.images, lambda spec: state.update or not gate.judgements_known(
-            spec, store, state.baselines, state.config))
+        gate.plan_run(store, state.images, state.baselines, state.config, state.update)
     try:
-        yield store
+        with baseline.parsed_in(store.baselines_folder()):
+            yield store
     finally:
         # an xdist worker removes only what it made (exports and its runtime pool do); the
         # run-wide sweep would also take containers other workers still use, so the
