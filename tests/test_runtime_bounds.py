@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
 import testimages
@@ -59,7 +60,10 @@ def test_a_flooding_default_command_is_bounded(docker_engine: Any) -> None:
         while worker.is_alive():
             for c in _labelled(docker_engine, run_id, size=True):
                 written = max(written, int(c.get("SizeRw") or 0))
-                with_path = docker_engine.client.api.inspect_container(c["Id"])
+                try:
+                    with_path = docker_engine.client.api.inspect_container(c["Id"])
+                except docker.errors.NotFound:
+                    continue  # ended and removed between the listing and this look
                 configs.append(with_path["HostConfig"])
                 try:
                     logged = max(logged, os.path.getsize(with_path["LogPath"]))
