@@ -241,3 +241,29 @@ def test_small_files_are_kept_within_a_bound(tmp_path: Path, monkeypatch: pytest
         return known
     monkeypatch.setattr(layercache.LayerCache, "serve", counting)
     assert _snapshot(layer, folder, []) == first and served == []
+
+
+def test_a_snapshot_notes_at_most_max_learnt_larger_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past MAX_LEARNT larger files a snapshot notes none (each note holds the file's head
+    until it is learnt): the rest are read as without a cache, the snapshot the same, and the
+    next snapshot learns the next ones."""
+    import marshal
+
+    layer, folder = tmp_path / "overlay2" / "abc" / "diff", tmp_path / "cache"
+    layer.mkdir(parents=True)
+    for i in range(7):
+        (layer / f"f{i}").write_bytes(bytes([65 + i]) * 2048)
+    monkeypatch.setattr(layercache, "MAX_LEARNT", 3)
+    noted: list[int] = []
+    learn = layercache.LayerCache.learn
+
+    def counting(self: layercache.LayerCache, *args: Any) -> None:
+        noted.append(len(self._misses))
+        learn(self, *args)
+    monkeypatch.setattr(layercache.LayerCache, "learn", counting)
+    first = _snapshot(layer, folder, [])
+    (shard,) = folder.glob("*.layer")
+    assert noted == [3] and len(marshal.loads(shard.read_bytes())) == 3
+    assert _snapshot(layer, folder, []) == first
+    assert noted == [3, 3] and len(marshal.loads(shard.read_bytes())) == 6

@@ -43,7 +43,12 @@ _LAYER_MARK = "/diff/"
 #: would grow with a hostile image's count of tiny files)
 SMALL = 1024
 #: small-file entries one cache holds at most (an entry takes under 1 KiB of memory)
-MAX_SMALL = 1 << 15
+MAX_SMALL = 1 << 13
+#: entries of larger files one snapshot learns at most: a file read is noted with its head
+#: until it is learnt, so an image of a million files would otherwise hold a note of each
+#: (about 600 B with its head) beside its records; past the bound files are read as if no
+#: cache were there
+MAX_LEARNT = 1 << 14
 
 #: a sha256 as the walk spells it
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -78,6 +83,8 @@ class LayerCache:
         self._layers: dict[str, str] = {}
         #: small-file entries this cache may still hold (`MAX_SMALL`)
         self._small_left = MAX_SMALL
+        #: misses noted this snapshot, of small files and of others (`_note`)
+        self._noted_small = self._noted = 0
 
     def _shard(self, layer: str) -> dict[str, Entry]:
         shard = self._shards.get(layer)
@@ -122,21 +129,34 @@ class LayerCache:
         ident = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         entry = self._shard(layer).get(name)
         if not _well_formed(entry) or entry[:4] != ident or st.st_size != size:
-            self._misses.append(_Miss(path, layer, name, ident))
+            self._note(_Miss(path, layer, name, ident))
             return None, None
         takers = capped([c for c in collectors if c.wants(path, entry[5], size)], path, size)
         elf = [c for c in takers if isinstance(c, ElfCollector)]
         if len(elf) != len(takers) or (elf and entry[6] is None):
-            self._misses.append(_Miss(path, layer, name, ident))
+            self._note(_Miss(path, layer, name, ident))
             return None, takers
         if elf:
             facts = _facts(entry[6] or b"", (self.folder, entry[4]))
             if facts is None:  # damaged: parsed again
-                self._misses.append(_Miss(path, layer, name, ident))
+                self._note(_Miss(path, layer, name, ident))
                 return None, takers
             elf[0].known(path, facts)
         reader.detach()  # consumed unread
         return entry[4], None
+
+    def _note(self, miss: _Miss) -> None:
+        """Note a file to learn once read, within the bounds: the small files this cache
+        may still hold (`MAX_SMALL`), the others `MAX_LEARNT` a snapshot."""
+        if miss.ident[1] < SMALL:
+            if self._noted_small >= self._small_left:
+                return
+            self._noted_small += 1
+        elif self._noted >= MAX_LEARNT:
+            return
+        else:
+            self._noted += 1
+        self._misses.append(miss)
 
     def read(self, path: str, head: bytes) -> None:
         """The walk read the file `serve` last missed (`path`): its head, as shown to the
@@ -171,6 +191,7 @@ class LayerCache:
                 shard[miss.name] = entry
                 self._dirty.add(miss.layer)
         self._misses.clear()
+        self._noted_small = self._noted = 0
 
     def save(self) -> None:
         """Write the shards that grew, each atomically (a concurrent writer's shard is as good
