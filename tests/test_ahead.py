@@ -96,3 +96,20 @@ def test_no_snapshot_is_taken_ahead_without_the_memory_for_it(
         assert not store._ahead
     finally:
         store.cleanup()
+
+
+def test_an_image_that_cannot_be_found_is_passed_over(
+        docker_engine: Any, tiny_images: dict[str, str], tmp_path: Path) -> None:
+    """A planned image the engine does not have is left to its own tests to report; the
+    one after it is still taken ahead, and once when planned under two names."""
+    first, second = _specs(tiny_images, "tiny-base", "tiny-additions")
+    missing = ImageSpec("missing", "harness-test/no-such-image:absent")
+    again = ImageSpec("again", second.ref)
+    for n, plan in enumerate([[first, missing, second], [first, second, again]]):
+        store = SnapshotStore(tmp_path / f"cache{n}", f"test-ahead-missing{n}")
+        try:
+            store.plan(plan, lambda spec: True)
+            store.snapshot_of(first)
+            assert list(store._ahead) == [store.find_image(second).key]
+        finally:
+            store.cleanup()
