@@ -56,6 +56,19 @@ class ChildResult(Generic[T]):
             self._value = self._fn() if value is _UNSET else value
         return self._value  # type: ignore[return-value]
 
+    def wait(self, seconds: float) -> bool:
+        """Wait at most `seconds` for the child to end (or hand its result over); True when
+        it did, or when there is no child."""
+        if not self._pid:
+            return True
+        import select
+
+        try:
+            ready, _, _ = select.select([self._fd], [], [], max(0.0, seconds))
+        except (OSError, ValueError):
+            return True
+        return bool(ready)
+
     def close(self) -> int | None:
         """Stop and reap a child whose result is no longer wanted: its wait status, None when
         no child was running."""

@@ -134,11 +134,15 @@ class SnapshotStore:
         if kept is not None:
             baseline.judging(kept.files)
             return kept
+        ahead = self._ahead.pop(info.key, None)
+        if ahead is not None:
+            # never longer than the image's own time: a child stuck past it is stopped (its
+            # lock goes with it) and the snapshot taken here, under the run's own bounds
+            ahead.wait(self.limits.image_seconds)
+            ahead.close()
         with gcpause.paused():
             snap = self._load_or_take(info)
-        ahead = self._ahead.pop(info.key, None)
-        if ahead is not None:  # its lock was ours: the child is done with it
-            ahead.close()
+        if ahead is not None:
             self._linkage.setdefault(info.key, _linkage_of(snap, fork=True))
         self._take_next_ahead(info)
         baseline.judging(snap.files)

@@ -113,3 +113,27 @@ def test_an_image_that_cannot_be_found_is_passed_over(
             assert list(store._ahead) == [store.find_image(second).key]
         finally:
             store.cleanup()
+
+
+def test_a_child_stuck_past_the_images_time_is_stopped_and_the_snapshot_taken_here(
+        docker_engine: Any, tiny_images: dict[str, str], tmp_path: Path,
+        monkeypatch: Any) -> None:
+    import time
+
+    from harness import gate
+    from harness.limits import Limits
+
+    monkeypatch.setattr(gate, "_taken_ahead", lambda *args: time.sleep(600))
+    first, second = _specs(tiny_images, "tiny-base", "tiny-additions")
+    store = SnapshotStore(tmp_path / "cache", "test-ahead-stuck", limits=Limits(image_seconds=3.0))
+    try:
+        store.plan([first, second], lambda spec: True)
+        store.snapshot_of(first)
+        child = store._ahead[store.find_image(second).key]
+        assert child._pid
+        started = time.monotonic()
+        snap = store.snapshot_of(second)
+        assert 3.0 <= time.monotonic() - started < 60 and snap.files
+        assert not child._pid  # stopped and reaped
+    finally:
+        store.cleanup()
