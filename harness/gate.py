@@ -88,10 +88,12 @@ class SnapshotStore:
         #: each held snapshot's linkage findings, begun in a child when the snapshot was taken
         self._linkage: dict[str, ChildResult[list[Finding]]] = {}
         #: the images the run will ask for, in order, and whether one still needs its
-        #: snapshot (`plan`); image key -> the child taking its snapshot ahead
+        #: snapshot (`plan`); image reference -> the child taking its snapshot ahead
         self._plan: list[ImageSpec] = []
         self._wanted: Callable[[ImageSpec], bool] = lambda spec: True
         self._ahead: dict[str, ChildResult[bool]] = {}
+        #: references a child was begun for (each once: one that failed is left to its tests)
+        self._tried: set[str] = set()
 
     @property
     def engine(self) -> Engine:
@@ -134,7 +136,9 @@ class SnapshotStore:
         if kept is not None:
             baseline.judging(kept.files)
             return kept
-        ahead = self._ahead.pop(info.key, None)
+        ahead = next((self._ahead.pop(ref) for ref in list(self._ahead)
+                      if (found := self._found.get(ref)) is not None and found.key == info.key),
+                     None)
         if ahead is not None:
             # never longer than the image's own time: a child stuck past it is stopped (its
             # lock goes with it) and the snapshot taken here, under the run's own bounds
@@ -199,25 +203,21 @@ class SnapshotStore:
 
     def _take_next_ahead(self, info: ImageInfo) -> None:
         """Begin taking the snapshots of the `AHEAD` planned images after `info`'s, each in a
-        child, unless held, kept, being taken or not wanted (an image that cannot be found is
-        left to its own tests to report)."""
-        planned: list[tuple[ImageSpec, ImageInfo | None]] = []
-        for spec in self._plan:
-            try:
-                planned.append((spec, self.find_image(spec)))
-            except Exception:  # noqa: BLE001 - its tests say what is wrong with it
-                planned.append((spec, None))
-        at = next((n for n, (_, i) in enumerate(planned) if i is not None and i.key == info.key),
+        child, unless held, kept or tried already. The child finds the image (an image the
+        engine lacks is pulled there, not here) and leaves it when not `wanted`."""
+        at = next((n for n, spec in enumerate(self._plan)
+                   if (found := self._found.get(spec.ref)) is not None and found.key == info.key),
                   None)
         if at is None:
             return
-        for spec, upcoming in planned[at + 1:at + 1 + AHEAD]:
-            if (upcoming is None or upcoming.key in self._ahead or upcoming.key in self._memo
-                    or self._cache_path(upcoming).exists() or not self._wanted(spec)
+        for spec in self._plan[at + 1:at + 1 + AHEAD]:
+            found = self._found.get(spec.ref)
+            if (spec.ref in self._tried or found is not None and (
+                    found.key in self._memo or self._cache_path(found).exists())
                     or not _room_for_a_child()):
                 continue
-            self._ahead[upcoming.key] = ChildResult(
-                partial(_taken_ahead, self, upcoming, os.getpid()))
+            self._tried.add(spec.ref)
+            self._ahead[spec.ref] = ChildResult(partial(_taken_ahead, self, spec, os.getpid()))
 
     @property
     def fingerprint(self) -> str:
@@ -280,11 +280,12 @@ def _room_for_a_child() -> bool:
     return available > 2 * resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # both KiB
 
 
-def _taken_ahead(store: SnapshotStore, info: ImageInfo, parent: int) -> bool:
-    """In a forked child: take an image's snapshot into the store's cache (`plan`). The
-    parent's engine connection and signal handlers are not this process's; its linkage is
-    begun by the parent once it recalls the snapshot. Never in the parent (a child that
-    could not fork): there the snapshot is taken when asked for."""
+def _taken_ahead(store: SnapshotStore, spec: ImageSpec, parent: int) -> bool:
+    """In a forked child: find a planned image and, when `wanted`, take its snapshot into
+    the store's cache (`plan`). The parent's engine connection and signal handlers are not
+    this process's; its linkage is begun by the parent once it recalls the snapshot. Never
+    in the parent (a child that could not fork): there the snapshot is taken when asked
+    for."""
     import signal
 
     if os.getpid() == parent:
@@ -292,6 +293,9 @@ def _taken_ahead(store: SnapshotStore, info: ImageInfo, parent: int) -> bool:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_DFL)
     store._engine, store._sources, store._linkage, store._ahead = None, {}, {}, {}
+    info = store.find_image(spec)
+    if not store._wanted(spec):
+        return False
     store.cache_dir.mkdir(parents=True, exist_ok=True)
     path = store._cache_path(info)
     from filelock import FileLock
