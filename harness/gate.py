@@ -36,6 +36,7 @@ from harness.diff.linkage import Finding, linkage_findings
 from harness.policy import WaiverUse, judge
 from harness.snapshot import CACHE_FORMAT, SCHEMA, Snapshot, baseline_header, read_snapshot
 from harness.snapshot import layercache
+from harness.snapshot.elf import parsing_here
 
 #: the reason on changes that `--update-baselines` accepted into the new baseline
 ACCEPTED = "accepted by --update-baselines"
@@ -302,7 +303,9 @@ def _taken_ahead(store: SnapshotStore, spec: ImageSpec, parent: int) -> bool:
 
     with FileLock(str(path) + ".lock").acquire(poll_interval=0.01):
         if not path.exists():
-            with gcpause.paused():
+            # the run's process and another child keep the cores busy: a parser pool of
+            # its own would cost more than it gives (bench/README.md)
+            with gcpause.paused(), parsing_here():
                 store._take(info, path, linkage=False)
     return True
 

@@ -97,7 +97,16 @@ def test_the_walk_hands_objects_on_the_host_over_by_path(tmp_path: Any) -> None:
                 by_path.append(path)
             return taken
 
+        take_path_hashing = collector.take_path_hashing
+
+        def spy_take_path_hashing(path: str, host_path: str, head: bytes, size: int) -> Any:
+            digest = take_path_hashing(path, host_path, head, size)
+            if digest is not None:  # read there, hashed and parsed, the walk never reads it
+                by_path.append(path)
+            return digest
+
         collector.take, collector.take_path = spy_take, spy_take_path  # type: ignore[method-assign]
+        collector.take_path_hashing = spy_take_path_hashing  # type: ignore[method-assign]
         return collector, by_path, by_bytes
 
     collector, by_path, by_bytes = spy()

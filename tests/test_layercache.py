@@ -106,16 +106,24 @@ def test_a_file_changed_in_place_is_read_again(tmp_path: Path,
 
 
 @pytest.mark.docker
-def test_an_object_met_again_is_not_parsed_again(docker_engine: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("here", [False, True], ids=["workers", "parsing-here"])
+def test_an_object_met_again_is_not_parsed_again(docker_engine: Any, tmp_path: Path,
+                                                 here: bool) -> None:
     """ELF facts are kept by content digest too: an object in a layer the cache does not know
     (here: the layer shards dropped, the objects kept) is served by its sha256, not parsed.
-    The kept facts are marked, and the mark comes back."""
+    The kept facts are marked, and the mark comes back. So too when the objects are parsed
+    in the snapshot's own process (`parsing_here`, as a snapshot taken ahead parses them)."""
+    import contextlib
+
+    from harness.snapshot.elf import parsing_here
+
     ref, libc = family.build_base(), "/usr/lib/x86_64-linux-gnu/libc.so.6"
 
     def snapshot(cache: Path) -> Any:
         store = SnapshotStore(cache, f"layercache-test-{os.getpid()}", read="layers")
         try:
-            return store.snapshot(store.find_image(ImageSpec("img", ref)))
+            with parsing_here() if here else contextlib.nullcontext():
+                return store.snapshot(store.find_image(ImageSpec("img", ref)))
         finally:
             store.cleanup()
 

@@ -163,7 +163,9 @@ class ElfCollector:
         if not data.startswith(ELF_MAGIC):
             self._loader_config[path] = data.decode("utf-8", errors="replace")
         elif self._workers == 0:
-            self._objects[path] = _parse_here(data)
+            self._objects[path] = _facts_of(
+                data, hashlib.sha256(data).hexdigest() if len(data) >= KEPT_MIN else None,
+                _kept_in())
         else:
             self._batch.append((path, data))
             self._batch_bytes += len(data)
@@ -189,9 +191,17 @@ class ElfCollector:
         """`take_path`, and the worker that reads the object also hashes it, so that the walk
         need not read it at all: the function returned gives the sha256 (None when the worker
         could not give one: the walk then hashes the file itself, and names any damage). None
-        when the file is not an object, or when there is no worker to leave the hashing to."""
-        if not head.startswith(ELF_MAGIC) or self._workers == 0:
+        when the file is not an object. Without workers it is read here twice, to hash it
+        and to parse it (or find its facts by that digest)."""
+        if not head.startswith(ELF_MAGIC):
             return None
+        if self._workers == 0:
+            digest = _host_file_digest(host_path, size)
+            if digest is None:
+                return None  # `take_path` parses it; the walk hashes it and names the damage
+            self._objects[path] = _facts_of(host_path, digest if size >= KEPT_MIN else None,
+                                            _kept_in())
+            return lambda: digest
         self._batch.append((path, (host_path, size)))
         if len(self._batch) >= BATCH_OBJECTS:
             self._send_batch()
@@ -305,11 +315,31 @@ class ElfCollector:
         }
 
 
+#: set by `parsing_here`: no parser process is started
+_HERE: list[bool] = []
+
+
+@contextlib.contextmanager
+def parsing_here() -> Iterator[None]:
+    """Within, objects are parsed in this process and no worker is started: for a process
+    running beside others that keep the cores busy (a snapshot taken ahead, harness.gate),
+    where starting a pool costs more than it parallelises. A parser crash then ends this
+    process: its caller takes the snapshot again, with workers."""
+    _HERE.append(True)
+    try:
+        yield
+    finally:
+        _HERE.pop()
+
+
 def default_workers(in_place: bool = False) -> int:
     """Parser processes beside the walk: one per core the walk (and, reading an engine's
     export, the engine) leaves, at most 4, and one even where the export leaves none: with
     LIEF's import cheap (pyproject.toml holds it below 0.16), a worker sharing the second
-    core with the engine still pays (bench/README.md). None on one core."""
+    core with the engine still pays (bench/README.md). None on one core, and none within
+    `parsing_here`."""
+    if _HERE:
+        return 0
     cores = os.cpu_count() or 1
     spare = cores - (1 if in_place else 2)
     return 0 if cores < 2 else min(4, max(1, spare))
