@@ -10,10 +10,10 @@ import datetime as dt
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 from harness import baseline, emulation, gcpause, runtime_families, safepath
@@ -314,7 +314,7 @@ def plan_run(store: SnapshotStore, specs: list[ImageSpec], root: Path, config: H
              update: bool) -> None:
     """Plan a run of several images (`SnapshotStore.plan`): an image is taken ahead unless
     every judgement of it is known from an earlier run."""
-    store.plan(specs, lambda spec: update or not judgements_known(spec, store, root, config))
+    store.plan(specs, lambda spec: update or not _judgements_known(spec, store, root, config))
 
 
 def _linkage_of(snap: Snapshot, fork: bool) -> ChildResult[list[Finding]]:
@@ -453,7 +453,7 @@ def check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
     return result
 
 
-def judgements_known(spec: ImageSpec, store: SnapshotStore, root: Path,
+def _judgements_known(spec: ImageSpec, store: SnapshotStore, root: Path,
                      config: HarnessConfig) -> bool:
     """Whether every aspect's judgement of the image is known from an earlier run
     (`check_aspect` then never needs its snapshot)."""

@@ -140,3 +140,36 @@ def test_a_child_stuck_past_the_images_time_is_stopped_and_the_snapshot_taken_he
         assert not child._pid  # stopped and reaped
     finally:
         store.cleanup()
+
+
+def test_a_planned_run_takes_ahead_only_images_whose_judgements_are_not_all_known(
+        docker_engine: Any, tiny_images: dict[str, str], tmp_path: Path) -> None:
+    """`plan_run`: once every aspect of an image was judged with the cache kept, a later run
+    takes no snapshot of it ahead; an image with a judgement unknown is taken."""
+    from harness.aspects import REGISTRY
+    from harness.config import HarnessConfig
+    from harness.gate import check_aspect, plan_run
+
+    first, second, third = _specs(tiny_images, "tiny-base", "tiny-additions", "tiny-rebuild")
+    root, cache, config = tmp_path / "baselines", tmp_path / "cache", HarnessConfig()
+    earlier = SnapshotStore(cache, "test-ahead-plan-0")
+    try:
+        for spec in (first, second, third):
+            for aspect in REGISTRY:
+                check_aspect(spec, aspect.name, earlier, root, config, update=True)
+        for aspect in REGISTRY:  # judged: its judgements are kept; the third's are not
+            check_aspect(second, aspect.name, earlier, root, config)
+    finally:
+        earlier.cleanup()
+    for snapshot in cache.glob("*.snapshot"):
+        snapshot.unlink()
+    store = SnapshotStore(cache, "test-ahead-plan-1")
+    try:
+        plan_run(store, [first, second, third], root, config, update=False)
+        store.snapshot_of(first)
+        assert store._ahead[second.ref].result() is False  # every judgement known: left
+        assert store._ahead[third.ref].result() is True
+        assert store._cache_path(store.find_image(third)).exists()
+        assert not store._cache_path(store.find_image(second)).exists()
+    finally:
+        store.cleanup()
