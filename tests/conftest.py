@@ -123,3 +123,17 @@ def runtime_suite(pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFa
                                              "-rs", "--image", f"img={image}",
                                              f"--baselines={baselines}", *args, timeout=600)
     return run
+
+
+class Heads:
+    """A collector that records the head `wants` is shown of each file, and wants none."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, bytes] = {}
+
+    def wants(self, path: str, head: bytes, size: int) -> bool:
+        self.seen[path] = head
+        return False
+
+    def take(self, path: str, data: bytes) -> None:
+        raise AssertionError(f"{path} was not wanted")

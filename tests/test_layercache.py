@@ -20,7 +20,7 @@ from harness.source.layerdirs import LayerDirsReader
 from harness.snapshot import layercache
 from harness.snapshot.walk import walk
 from testimages import family, layered, tiny
-from conftest import write_baselines as update_baselines
+from conftest import Heads, write_baselines as update_baselines
 
 
 def write_baselines(ref: str, root: Path, cache: Path, read: str) -> dict[str, bytes]:
@@ -142,20 +142,6 @@ def test_an_object_met_again_is_not_parsed_again(docker_engine: Any, tmp_path: P
     second = snapshot(again)
     assert second.abi["objects"][libc]["soname"] == "marked.so.6"
     assert second.files[libc]["sha256"] == digest
-
-
-class Heads:
-    """A collector that records the head `wants` is shown of each file, and wants none."""
-
-    def __init__(self) -> None:
-        self.seen: dict[str, bytes] = {}
-
-    def wants(self, path: str, head: bytes, size: int) -> bool:
-        self.seen[path] = head
-        return False
-
-    def take(self, path: str, data: bytes) -> None:
-        raise AssertionError(f"{path} was not wanted")
 
 
 def _layer(tmp_path: Path) -> Path:

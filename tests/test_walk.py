@@ -175,16 +175,7 @@ def test_wants_is_shown_the_first_wants_head_bytes_of_every_file() -> None:
     from harness.snapshot.secrets import SecretsCollector
     from harness.snapshot.walk import WANTS_HEAD
 
-    class Heads:
-        def __init__(self) -> None:
-            self.seen: dict[str, bytes] = {}
-
-        def wants(self, path: str, head: bytes, size: int) -> bool:
-            self.seen[path] = head
-            return False
-
-        def take(self, path: str, data: bytes) -> None:
-            raise AssertionError(path)
+    from conftest import Heads
 
     key = b"-----BEGIN PRIVATE KEY-----"
     datas = {"/small": b"abc", "/large": bytes(range(256)) * 4096,
