@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ParseError, SourceError
+from harness.filetable import FileTable, as_plain
 from harness.snapshot.rpmheader import RpmHeader
 from harness.rootfs.tarstream import TarFormatError, TarReader
 
@@ -48,6 +49,11 @@ class Target:
 
 
 def _json(value: Any) -> Any:
+    if isinstance(value, FileTable):  # a walk's records: each as a baseline renders it
+        plain = as_plain(value)
+        if FileTable(plain) != value or plain != value:
+            raise AssertionError("a file record does not come back from its packed row")
+        value = plain
     json.dumps(value, sort_keys=True, ensure_ascii=True)  # baselines must hold it
     return value
 

@@ -12,13 +12,14 @@ import hashlib
 import json
 import marshal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from harness import safepath
 from harness.baselineschema import check_records
 from harness.errors import BaselineCorrupt, BaselineMissing, BaselineWriteError
+from harness.filetable import FileTable, Row, as_plain, pack
 from harness.memo import Memo
 
 SCHEMA = 1
@@ -52,7 +53,7 @@ def unused_baselines(root: Path, ran: list[str]) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and p.name not in ran)
 
 
-def render(aspect: str, image: dict[str, Any], records: dict[str, Any]) -> str:
+def render(aspect: str, image: dict[str, Any], records: Mapping[str, Any]) -> str:
     """The baseline file's text: stable for equal input, one record per line."""
     return "".join(_parts(aspect, image, records))
 
@@ -61,7 +62,7 @@ def render(aspect: str, image: dict[str, Any], records: dict[str, Any]) -> str:
 _PART = 4096
 
 
-def _parts(aspect: str, image: dict[str, Any], records: dict[str, Any]) -> Iterator[str]:
+def _parts(aspect: str, image: dict[str, Any], records: Mapping[str, Any]) -> Iterator[str]:
     """`render`'s text a part of many records at a time: the files baseline of a large
     image is written without being held whole as text."""
     head = json.dumps({"schema": SCHEMA, "aspect": aspect, "image": image},
@@ -79,7 +80,7 @@ def _parts(aspect: str, image: dict[str, Any], records: dict[str, Any]) -> Itera
 #: both the files and the security aspect, and the cause index reads every aspect's, and
 #: each is then neither read nor parsed twice (callers never mutate what they get); an
 #: image's baselines, and the one's before
-_LOADED: Memo[Path, tuple[bytes, dict[str, Any], dict[str, Any]]] = Memo(12)
+_LOADED: Memo[Path, tuple[bytes, dict[str, Any], Mapping[str, Any]]] = Memo(12)
 
 
 #: path -> (inode, size, mtime, ctime) and the sha256 of the bytes then: a warm run keys its
@@ -132,7 +133,7 @@ def _parsed_path(digest: bytes, aspect: str) -> Path | None:
 
 
 def _recall_parsed(path: Path, digest: bytes, aspect: str
-                   ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+                   ) -> tuple[dict[str, Any], Mapping[str, Any]] | None:
     """The header and records kept for these bytes, the records equal to the snapshot's
     being judged taken as its own (`judging`); None when not kept or damaged."""
     kept = _parsed_path(digest, aspect)
@@ -147,28 +148,26 @@ def _recall_parsed(path: Path, digest: bytes, aspect: str
         return None
     header, records = found
     if aspect == "files" and _LIKE:
-        like = _LIKE[0]
-        for key, record in records.items():
-            same = like.get(key)
-            if same is not None and same == record:
-                records[key] = same
+        return header, _files_records(records)
     return header, records
 
 
 def _keep_parsed(path: Path, digest: bytes, aspect: str, header: dict[str, Any],
-                 records: dict[str, Any]) -> None:
+                 records: Mapping[str, Any]) -> None:
     """Keep what a load parsed and checked (atomically; a failure costs only the reuse)."""
     kept = _parsed_path(digest, aspect)
     if kept is None or path.stat().st_size > PARSED_MAX or kept.exists():
         return
     try:
         kept.parent.mkdir(parents=True, exist_ok=True)
-        safepath.replace_file(kept, marshal.dumps((header, records)))
+        plain = as_plain(records) if isinstance(records, FileTable) else dict(records)
+        safepath.replace_file(kept, marshal.dumps((header, plain)))
     except (OSError, ValueError):
         pass
 
 
-def load(root: Path, name: str, arch: str, aspect: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def load(root: Path, name: str, arch: str, aspect: str
+         ) -> tuple[dict[str, Any], Mapping[str, Any]]:
     """(image header, records) of a stored aspect, or `BaselineMissing` / `BaselineCorrupt`."""
     path = aspect_path(root, name, arch, aspect)
     try:
@@ -197,7 +196,10 @@ def load(root: Path, name: str, arch: str, aspect: str) -> tuple[dict[str, Any],
         del data
         data_dict = _json(path, text)
         del text
-    header, records = _checked(path, data_dict, aspect)
+    header, checked = _checked(path, data_dict, aspect)
+    records: Mapping[str, Any] = checked
+    if aspect == "files" and not isinstance(checked, FileTable):
+        records = _files_records(checked)  # whole-file JSON: a hand-edited baseline
     _LOADED.put(path, (digest, header, records))
     try:
         _keep_parsed(path, digest, aspect, header, records)
@@ -221,14 +223,37 @@ _SHARED_ELSE = ("type", "mode", "package", "manager", "arch")
 
 
 #: the records of the snapshot about to be judged (`judging`)
-_LIKE: list[dict[str, Any]] = []
+_LIKE: list[Mapping[str, Any]] = []
 
 
-def judging(records: dict[str, Any]) -> None:
+def judging(records: Mapping[str, Any]) -> None:
     """The next loads may take a stored record equal to one of these (the files of the
-    snapshot about to be judged) as that very dict: an unchanged file of a large image then
-    costs its baseline no record of its own. Neither side is mutated once taken."""
+    snapshot about to be judged) as that very record (a dict, or a table's packed row:
+    harness.filetable): an unchanged file of a large image then costs its baseline no record
+    of its own. Neither side is mutated once taken."""
     _LIKE[:] = [records]
+
+
+def _files_records(records: dict[str, Any]) -> Mapping[str, Any]:
+    """A files baseline's records as a table deriving from the snapshot's being judged (an
+    equal record sharing its row), when that snapshot's files are a table; else as they are."""
+    like = _LIKE[0] if _LIKE else None
+    if not isinstance(like, FileTable):
+        for key, record in (records.items() if like else ()):
+            same = like.get(key)  # type: ignore[union-attr]
+            if same is not None and same == record:
+                records[key] = same
+        return records
+    table = like.derived()
+    for key, record in records.items():
+        row = like.row(key)
+        if row is not None and like.get(key) == record:
+            table.put_row(key, row)
+        elif type(record) is dict:
+            table[key] = record
+        else:
+            return records  # not a record check_records would pass: it names it
+    return table
 
 
 def _read_written(f: Any) -> tuple[bytes, dict[str, Any]] | None:
@@ -252,8 +277,7 @@ def _read_written(f: Any) -> tuple[bytes, dict[str, Any]] | None:
         return None
     if not isinstance(document, dict) or "records" in document:
         return None
-    records: dict[str, Any] = {}
-    add = _Adder(records, document.get("aspect"))
+    add = _Adder(document.get("aspect"))
     pending: list[bytes] = []  # read, not yet parsed: no record line of them ends there
     cut_any = False
     for chunk in iter(lambda: f.read(_CHUNK), b""):
@@ -277,20 +301,30 @@ def _read_written(f: Any) -> tuple[bytes, dict[str, Any]] | None:
         pass  # no records
     elif not rest.endswith(b"\n}}\n") or not add(rest[:-4]):
         return None  # the end is not `render`'s, or a comma after the last record
-    document["records"] = records
+    document["records"] = add.result()
     return digest.digest(), document
 
 
 class _Adder:
     """Parses stretches of record lines (`"key": {...}` joined by commas) into `records`."""
 
-    def __init__(self, records: dict[str, Any], aspect: Any) -> None:
-        self.records = records
+    def __init__(self, aspect: Any) -> None:
+        self.records: dict[str, Any] = {}
+        like = _LIKE[0] if _LIKE else None
+        #: the snapshot's table a files baseline is read against (`_over`)
+        self.like = like if aspect == "files" and isinstance(like, FileTable) else None
         self.fields = _SHARED.get(aspect, _SHARED_ELSE) if isinstance(aspect, str) else _SHARED_ELSE
-        # a file's path is the snapshot's too, interned by the walk (harness.snapshot.walk):
-        # interned here it is held once for both, and an unchanged record is the snapshot's
+        # read against a snapshot's plain dict of files (not a table: `_over`), a path is
+        # interned, and an unchanged record is the snapshot's own dict
         self.files = aspect == "files"
         self.shared: dict[str, str] = {}
+        #: the paths of the snapshot's table, sorted, and how far the records read reached;
+        #: the records held of their own, the snapshot's paths they lack, the last key read
+        self.ordered: list[str] | None = None
+        self.at = 0
+        self.own: dict[str, Row] = {}
+        self.gone: list[str] = []
+        self.prev: str | None = None
 
     def __call__(self, block: bytes) -> bool:
         """Add the records of one stretch; False when it is not JSON or holds none."""
@@ -301,6 +335,8 @@ class _Adder:
         if not isinstance(found, dict) or not found:  # `render` never writes an empty stretch
             return False
         records, fields, shared = self.records, self.fields, self.shared
+        if self.like is not None:
+            return self._over(self.like, found)
         like = _LIKE[0] if _LIKE and self.files else {}
         for key, record in found.items():
             same = like.get(key)
@@ -315,6 +351,45 @@ class _Adder:
             records[sys.intern(key) if self.files else key] = record
         return True
 
+    def _over(self, like: FileTable, found: dict[str, Any]) -> bool:
+        """Add file records against the snapshot's table being judged (`like`), its paths
+        merged in order with the records' (`render` writes them sorted): a record equal to
+        the snapshot's is not held at all, another is held as its own row, and a path of the
+        snapshot the records pass by is gone (`result`). False for keys out of order or a
+        record that is not an object (the whole file is then read as JSON, and the check
+        names the record)."""
+        if self.ordered is None:
+            self.ordered = sorted(like)
+        ordered, at, own, gone, prev = self.ordered, self.at, self.own, self.gone, self.prev
+        fields, shared = self.fields, self.shared
+        names = like.names
+        for key, record in found.items():
+            if type(record) is not dict or (prev is not None and key <= prev):
+                return False
+            prev = key
+            while at < len(ordered) and ordered[at] < key:
+                gone.append(ordered[at])
+                at += 1
+            if at < len(ordered) and ordered[at] == key:
+                at += 1
+                if like.get(key) == record:
+                    continue
+            for field in fields:  # held as they are when not packed
+                value = record.get(field)
+                if type(value) is str:
+                    record[field] = shared.setdefault(value, value)
+            own[key] = pack(record, names)
+        self.at, self.prev = at, prev
+        return True
+
+    def result(self) -> dict[str, Any] | FileTable:
+        """The records added."""
+        if self.like is None:
+            return self.records
+        ordered = self.ordered if self.ordered is not None else sorted(self.like)
+        self.gone.extend(ordered[self.at:])
+        return FileTable.over(self.like, self.own, self.gone)
+
 
 def _json(path: Path, text: str) -> Any:
     try:
@@ -324,8 +399,8 @@ def _json(path: Path, text: str) -> Any:
                               "or re-create it with --update-baselines") from exc
 
 
-def _checked(path: Path, data: Any, aspect: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    if not isinstance(data, dict) or not isinstance(data.get("records"), dict):
+def _checked(path: Path, data: Any, aspect: str) -> tuple[dict[str, Any], Any]:
+    if not isinstance(data, dict) or not isinstance(data.get("records"), (dict, FileTable)):
         raise BaselineCorrupt(f"baseline {path} has no 'records' object")
     if data.get("schema") != SCHEMA:
         raise BaselineCorrupt(f"baseline {path} has schema {data.get('schema')!r}, "
@@ -337,7 +412,7 @@ def _checked(path: Path, data: Any, aspect: str) -> tuple[dict[str, Any], dict[s
 
 
 def write(root: Path, name: str, arch: str, aspect: str, image: dict[str, Any],
-          records: dict[str, Any]) -> bool:
+          records: Mapping[str, Any]) -> bool:
     """Store an aspect atomically; return False (and touch nothing) when it is unchanged."""
     path = aspect_path(root, name, arch, aspect)
     # rendered twice, to compare and then to write, rather than held whole

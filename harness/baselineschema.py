@@ -10,7 +10,7 @@ pass).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -114,12 +114,15 @@ def _required(fields: Fields) -> frozenset[str]:
 _REQUIRED: dict[int, frozenset[str]] = {id(f): _required(f) for f in (_FILE, _PACKAGE, _LIBRARY, _SYMBOL)}
 
 
-def check_records(path: Path, aspect: str, header: Any, records: dict[str, Any]) -> None:
+def check_records(path: Path, aspect: str, header: Any, records: Mapping[str, Any]) -> None:
     """Raise `BaselineCorrupt` naming the file, the record and the field when a stored record
     does not have the shape the aspect's diff reads."""
     if not isinstance(header, dict) or not _depth_ok(header, MAX_DEPTH):
         raise BaselineCorrupt(f"baseline {path}: 'image' must be a flat object")
-    for key, record in records.items():
+    # a file table (harness.filetable) packs only records of the shape checked here: the
+    # others it holds as they were read
+    loose = getattr(records, "loose_items", None)
+    for key, record in (loose() if loose is not None else records.items()):
         # a record is looked at field by field, and only a field that is not a scalar is
         # walked for its depth: a baseline holds a record per file and per symbol
         if type(record) is dict:

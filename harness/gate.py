@@ -10,7 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -515,7 +515,7 @@ def image_causes(root: Path, name: str, snap: Snapshot, config: HarnessConfig) -
     known = _CAUSES.get(key)
     if known is not None:
         return known
-    before: dict[str, dict[str, Any]] = {}
+    before: dict[str, Mapping[str, Any]] = {}
     for aspect in STORED_ASPECTS:  # the cause index reads what they hold
         try:
             before[aspect] = baseline.load(root, name, snap.arch, aspect)[1]
@@ -563,7 +563,7 @@ def _update_aspect(result: AspectResult, snap: Snapshot, store: SnapshotStore, r
     candidate-only finding), judged, their breaks accepted; the new baseline is written only
     then, once the changes it accepts are known."""
     aspect, name, arch = result.aspect, result.name, str(result.arch)
-    before: dict[str, Any] | None
+    before: Mapping[str, Any] | None
     try:
         _, before = baseline.load(root, name, arch, JUDGED_AGAINST[aspect])
     except HarnessError:

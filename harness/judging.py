@@ -17,7 +17,7 @@ from harness.policy import WaiverUse, judge
 from harness.snapshot import Snapshot
 
 
-def stored_records(snap: Snapshot, aspect: str, config: HarnessConfig) -> dict[str, Any]:
+def stored_records(snap: Snapshot, aspect: str, config: HarnessConfig) -> Mapping[str, Any]:
     """What a baseline stores for an aspect of this snapshot."""
     records = BY_NAME[aspect].records
     if records is None:
@@ -31,7 +31,7 @@ def candidate_only_changes(aspect: str, snap: Snapshot, config: HarnessConfig,
     return BY_NAME[aspect].alone(snap, config, linkage)
 
 
-def diff_aspect(aspect: str, before: dict[str, Any], snap: Snapshot,
+def diff_aspect(aspect: str, before: Mapping[str, Any], snap: Snapshot,
                 config: HarnessConfig, linkage: Linkage = linkage_here,
                 before_files: Mapping[str, Any] | None = None) -> list[Change]:
     """Baseline records vs. the candidate snapshot, for one aspect (`before_files`: the
@@ -45,7 +45,7 @@ def aspect_error(aspect: str, snap: Snapshot) -> str | None:
     return BY_NAME[aspect].error(snap)
 
 
-def cause_index(before: Mapping[str, dict[str, Any]], snap: Snapshot,
+def cause_index(before: Mapping[str, Mapping[str, Any]], snap: Snapshot,
                 config: HarnessConfig) -> causes.CauseIndex:
     """What explains the changes of an image against its baselines (`before`: the packages,
     files and abi records, an absent one empty; harness.diff.causes)."""
@@ -57,7 +57,7 @@ def cause_index(before: Mapping[str, dict[str, Any]], snap: Snapshot,
 
 
 def judged_changes(aspect: str, snap: Snapshot, config: HarnessConfig, name: str,
-                   baseline: tuple[dict[str, Any], dict[str, Any]] | None,
+                   baseline: tuple[dict[str, Any], Mapping[str, Any]] | None,
                    index: causes.CauseIndex | None, linkage: Linkage = linkage_here,
                    use: WaiverUse | None = None) -> list[Change]:
     """The one judging path of the plugin and the command line: against a baseline (its

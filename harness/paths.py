@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import deque
 import fnmatch
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 def glob_regex(globs: Iterable[str]) -> re.Pattern[str] | None:
@@ -74,7 +74,7 @@ def follow(path: str, target_of: Callable[[str], str | None],
     return "/" + "/".join(resolved)
 
 
-def real_path(files: dict[str, dict[str, Any]], path: str, follow_last: bool = True) -> str | None:
+def real_path(files: Mapping[str, dict[str, Any]], path: str, follow_last: bool = True) -> str | None:
     """The path a lookup of `path` lands on in the image, or None when nothing is there.
 
     Symlinks in parent directories are always followed; the last component only with
@@ -91,7 +91,7 @@ class SymlinkResolver:
     """`real_path` for many paths of one snapshot: parent folders are resolved once each (a
     package database lists thousands of files in a few hundred folders)."""
 
-    def __init__(self, files: dict[str, dict[str, Any]]) -> None:
+    def __init__(self, files: Mapping[str, dict[str, Any]]) -> None:
         self.files = files
         self._dirs: dict[str, str | None] = {}
 

@@ -6,6 +6,7 @@ the shell the runtime probes run through."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from harness.paths import real_path
@@ -16,17 +17,17 @@ FAMILIES = ("minimal", "microdnf", "init", "busybox", "rt-python3.11", "rt-java1
 _SHELLS = ("/bin/sh", "/usr/bin/sh")
 
 
-def _exists(files: dict[str, dict[str, Any]], path: str) -> bool:
+def _exists(files: Mapping[str, dict[str, Any]], path: str) -> bool:
     """A path exists, following the image's symlinks (merged /usr included)."""
     return real_path(files, path) is not None
 
 
-def shell_of(files: dict[str, dict[str, Any]]) -> str | None:
+def shell_of(files: Mapping[str, dict[str, Any]]) -> str | None:
     """The image's POSIX shell, if it has one."""
     return next((s for s in _SHELLS if _exists(files, s)), None)
 
 
-def detect(files: dict[str, dict[str, Any]], metadata: dict[str, Any],
+def detect(files: Mapping[str, dict[str, Any]], metadata: dict[str, Any],
            has_package_db: bool) -> tuple[str, ...]:
     """Families an image belongs to, from its files, labels and config."""
     found: list[str] = []

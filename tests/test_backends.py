@@ -407,8 +407,11 @@ def test_docker_over_ssh(ssh_host: SshHost, images: dict[str, str], run_gate: An
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)  # no agent's keys tried first
 
     engine = _connect(monkeypatch, ssh_host.url)
-    assert engine.client.api.base_url == "http+docker://ssh" and engine.product == "docker"
-    assert_no_layer_dirs(engine, images[tiny.BASE.name], "the engine is not local")
+    try:
+        assert engine.client.api.base_url == "http+docker://ssh" and engine.product == "docker"
+        assert_no_layer_dirs(engine, images[tiny.BASE.name], "the engine is not local")
+    finally:
+        engine.client.close()  # its ssh transport's thread: a later fork test needs none
 
     backend = Backend(ssh_host.url, {t: t for t in images.values()}, DOCKER_UNIX)
     trace = gate_through(backend, images, tiny.SETUID, run_gate, pytester, monkeypatch, tmp_path)

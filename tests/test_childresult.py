@@ -6,10 +6,25 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
+
+import pytest
 
 from harness.childresult import ChildResult
 
 PARENT = os.getpid()
+
+
+@pytest.fixture(autouse=True)
+def no_other_thread() -> Iterator[None]:
+    """A child is forked only where no other thread runs: an earlier test's thread (a
+    broken parser pool's, winding down) is given time to end first."""
+    deadline = time.monotonic() + 20
+    while threading.active_count() > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    others = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
+    assert not others, f"threads an earlier test left running: {others}"
+    yield
 
 
 def _where() -> tuple[int, int]:

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from harness import baseline
 from harness.errors import BaselineCorrupt
+from harness.filetable import FileTable
 from harness.snapshot import dpkg
 from harness.snapshot.dpkg import _lines, _text, _text_lines, stanza_blocks
 from harness.snapshot.walk import mode_string
@@ -108,16 +109,26 @@ _RECORD = st.dictionaries(st.sampled_from(["type", "mode", "uid", "package", "sh
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.dictionaries(st.text(max_size=6), _RECORD, max_size=30), st.integers(1, 300))
-def test_a_written_baseline_reads_in_blocks_as_json_reads_it(records: dict, block: int) -> None:
+@given(st.dictionaries(st.text(max_size=6), _RECORD, max_size=30), st.integers(1, 300),
+       st.dictionaries(st.text(max_size=6), st.sampled_from([
+           {"type": "dir", "mode": "0755", "uid": 0, "gid": 0}, {"type": "x"}]), max_size=5)
+       | st.none())
+def test_a_written_baseline_reads_in_blocks_as_json_reads_it(
+        records: dict, block: int, snapshot: dict | None) -> None:
     """What `render` writes reads back, a block of lines at a time and with its repeated
-    values shared, exactly as json reads the whole file."""
+    values shared, exactly as json reads the whole file; read against a snapshot's file
+    table too (a record that is not an object is then read with the whole file)."""
     text = baseline.render("files", {"image_id": "sha256:1", "arch": "x86_64"}, records)
     old, baseline._CHUNK = baseline._CHUNK, block
+    baseline.judging(FileTable(snapshot) if snapshot is not None else {})
     try:
         read = baseline._read_written(io.BytesIO(text.encode("ascii")))
     finally:
         baseline._CHUNK = old
+        baseline.judging({})
+    if snapshot is not None and not all(type(r) is dict for r in records.values()):
+        assert read is None
+        return
     assert read is not None
     assert read[0] == hashlib.sha256(text.encode("ascii")).digest()
     assert read[1] == json.loads(text)

@@ -34,7 +34,7 @@ def _alone(snap: Snapshot, config: HarnessConfig, linkage: Linkage) -> list[Chan
     return abi.linkage_changes(abi_with_env(snap), linkage(snap))
 
 
-def _diff(before: dict[str, Any], snap: Snapshot, config: HarnessConfig, linkage: Linkage,
+def _diff(before: Mapping[str, Any], snap: Snapshot, config: HarnessConfig, linkage: Linkage,
           before_files: Mapping[str, Any] | None) -> list[Change]:
     return abi.diff_abi(before, snap.abi, suppressions(config)) + _alone(snap, config, linkage)
 

@@ -13,6 +13,7 @@ from typing import Any
 from harness.config import HarnessConfig
 from harness.diff.change import Change
 from harness.diff.linkage import Finding
+from harness.filetable import FileTable
 from harness.memo import IdentityMemo
 from harness.paths import glob_regex
 from harness.snapshot import Snapshot
@@ -39,7 +40,7 @@ def kind(name: str, aspects: str, verdict: str, why: str, shown: bool = False) -
 #: a snapshot's linkage findings (`SnapshotStore.linkage` keeps them; else computed here)
 Linkage = Callable[[Snapshot], list[Finding]]
 #: (baseline records, candidate, config, linkage, the files baseline) -> changes
-Diff = Callable[[dict[str, Any], Snapshot, HarnessConfig, Linkage, "Mapping[str, Any] | None"],
+Diff = Callable[[Mapping[str, Any], Snapshot, HarnessConfig, Linkage, "Mapping[str, Any] | None"],
                 list[Change]]
 #: (candidate, config, linkage) -> changes that need no baseline
 Alone = Callable[[Snapshot, HarnessConfig, Linkage], list[Change]]
@@ -68,7 +69,7 @@ class Aspect:
     #: its place in the reports (HTML sections)
     order: int
     #: what its own baseline file stores of a snapshot; None when it reads another's
-    records: Callable[[Snapshot, HarnessConfig], dict[str, Any]] | None = None
+    records: Callable[[Snapshot, HarnessConfig], Mapping[str, Any]] | None = None
     #: the baseline file it is judged against, when not its own (security reads `files`)
     reads: str | None = None
     #: checks of the candidate alone (they also guard a first release)
@@ -93,17 +94,23 @@ class Aspect:
 #: a files dict and ignore globs -> its unignored part: the files and security aspects of an
 #: image, and their baselines, filter the same large dicts (two each: the image's and its
 #: baseline's, for this image and the one before)
-_UNIGNORED: IdentityMemo[dict[str, dict[str, Any]]] = IdentityMemo(4)
+_UNIGNORED: IdentityMemo[Mapping[str, dict[str, Any]]] = IdentityMemo(4)
 
 
-def unignored_files(files: dict[str, dict[str, Any]], config: HarnessConfig) -> dict[str, dict[str, Any]]:
-    """The files aspect without the volatile paths the config ignores."""
+def unignored_files(files: Mapping[str, dict[str, Any]], config: HarnessConfig
+                    ) -> Mapping[str, dict[str, Any]]:
+    """The files aspect without the volatile paths the config ignores (a table's records
+    stay packed: harness.filetable)."""
     ignore = glob_regex(config.ignore)
     if ignore is None:
         return files
     known = _UNIGNORED.get((files,), tuple(config.ignore))
     if known is not None:
         return known
-    kept = {p: r for p, r in files.items() if not ignore.match(p)}
+    kept: Mapping[str, dict[str, Any]]
+    if isinstance(files, FileTable):
+        kept = files.filtered(lambda p: not ignore.match(p))
+    else:
+        kept = {p: r for p, r in files.items() if not ignore.match(p)}
     _UNIGNORED.put((files,), tuple(config.ignore), kept)
     return kept

@@ -13,7 +13,7 @@ from harness.diff.files import diff_files
 from harness.snapshot import Snapshot
 
 
-def _diff(before: dict[str, Any], snap: Snapshot, config: HarnessConfig, linkage: Linkage,
+def _diff(before: Mapping[str, Any], snap: Snapshot, config: HarnessConfig, linkage: Linkage,
           before_files: Mapping[str, Any] | None) -> list[Change]:
     return diff_files(unignored_files(before, config), unignored_files(snap.files, config))
 

@@ -16,7 +16,7 @@ from harness.diff.metadata import diff_metadata
 from harness.snapshot import Snapshot
 
 
-def _diff(before: dict[str, Any], snap: Snapshot, config: HarnessConfig, linkage: Linkage,
+def _diff(before: Mapping[str, Any], snap: Snapshot, config: HarnessConfig, linkage: Linkage,
           before_files: Mapping[str, Any] | None) -> list[Change]:
     return diff_metadata(before, snap.metadata) + hidden_size(snap)
 

@@ -54,10 +54,9 @@ def no_database(snap: Snapshot) -> list[Change]:
     return [Change("packages", "no-package-database", "/", after=f"no {known} database")]
 
 
-def _diff(before: dict[str, Any], snap: Snapshot, config: HarnessConfig, linkage: Linkage,
+def _diff(before: Mapping[str, Any], snap: Snapshot, config: HarnessConfig, linkage: Linkage,
           before_files: Mapping[str, Any] | None) -> list[Change]:
-    old_files = dict(before_files) if before_files is not None else None
-    return (diff_packages(before, snap.packages, old_files, snap.files)
+    return (diff_packages(before, snap.packages, before_files, snap.files)
             + package_checks(snap, config))
 
 

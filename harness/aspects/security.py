@@ -20,7 +20,7 @@ def _alone(snap: Snapshot, config: HarnessConfig, linkage: Linkage) -> list[Chan
             + hidden_changes(snap))
 
 
-def _diff(before: dict[str, Any], snap: Snapshot, config: HarnessConfig, linkage: Linkage,
+def _diff(before: Mapping[str, Any], snap: Snapshot, config: HarnessConfig, linkage: Linkage,
           before_files: Mapping[str, Any] | None) -> list[Change]:
     return (diff_security(unignored_files(before, config), unignored_files(snap.files, config),
                           snap.accounts) + candidate_security(snap.metadata, snap.secrets)

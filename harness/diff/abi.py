@@ -345,7 +345,7 @@ def _loader_dirs(abi: Mapping[str, Any]) -> frozenset[str]:
 _DIFFED: IdentityMemo[list[Change]] = IdentityMemo(2)
 
 
-def diff_abi(before: dict[str, Any], abi: dict[str, Any], suppressions: Suppressions) -> list[Change]:
+def diff_abi(before: Mapping[str, Any], abi: dict[str, Any], suppressions: Suppressions) -> list[Change]:
     """Baseline ABI records vs. a candidate's ABI section (docs/compat-rules.md, abi rows),
     both without what `suppressions` leave out."""
     changes = _DIFFED.get((before, abi), suppressions)
@@ -355,7 +355,7 @@ def diff_abi(before: dict[str, Any], abi: dict[str, Any], suppressions: Suppress
     return [copy.copy(c) for c in changes]  # each caller links its own (causes.link)
 
 
-def _diff_abi(before: dict[str, Any], abi: dict[str, Any], suppressions: Suppressions) -> list[Change]:
+def _diff_abi(before: Mapping[str, Any], abi: dict[str, Any], suppressions: Suppressions) -> list[Change]:
     new = baseline_records(abi, suppressions)
     if before == new:
         # the candidate's records hold nothing suppressed, so neither does an equal baseline:

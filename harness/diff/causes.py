@@ -162,14 +162,14 @@ def link(changes: list[Change], index: CauseIndex) -> list[Change]:
 
 
 def build_index(before: Mapping[str, Mapping[str, Any]], packages: dict[str, dict[str, Any]],
-                files: dict[str, dict[str, Any]], abi_changes: Iterable[Change]) -> CauseIndex:
+                files: Mapping[str, dict[str, Any]], abi_changes: Iterable[Change]) -> CauseIndex:
     """The cause index of one image: `before` holds the baseline's records by aspect
     (`packages`, `files`, `abi`; an absent one is empty), `packages` and `files` the
     candidate's, `abi_changes` the library changes of the ABI diff."""
     index = CauseIndex(before_files=before.get("files") or {}, after_files=files)
     old_packages = dict(before.get("packages") or {})
     if old_packages:
-        index.add(diff_packages(old_packages, packages, dict(index.before_files), files))
+        index.add(diff_packages(old_packages, packages, index.before_files, files))
     index.add_library_owners(before.get("abi"))
     index.add(c for c in abi_changes if c.kind in LIBRARY_CAUSES)
     return index

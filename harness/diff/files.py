@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from harness.diff.change import Change
@@ -16,7 +17,8 @@ def _mode(record: dict[str, Any]) -> int:
     return int(record.get("mode", "0"), 8)
 
 
-def diff_files(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> list[Change]:
+def diff_files(before: Mapping[str, dict[str, Any]], after: Mapping[str, dict[str, Any]]
+               ) -> list[Change]:
     """file-removed/added/type-changed/mode-changed/owner-changed/symlink-target-changed/modified."""
     keyed = diff_keyed(before, after)
     changes = [Change("files", "file-removed", p, before=_brief(before[p])) for p in keyed.removed]
@@ -75,7 +77,7 @@ def candidate_security(metadata: dict[str, Any], secrets: dict[str, str]) -> lis
     return changes
 
 
-def diff_security(before: dict[str, dict[str, Any]] | None, after: dict[str, dict[str, Any]],
+def diff_security(before: Mapping[str, dict[str, Any]] | None, after: Mapping[str, dict[str, Any]],
                   accounts: dict[str, dict[str, Any]]) -> list[Change]:
     """setuid-added, world-writable-added against a baseline; empty-password on the candidate
     alone (an account that logs in with no password is a break with or without a baseline)."""

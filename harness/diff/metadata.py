@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from harness.diff.change import Change
@@ -32,7 +33,7 @@ def _kind(key: str, how: int) -> str:
     return "config-changed"
 
 
-def diff_metadata(before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
+def diff_metadata(before: Mapping[str, Any], after: dict[str, Any]) -> list[Change]:
     """One change per config key that was removed, added or changed."""
     keyed = diff_keyed(before, after)
     changes = [Change("metadata", _kind(k, 0), k, before=before[k]) for k in keyed.removed]

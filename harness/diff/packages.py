@@ -33,9 +33,9 @@ def _label(record: dict[str, Any]) -> str:
     return f"{record.get('evr')} {record.get('arch')}".strip()
 
 
-def diff_packages(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]],
-                  before_files: dict[str, dict[str, Any]] | None = None,
-                  after_files: dict[str, dict[str, Any]] | None = None) -> list[Change]:
+def diff_packages(before: Mapping[str, dict[str, Any]], after: dict[str, dict[str, Any]],
+                  before_files: Mapping[str, dict[str, Any]] | None = None,
+                  after_files: Mapping[str, dict[str, Any]] | None = None) -> list[Change]:
     """Package changes between two `name:arch`-keyed record maps. With both sides' file
     records (their `pkg` owners), a removed package whose files another package now owns
     is `package-replaced` (a rename or split), not a removal."""

@@ -6,6 +6,7 @@ Records are keyed `family:group:item` (`rt-python3.11:module:ssl`, `busybox:appl
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from harness.diff.change import Change
@@ -28,7 +29,7 @@ def _major_minor(version: Any) -> str:
     return ".".join(parts[:2])
 
 
-def diff_probes(before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
+def diff_probes(before: Mapping[str, Any], after: dict[str, Any]) -> list[Change]:
     """probe-item-removed (break), probe-item-added (info), runtime-version-changed (break on a
     new major.minor), runtime-updated (info)."""
     keyed = diff_keyed(before, after)

@@ -11,7 +11,7 @@ import json
 import marshal
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 import contextlib
 
 from harness import safepath
+from harness.filetable import FileTable, Names, as_plain
 from harness import limits as bounds
 from harness.rootfs.image import ImageInfo
 from harness.limits import Limits
@@ -40,7 +41,7 @@ from harness.snapshot.walk import ContentCollector, walk
 #: Bumped whenever a record's shape changes; cached snapshots of another schema are retaken.
 SCHEMA = 1
 #: what a kept snapshot's name carries besides the image and the code: marshal's format
-CACHE_FORMAT = f"py{sys.version_info[0]}{sys.version_info[1]}m{marshal.version}"
+CACHE_FORMAT = f"py{sys.version_info[0]}{sys.version_info[1]}m{marshal.version}t1"
 #: file records `Snapshot.keep` marshals at a time
 _KEPT_AT_ONCE = 1 << 14
 
@@ -67,7 +68,8 @@ class Snapshot:
 
     image: dict[str, Any]
     metadata: dict[str, Any]
-    files: dict[str, dict[str, Any]]
+    #: a `FileTable` when taken or recalled (plain dicts elsewhere: a test's, a JSON load)
+    files: Mapping[str, dict[str, Any]]
     packages: dict[str, dict[str, Any]]
     package_dbs: list[dict[str, Any]] = field(default_factory=list)
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -93,6 +95,7 @@ class Snapshot:
         # a shallow dict: dataclasses.asdict deep-copies every record first (seconds on a
         # large image) and json.dumps walks the nested dicts anyway
         data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["files"] = as_plain(self.files)
         safepath.replace_file(path, json.dumps(data, ensure_ascii=True,
                                                check_circular=False).encode("ascii"))
 
@@ -105,11 +108,13 @@ class Snapshot:
         length, so `recall` reads it in one piece (marshal reading a file object asks it for
         every item: several times slower)."""
         head = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "files"}
-        head["files"] = len(self.files)
+        table = self.files if isinstance(self.files, FileTable) else FileTable(self.files)
+        head["files"] = len(table)
+        head["names"] = table.names.names  # the package names the packed rows index
 
         def parts() -> Iterator[bytes]:
             yield _framed(marshal.dumps(head))
-            records = iter(self.files.items())
+            records = table.rows_iter()
             while batch := list(itertools.islice(records, _KEPT_AT_ONCE)):
                 yield _framed(marshal.dumps(batch))
 
@@ -124,15 +129,17 @@ class Snapshot:
                 data, left = _unframed(f, left)
                 if not isinstance(data, dict) or data.get("schema") != SCHEMA:
                     return None
-                count = data.get("files")
-                if type(count) is not int:
+                count, names = data.get("files"), data.pop("names", None)
+                if type(count) is not int or type(names) is not list:
                     return None
-                files: dict[str, dict[str, Any]] = {}
+                if not all(type(name) is str for name in names):
+                    return None
+                files = FileTable(names=Names(names))
                 while len(files) < count:
                     batch, left = _unframed(f, left)
                     if not isinstance(batch, list) or not batch:
                         return None
-                    files.update(batch)
+                    files.add_rows(batch)
                 if len(files) != count or left:
                     return None
             data["files"] = files
@@ -152,7 +159,7 @@ class Snapshot:
             return None
 
 
-def content_size(files: dict[str, dict[str, Any]]) -> int:
+def content_size(files: Mapping[str, dict[str, Any]]) -> int:
     """Bytes of regular file content (hard links once): the same through any source."""
     return sum(int(r.get("size") or 0) for r in files.values()
                if r.get("type") == "file" and "link" not in r)

@@ -295,15 +295,20 @@ class ElfCollector:
             self._pool.shutdown(wait=True)
             self._pool = None
 
-    def result(self, files: dict[str, dict[str, Any]], packages: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    def result(self, files: Mapping[str, dict[str, Any]], packages: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """The snapshot's `abi` section: objects, library inventory, and the loader's view
         of the filesystem (symlinks, hard links, configuration)."""
         self._finish()
-        symlinks = {p: r["target"] for p, r in files.items() if r.get("type") == "symlink"}
-        hardlinks = {p: r["link"] for p, r in files.items() if r.get("link") in self._objects}
-        dirs = {p for p, r in files.items() if r.get("type") == "dir"} | {"/"}
+        # a file table holds every symlink and hard link unpacked (harness.filetable)
+        loose = getattr(files, "loose_items", None)
+        odd = list(loose() if loose is not None else files.items())
+        symlinks = {p: r["target"] for p, r in odd if r.get("type") == "symlink"}
+        hardlinks = {p: r["link"] for p, r in odd if r.get("link") in self._objects}
+        dirs: set[str] | None = None
         for path, facts in self._objects.items():
             if facts.get("rpath") or facts.get("runpath"):
+                if dirs is None:
+                    dirs = {p for p, r in files.items() if r.get("type") == "dir"} | {"/"}
                 facts["search_missing"] = _missing_search_dirs(path, facts, symlinks, dirs)
         owners = _owners(self._objects, packages, symlinks)
         return {

@@ -25,7 +25,7 @@ import contextlib
 import marshal
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -165,7 +165,7 @@ class LayerCache:
         if miss is not None and miss.path == path and miss.head is None:
             miss.head = head[:WANTS_HEAD]
 
-    def learn(self, files: dict[str, dict[str, Any]], objects: dict[str, dict[str, Any]]) -> None:
+    def learn(self, files: Mapping[str, dict[str, Any]], objects: dict[str, dict[str, Any]]) -> None:
         """Keep what this snapshot read of the files the cache did not know (a shard is
         written again only when an entry in it changed)."""
         for miss in self._misses:

@@ -13,6 +13,7 @@ import stat
 from collections.abc import Mapping
 from typing import Any
 
+from harness.filetable import FileTable
 from harness.paths import SymlinkResolver
 
 #: rpm file flags and states that make a recorded file legitimately absent or different
@@ -23,7 +24,7 @@ DOC_PATHS = re.compile(r"^/usr/share/(doc|man|info|locale|help|gtk-doc|lintian)/
 MAX_LISTED = 20
 
 
-def verify(files: dict[str, dict[str, Any]], lists: dict[str, list[dict[str, Any]]],
+def verify(files: Mapping[str, dict[str, Any]], lists: dict[str, list[dict[str, Any]]],
            users: dict[int, str], groups: dict[int, str]) -> dict[str, Any]:
     """Compare the recorded files of every package with the image's files."""
     missing: dict[str, list[str]] = {}
@@ -72,7 +73,7 @@ def _differences(entry: dict[str, Any], record: dict[str, Any], flags: int,
     return diff
 
 
-def file_owners(files: dict[str, dict[str, Any]], lists: Mapping[str, list[dict[str, Any]]],
+def file_owners(files: Mapping[str, dict[str, Any]], lists: Mapping[str, list[dict[str, Any]]],
                 packages: Mapping[str, dict[str, Any]]) -> dict[str, str]:
     """Image path -> the name of the package whose database lists it (directories, which
     many packages list, are left out; of several owners the first by key). A listed path is
@@ -95,8 +96,10 @@ def file_owners(files: dict[str, dict[str, Any]], lists: Mapping[str, list[dict[
     return owners
 
 
-def set_owners(files: dict[str, dict[str, Any]], owners: Mapping[str, str]) -> None:
+def set_owners(files: FileTable | dict[str, dict[str, Any]], owners: Mapping[str, str]) -> None:
     """Record each file's owner as its `package` field (the baseline keeps it: a removed
     package's files are then known after the package is gone)."""
     for path, name in owners.items():
-        files[path]["package"] = name
+        record = files[path]
+        record["package"] = name
+        files[path] = record  # a table's records are copies (harness.filetable)

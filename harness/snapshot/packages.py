@@ -17,7 +17,7 @@ entry is unreadable, is an error naming the file.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -198,7 +198,7 @@ class PackagesCollector:
             elif path is not None and path in self._licences_dropped:
                 problems.append(self._licences_dropped[path])
 
-    def databases(self, files: dict[str, dict[str, Any]] | None = None) -> list[Database]:
+    def databases(self, files: Mapping[str, dict[str, Any]] | None = None) -> list[Database]:
         """Every database found: each reader's locations resolved through the image's
         symlinks (`files`: the walk's records; without them, locations are taken as they
         are); a folder reached from several locations is one database, named by the
@@ -233,7 +233,7 @@ class PackagesCollector:
         self._databases = found
         return found
 
-    def file_lists(self, files: dict[str, dict[str, Any]] | None = None
+    def file_lists(self, files: Mapping[str, dict[str, Any]] | None = None
                    ) -> tuple[FileLists, list[str]]:
         """Every package's recorded files (key `name:arch`), and the errors of lists that
         could not be read (they never hide the packages themselves)."""
@@ -253,7 +253,7 @@ class PackagesCollector:
                               f"({type(exc).__name__}: {exc})")
         return lists, errors
 
-    def result(self, files: dict[str, dict[str, Any]] | None = None
+    def result(self, files: Mapping[str, dict[str, Any]] | None = None
                ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
         """(package records by key, one entry per database found with its count or error,
         and its malformed entries or emptiness). A key two databases hold keeps the record

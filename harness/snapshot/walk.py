@@ -13,12 +13,12 @@ import contextlib
 import hashlib
 import io
 import stat
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from harness.errors import SourceError
+from harness.filetable import FileTable
 from harness.limits import tick
 from harness.rootfs.readers import DetachableReader, MemberReader, Reopen, Rootfs
 from harness.rootfs.tarstream import Member, TarFormatError, TarReader
@@ -134,8 +134,9 @@ def mode_string(mode: int) -> str:
 
 
 def walk(rootfs: Rootfs, collectors: Iterable[ContentCollector],
-         reopen: Reopen | None = None) -> dict[str, dict[str, Any]]:
-    """Read an image's filesystem once; return a file record per absolute path.
+         reopen: Reopen | None = None) -> FileTable:
+    """Read an image's filesystem once; return a file record per absolute path (packed:
+    harness.filetable).
 
     Collectors see the content of the files they want as the pass goes by. A hard link
     group's content comes with its first member only: when a collector wants another member
@@ -150,8 +151,8 @@ def walk(rootfs: Rootfs, collectors: Iterable[ContentCollector],
     return files
 
 
-def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> dict[str, dict[str, Any]]:
-    files: dict[str, dict[str, Any]] = {}
+def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> FileTable:
+    files = FileTable()
     background: ThreadPoolExecutor | None = None
     # digests computed elsewhere: in the hashing thread, or by the collector that reads the
     # file anyway (the walk hashes it itself when that collector gives none)
@@ -165,9 +166,10 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> dict[str, dict[
         clean = getattr(reader, "names_are_clean", False)
         cache = _known[-1] if detachable and _known else None
         for member in reader:
-            # interned: a baseline loaded for the diff interns its keys (harness.baseline),
-            # so each path is held once for both on a large image
-            path = sys.intern("/" + member.name if clean else normalize_path(member.name))
+            # not interned: a files baseline loaded for the diff takes the table's own path
+            # strings (harness.baseline), and the interned strings' table would cost 50 MB
+            # at a million files
+            path = "/" + member.name if clean else normalize_path(member.name)
             if path == "/" or path in ENGINE_INIT_PATHS:
                 continue
             tick(path)  # the image's time budget, if it is read under one
@@ -219,7 +221,9 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> dict[str, dict[
                 record["dev"] = f"{member.devmajor},{member.devminor}"
             files[path] = record
         for path, digest in pending.items():
-            files[path]["sha256"] = digest()
+            record = files[path]
+            record["sha256"] = digest()
+            files[path] = record
         _complete_hardlinks(files)
     except TarFormatError as exc:
         raise SourceError(f"filesystem stream is damaged: {exc}") from exc
@@ -321,27 +325,31 @@ def _capped(takers: list[ContentCollector], path: str, size: int) -> list[Conten
     return kept
 
 
-def _complete_hardlinks(files: dict[str, dict[str, Any]]) -> None:
+def _complete_hardlinks(files: FileTable) -> None:
     """A hard link may precede its target in a merged stream (upper layers come first in a
     daemonless merge): take size and digest from the target once everything is read."""
-    for record in files.values():
+    done = []
+    for path, record in files.loose_items():  # a hard link's record is never packed
         if "link" in record and "sha256" not in record:
             target = files.get(record["link"], {})
             if "sha256" in target:
-                record["size"], record["sha256"] = target.get("size", 0), target["sha256"]
+                done.append((path, {**record, "size": target.get("size", 0),
+                                    "sha256": target["sha256"]}))
+    for path, record in done:
+        files[path] = record
 
 
 #: regular file members (the carriers of hard link groups)
 _REGULAR = (b"0", b"\0", b"7")
 
 
-def _wanted_links(files: dict[str, dict[str, Any]], collectors: list[ContentCollector]
+def _wanted_links(files: FileTable, collectors: list[ContentCollector]
                   ) -> dict[str, list[str]]:
     """Carrier path -> the hard links to it some collector may want by their path (asked
     with an empty head: a collector that reads hard links itself, as the ELF collector
     does its objects, turns them down)."""
     wanted: dict[str, list[str]] = {}
-    for path, record in files.items():
+    for path, record in files.loose_items():  # a hard link's record is never packed
         target = record.get("link")
         if target is None:
             continue
@@ -370,7 +378,7 @@ def _reopened(rootfs: Rootfs, reopen: Reopen | None) -> contextlib.AbstractConte
 
 
 def _deliver_links(rootfs: Rootfs, reopen: Reopen | None, wanted: dict[str, list[str]],
-                   files: dict[str, dict[str, Any]], collectors: list[ContentCollector]) -> None:
+                   files: FileTable, collectors: list[ContentCollector]) -> None:
     """The second pass: each carrier's content, to the collectors that want its links."""
     left = dict(wanted)
     try:
