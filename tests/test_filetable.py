@@ -236,3 +236,21 @@ def test_a_files_baseline_with_its_keys_out_of_order_is_read_whole(tmp_path: Pat
         baseline.judging({})
         baseline._LOADED.clear()
     assert loaded == expected and list(expected) == ["/b", "/a"]
+
+
+@pytest.mark.parametrize("record, length", [
+    (FILE, 44), ({**FILE, "package": "p"}, 46), ({**FILE, "uid": 65536}, 50),
+    ({**FILE, "gid": 65536, "package": "p"}, 54), ({**FILE, "size": (1 << 48) - 1}, 44),
+    ({**FILE, "size": 1 << 48}, 50), ({**FILE, "size": (1 << 32) + 5}, 44), (DIR, 10),
+])
+def test_a_row_takes_the_smallest_form_its_values_fit(record: dict[str, Any], length: int) -> None:
+    names = Names()
+    row = pack(record, names)
+    assert isinstance(row, bytes) and len(row) == length and unpack(row, names) == record
+
+
+def test_a_package_index_past_65535_takes_the_large_form() -> None:
+    names = Names([f"p{i}" for i in range(65536)])
+    row = pack({**FILE, "package": "last"}, names)
+    assert isinstance(row, bytes) and len(row) == 54
+    assert unpack(row, names) == {**FILE, "package": "last"}

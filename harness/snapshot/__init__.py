@@ -41,7 +41,7 @@ from harness.snapshot.walk import ContentCollector, walk
 #: Bumped whenever a record's shape changes; cached snapshots of another schema are retaken.
 SCHEMA = 1
 #: what a kept snapshot's name carries besides the image and the code: marshal's format
-CACHE_FORMAT = f"py{sys.version_info[0]}{sys.version_info[1]}m{marshal.version}t1"
+CACHE_FORMAT = f"py{sys.version_info[0]}{sys.version_info[1]}m{marshal.version}t2"
 #: file records `Snapshot.keep` marshals at a time
 _KEPT_AT_ONCE = 1 << 14
 
