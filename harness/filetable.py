@@ -257,6 +257,48 @@ class FileTable(Mapping[str, dict[str, Any]]):
             if type(row) is dict:
                 yield path, row
 
+    def paths_of(self, kind: str) -> Iterator[str]:
+        """The paths whose record's type is `kind`, no record unpacked."""
+        for path, row in self.rows_iter():
+            if type(row) is bytes:
+                if (len(row) == 10) == (kind == "dir") and kind in ("dir", "file"):
+                    yield path
+            elif row.get("type") == kind:  # type: ignore[union-attr]
+                yield path
+
+    def with_mode(self, mask: int) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(path, record) of the records whose mode has a bit of `mask` (an unpacked record
+        whose mode is not octal among them: the caller's checks decide), only those
+        unpacked."""
+        names = self._names
+        for path, row in self.rows_iter():
+            if type(row) is bytes:
+                if int.from_bytes(row[:2], "little") & mask:
+                    yield path, unpack(row, names)
+                continue
+            try:
+                bits = int(row.get("mode", "0"), 8)  # type: ignore[union-attr]
+            except (TypeError, ValueError):
+                bits = mask
+            if bits & mask:
+                yield path, dict(row)  # type: ignore[arg-type]
+
+    def set_package(self, path: str, name: str) -> None:
+        """Record `name` as the package owning the file at `path` (a field of its record)."""
+        self._writable()
+        row = self._rows[path]
+        if type(row) is bytes and len(row) in (44, 50):
+            index = self._names.of(name)
+            if len(row) == 50:
+                self._rows[path] = row + index.to_bytes(4, "little")
+                return
+            if index < 65536:
+                self._rows[path] = row + index.to_bytes(2, "little")
+                return
+        record = unpack(row, self._names)
+        record["package"] = name
+        self[path] = record
+
     def _writable(self) -> None:
         if self._hidden or self._own is not None:
             raise TypeError("a view of a file table is read-only")

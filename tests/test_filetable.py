@@ -254,3 +254,27 @@ def test_a_package_index_past_65535_takes_the_large_form() -> None:
     row = pack({**FILE, "package": "last"}, names)
     assert isinstance(row, bytes) and len(row) == 54
     assert unpack(row, names) == {**FILE, "package": "last"}
+
+
+def test_paths_of_a_kind_and_records_with_mode_bits_read_rows_as_their_records_say() -> None:
+    records = {"/a": FILE, "/d": DIR, "/s": {**FILE, "mode": "4755"}, "/w": {**DIR, "mode": "1777"},
+               "/odd": {**FILE, "mode": "755", "size": 1}, "/l": {
+                   "type": "symlink", "mode": "0777", "uid": 0, "gid": 0, "target": "a"}}
+    table = FileTable(records)
+    for kind in ("file", "dir", "symlink"):
+        assert list(table.paths_of(kind)) == [p for p, r in records.items() if r["type"] == kind]
+    for mask in (0o6000, 0o002, 0o7777, 0o100):
+        assert dict(table.with_mode(mask)) == {
+            p: r for p, r in records.items() if int(r["mode"], 8) & mask}
+    assert list(table.filtered(lambda p: p != "/s").with_mode(0o6000)) == []
+
+
+@pytest.mark.parametrize("record", [FILE, {**FILE, "uid": 1 << 20}, {**FILE, "sha256": "x"}])
+def test_a_package_set_on_a_record_reads_back(record: dict[str, Any]) -> None:
+    table = FileTable({"/a": record})
+    table.set_package("/a", "libc6")
+    assert table["/a"] == {**record, "package": "libc6"}
+    many = FileTable(names=Names([f"p{i}" for i in range(65536)]))
+    many["/a"] = record
+    many.set_package("/a", "last")
+    assert many["/a"] == {**record, "package": "last"}

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.diff.change import Change
+from harness.filetable import FileTable
 from harness.diff.records import diff_keyed
 
 SETID_BITS = 0o6000
@@ -86,7 +87,10 @@ def diff_security(before: Mapping[str, dict[str, Any]] | None, after: Mapping[st
                for name, acct in sorted(accounts.items()) if acct.get("empty_password")]
     if before is None:
         return changes
-    for path, rec in after.items():
+    # of a table only the records with such a bit are unpacked
+    flagged = (after.with_mode(SETID_BITS | WORLD_WRITE) if isinstance(after, FileTable)
+               else after.items())
+    for path, rec in flagged:
         old = before.get(path)
         if is_setid(rec) and (old is None or not is_setid(old) or
                               _mode(old) & SETID_BITS != _mode(rec) & SETID_BITS):

@@ -24,6 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Union
 
+from harness.filetable import FileTable
 from harness.paths import follow
 from harness.snapshot.elfheader import elf_arch
 
@@ -308,7 +309,8 @@ class ElfCollector:
         for path, facts in self._objects.items():
             if facts.get("rpath") or facts.get("runpath"):
                 if dirs is None:
-                    dirs = {p for p, r in files.items() if r.get("type") == "dir"} | {"/"}
+                    dirs = set(files.paths_of("dir") if isinstance(files, FileTable) else
+                               (p for p, r in files.items() if r.get("type") == "dir")) | {"/"}
                 facts["search_missing"] = _missing_search_dirs(path, facts, symlinks, dirs)
         owners = _owners(self._objects, packages, symlinks)
         return {

@@ -47,7 +47,9 @@ def verify(files: Mapping[str, dict[str, Any]], lists: dict[str, list[dict[str, 
             diff = _differences(entry, files[real], flags, users, groups)
             if diff:
                 changed[real] = {"package": key, **diff}
-    unowned = sorted(p for p, r in files.items() if r.get("type") == "file" and p not in owned)
+    regular = (files.paths_of("file") if isinstance(files, FileTable)
+               else (p for p, r in files.items() if r.get("type") == "file"))
+    unowned = sorted(p for p in regular if p not in owned)
     return {"missing": missing, "changed": changed, "unowned": unowned,
             "packages_with_lists": len(lists)}
 
@@ -99,7 +101,9 @@ def file_owners(files: Mapping[str, dict[str, Any]], lists: Mapping[str, list[di
 def set_owners(files: FileTable | dict[str, dict[str, Any]], owners: Mapping[str, str]) -> None:
     """Record each file's owner as its `package` field (the baseline keeps it: a removed
     package's files are then known after the package is gone)."""
+    if isinstance(files, FileTable):
+        for path, name in owners.items():
+            files.set_package(path, name)
+        return
     for path, name in owners.items():
-        record = files[path]
-        record["package"] = name
-        files[path] = record  # a table's records are copies (harness.filetable)
+        files[path]["package"] = name
