@@ -50,6 +50,14 @@ def _opt_int(v: Any) -> bool:
     return v is None or _int(v)
 
 
+def _bool(v: Any) -> bool:
+    return isinstance(v, bool)
+
+
+def _epoch(v: Any) -> bool:
+    return v is None or _int(v) or isinstance(v, str)
+
+
 _OCTAL = re.compile(r"[0-7]{1,6}")
 
 
@@ -75,7 +83,7 @@ _PACKAGE: Fields = {
     "name": (True, _str, "a string"), "arch": (False, _opt_str, "a string"),
     "evr": (False, _opt_str, "a string"), "version": (False, _opt_str, "a string"),
     "release": (False, _opt_str, "a string"), "manager": (False, _opt_str, "a string"),
-    "epoch": (False, lambda v: v is None or _int(v) or isinstance(v, str), "an integer"),
+    "epoch": (False, _epoch, "an integer"),
 }
 _LIBRARY: Fields = {
     "arch": (False, _opt_str, "a string"), "paths": (False, _str_list, "a list of strings"),
@@ -88,7 +96,7 @@ _LIBRARY: Fields = {
 }
 _SYMBOL: Fields = {
     "type": (False, _opt_str, "a string"), "bind": (False, _opt_str, "a string"),
-    "size": (False, _opt_int, "an integer"), "default": (False, lambda v: isinstance(v, bool), "a boolean"),
+    "size": (False, _opt_int, "an integer"), "default": (False, _bool, "a boolean"),
 }
 
 
@@ -107,6 +115,26 @@ def _fields_of(aspect: str, key: str) -> Fields | None:
 _SCALAR_TYPES = frozenset(_SCALAR)
 
 
+#: checks that a value's type alone decides (a bool is never a subclass's instance), and the
+#: types they admit: a record whose fields are all such checks is valid exactly when another
+#: record of the same fields, each of the same type, is (`check_records` remembers those)
+_BY_TYPE: dict[Callable[[Any], bool], frozenset[type]] = {
+    _str: frozenset({str}), _opt_str: frozenset({str, type(None)}), _int: frozenset({int}),
+    _opt_int: frozenset({int, type(None)}), _bool: frozenset({bool}),
+    _epoch: frozenset({type(None), int, str}),
+}
+
+
+def _decided_by_types(fields: Fields | None, record: dict[str, Any]) -> bool:
+    """Whether every field of `record` is checked by its type alone (no mode's digits, no
+    list's items) and holds a scalar."""
+    for name, value in record.items():
+        spec = fields.get(name) if fields is not None else None
+        if type(value) not in _SCALAR_TYPES or (spec is not None and spec[1] not in _BY_TYPE):
+            return False
+    return True
+
+
 def _required(fields: Fields) -> frozenset[str]:
     return frozenset(name for name, (required, _, _) in fields.items() if required)
 
@@ -122,29 +150,46 @@ def check_records(path: Path, aspect: str, header: Any, records: Mapping[str, An
     # a file table (harness.filetable) packs only records of the shape checked here: the
     # others it holds as they were read
     loose = getattr(records, "loose_items", None)
+    # (fields, names, types) of records found valid: an ABI baseline's hundred thousand
+    # symbols have a handful of such shapes between them
+    valid: set[tuple[int, tuple[str, ...], tuple[type, ...]]] = set()
     for key, record in (loose() if loose is not None else records.items()):
-        # a record is looked at field by field, and only a field that is not a scalar is
-        # walked for its depth: a baseline holds a record per file and per symbol
         if type(record) is dict:
-            for value in record.values():
-                if type(value) not in _SCALAR_TYPES and not _depth_ok(value, MAX_DEPTH - 1):
-                    raise BaselineCorrupt(f"{_where(path, key)} nests deeper than {MAX_DEPTH} levels")
-        elif not _depth_ok(record, MAX_DEPTH):
-            raise BaselineCorrupt(f"{_where(path, key)} nests deeper than {MAX_DEPTH} levels")
-        fields = _fields_of(aspect, key)
-        if fields is None:
-            continue
-        if type(record) is not dict:
-            raise BaselineCorrupt(f"{_where(path, key)} must be an object, "
-                                  f"not {type(record).__name__}")
-        if not _REQUIRED[id(fields)] <= record.keys():
-            missing = min(_REQUIRED[id(fields)] - record.keys(), key=list(fields).index)
-            raise BaselineCorrupt(f"{_where(path, key)} has no field {missing!r}")
-        for name, value in record.items():
-            spec = fields.get(name)
-            if spec is not None and not spec[1](value):
-                raise BaselineCorrupt(f"{_where(path, key)}: field {name!r} must be {spec[2]}, "
-                                      f"not {type(value).__name__}")
+            fields = _fields_of(aspect, key)
+            shape = (id(fields), tuple(record), tuple(map(type, record.values())))
+            if shape in valid:
+                continue
+            _check_record(path, aspect, key, record)
+            if _decided_by_types(fields, record):
+                valid.add(shape)
+        else:
+            _check_record(path, aspect, key, record)
+
+
+def _check_record(path: Path, aspect: str, key: str, record: Any) -> None:
+    """`check_records` of one record."""
+    # a record is looked at field by field, and only a field that is not a scalar is
+    # walked for its depth: a baseline holds a record per file and per symbol
+    if type(record) is dict:
+        for value in record.values():
+            if type(value) not in _SCALAR_TYPES and not _depth_ok(value, MAX_DEPTH - 1):
+                raise BaselineCorrupt(f"{_where(path, key)} nests deeper than {MAX_DEPTH} levels")
+    elif not _depth_ok(record, MAX_DEPTH):
+        raise BaselineCorrupt(f"{_where(path, key)} nests deeper than {MAX_DEPTH} levels")
+    fields = _fields_of(aspect, key)
+    if fields is None:
+        return
+    if type(record) is not dict:
+        raise BaselineCorrupt(f"{_where(path, key)} must be an object, "
+                              f"not {type(record).__name__}")
+    if not _REQUIRED[id(fields)] <= record.keys():
+        missing = min(_REQUIRED[id(fields)] - record.keys(), key=list(fields).index)
+        raise BaselineCorrupt(f"{_where(path, key)} has no field {missing!r}")
+    for name, value in record.items():
+        spec = fields.get(name)
+        if spec is not None and not spec[1](value):
+            raise BaselineCorrupt(f"{_where(path, key)}: field {name!r} must be {spec[2]}, "
+                                  f"not {type(value).__name__}")
 
 
 def _where(path: Path, key: str) -> str:

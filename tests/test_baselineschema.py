@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from harness.baselineschema import MAX_DEPTH, _depth_ok, _fields_of, check_records
@@ -70,3 +70,39 @@ def test_the_check_accepts_what_the_plain_reading_accepts(aspect: str, records: 
 def test_each_fault_is_named(record: Any, message: str) -> None:
     with pytest.raises(BaselineCorrupt, match=message):
         check_records(Path("b.json"), "files", {}, {"/a": record})
+
+
+#: a valid record of each kind, for the generated ones to start from
+_BASES = {"files": {"type": "file", "mode": "0644", "uid": 0, "gid": 0},
+          "packages": {"name": "x", "epoch": 1},
+          "abi": {"type": "FUNC", "bind": "GLOBAL", "size": 1, "default": True},
+          "metadata": {"User": "root"}}
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(sorted(_BASES)),
+       st.lists(st.sampled_from([{}, {"mode": "x"}, {"mode": "755"}, {"uid": True},
+                                 {"uid": "0"}, {"size": None}, {"size": "1"}, {"default": 1},
+                                 {"epoch": True}, {"epoch": "1"}, {"type": None},
+                                 {"name": 3}, {"paths": ["a", 1]}, {"bind": 5},
+                                 {"User": []}, {"User": [[[["x"]]]]}]),
+                min_size=2, max_size=5))
+@example("files", [{}, {"mode": "x"}])  # a mode's digits: not decided by its type
+@example("abi", [{}, {"size": "1"}])
+@example("packages", [{}, {"epoch": True}])  # a bool is not an epoch
+@example("metadata", [{}, {"User": [[[["x"]]]]}])
+def test_records_of_shapes_seen_valid_are_judged_as_each_alone(aspect: str, changes: list) -> None:
+    """Records are checked once per shape (fields and their types) found valid: a set of
+    records is refused exactly when one of them is refused checked on its own."""
+    key = "libc.so.6:memcpy@GLIBC_2.2.5" if aspect == "abi" else "/a"
+    records = {key + "#" * i: {**_BASES[aspect], **change} for i, change in enumerate(changes)}
+
+    def refused(some: dict[str, Any]) -> bool:
+        try:
+            check_records(Path("b.json"), aspect, {}, some)
+        except BaselineCorrupt:
+            return True
+        return False
+
+    alone = any(refused({key: record}) for key, record in records.items())
+    assert refused(records) == alone
