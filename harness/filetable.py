@@ -318,7 +318,8 @@ class FileTable(Mapping[str, dict[str, Any]]):
 
     def add_rows(self, rows: list[tuple[str, Row]]) -> None:
         """Take back rows `rows` gave, of a table with the same names; a row neither packed
-        nor a dict is refused (ValueError), as is a packed row of another length."""
+        nor a dict is refused (ValueError), as is a packed row of another length, or whose
+        mode or package index `unpack` could not read (a damaged cache file)."""
         self._writable()
         for path, row in rows:
             if type(path) is not str:
@@ -327,6 +328,8 @@ class FileTable(Mapping[str, dict[str, Any]]):
                 owned = _LENGTHS.get(len(row))
                 if owned is None:
                     raise ValueError(f"a packed record of {len(row)} bytes")
+                if int.from_bytes(row[:2], "little") >= len(_MODES):
+                    raise ValueError("a packed mode past the permission bits")
                 if owned and int.from_bytes(row[-4 if len(row) == 54 else -2:], "little") >= len(
                         self._names.names):
                     raise ValueError("a package index past the names")

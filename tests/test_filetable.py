@@ -167,7 +167,8 @@ def test_a_kept_snapshot_comes_back_with_its_packed_rows_and_names(tmp_path: Pat
     assert back.files == files and as_plain(back.files) == as_plain(files)
 
 
-@pytest.mark.parametrize("row", [b"\0" * 49, b"\0" * 50 + b"\x05\0\0\0" + b"", 7, ["x"]])
+@pytest.mark.parametrize("row", [b"\0" * 49, b"\0" * 50 + b"\x05\0\0\0" + b"", 7, ["x"],
+                                 b"\xff\xff" + b"\0" * 42, b"\0" * 44 + b"\x01\0"])
 def test_a_kept_snapshot_with_a_row_it_cannot_hold_is_a_miss(tmp_path: Path, row: Any) -> None:
     if row == b"\0" * 50 + b"\x05\0\0\0":
         row = b"\0" * 50 + (5).to_bytes(4, "little")  # a package index past the names
