@@ -2,16 +2,16 @@
 
 A file's record as a dict costs about 270 bytes, its digest as hex text 113 more: an image of
 a million files held 0.7 GB of records alone (bench/README.md). A `FileTable` keeps the
-common records (a regular file, a folder) as one bytes object each, about 88 bytes with the
-digest, and hands out a fresh dict per access; any other record (a symlink, a hard link, a
+common records (a regular file, a folder) as one bytes object each, 80 bytes of memory with
+the digest, and hands out a fresh dict per access; any other record (a symlink, a hard link, a
 device, a field or a value the packing does not cover: a hand-edited baseline's) is kept as
 its dict. The records it hands out equal the ones put in, field for field and value for
 value, so every reader of a `dict[str, dict]` of files reads a table unchanged; a record read
 out is a copy, and a change to a record is made by putting it back (`table[path] = record`).
 
-Tables derived from one another (a baseline judged against a snapshot, a filtered view)
-share their package names (`Names`): an unchanged record is then one bytes object for both,
-and two tables compare in one C-level pass over their rows.
+Tables derived from one another (a baseline read against a snapshot, a filtered view) share
+their package names (`Names`) and rows: a files baseline holds only the rows that differ from
+the snapshot's (`FileTable.over`), and two tables compare in one C-level pass over their rows.
 """
 
 from __future__ import annotations
@@ -229,10 +229,6 @@ class FileTable(Mapping[str, dict[str, Any]]):
                 if path not in self._rows:
                     yield path, row
 
-    def rows(self) -> list[tuple[str, Row]]:
-        """As `rows_iter`, in a list."""
-        return list(self.rows_iter())
-
     def __iter__(self) -> Iterator[str]:
         if not self._hidden and self._own is None:
             return iter(self._rows)
@@ -317,7 +313,7 @@ class FileTable(Mapping[str, dict[str, Any]]):
         self._rows[path] = row
 
     def add_rows(self, rows: list[tuple[str, Row]]) -> None:
-        """Take back rows `rows` gave, of a table with the same names; a row neither packed
+        """Take back rows `rows_iter` gave, of a table with the same names; a row neither packed
         nor a dict is refused (ValueError), as is a packed row of another length, or whose
         mode or package index `unpack` could not read (a damaged cache file)."""
         self._writable()

@@ -113,7 +113,7 @@ def test_a_filtered_table_is_a_read_only_view_of_its_rows() -> None:
     assert sorted(kept.keys() - {"/a"}) == ["/d"] and sorted(table.keys() - kept.keys()) == [
         "/var/log/x", "/var/log/y"]
     assert dict(kept.items()) == plain and list(kept.values()) == [FILE, DIR]
-    assert kept.rows() == [("/a", table.row("/a")), ("/d", table.row("/d"))]
+    assert list(kept.rows_iter()) == [("/a", table.row("/a")), ("/d", table.row("/d"))]
     assert kept.filtered(lambda p: p != "/d") == {"/a": FILE} and len(table) == 4
     other = FileTable({"/a": FILE, "/d": DIR, "/var/log/x": DIR}, table.names)
     assert other.filtered(lambda p: not p.startswith("/var/log/")) == kept != table
@@ -219,9 +219,10 @@ def test_a_files_baseline_read_against_any_snapshot_reads_as_written(
     assert kept == {p: r for p, r in stored.items() if p != "/a"}
 
 
-def test_a_files_baseline_with_its_keys_out_of_order_is_read_whole(tmp_path: Path) -> None:
+def test_a_files_baseline_with_its_keys_out_of_order_reads_as_json_reads_it(
+        tmp_path: Path) -> None:
     """A hand-edited baseline whose records are not in `render`'s order (or name a path
-    twice: the last one counts) is read as JSON reads it."""
+    twice: the last one counts), read against a snapshot's table, reads as JSON reads it."""
     baseline.write(tmp_path, "img", "x86_64", "files", {}, {"/a": FILE, "/b": DIR, "/c": FILE})
     path = tmp_path / "img/x86_64/files.json"
     text = path.read_text()

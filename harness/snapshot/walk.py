@@ -166,9 +166,9 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> FileTable:
         clean = getattr(reader, "names_are_clean", False)
         cache = _known[-1] if detachable and _known else None
         for member in reader:
-            # not interned: a files baseline loaded for the diff takes the table's own path
-            # strings (harness.baseline), and the interned strings' table would cost 50 MB
-            # at a million files
+            # not interned: a files baseline read against this table holds only the paths
+            # whose records differ (harness.baseline), and the interned strings' table would
+            # cost 50 MB at a million files
             path = "/" + member.name if clean else normalize_path(member.name)
             if path == "/" or path in ENGINE_INIT_PATHS:
                 continue
