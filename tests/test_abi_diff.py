@@ -220,3 +220,51 @@ def test_versioning_added_is_no_removal_and_removed_is(tmp_path: Path) -> None:
     back = diff_abi(baseline_records(versioned, DEFAULT), image(tmp_path, "c", (plain, "/usr/lib")),
                     DEFAULT)
     assert ("symbol-removed", "libfoo.so.1:foo_init@FOO_1.0", "break") in verdicts(back)
+
+
+def _one_library(*exports: list[Any]) -> dict[str, Any]:
+    return {"objects": {"/usr/lib/libx.so.1": {
+        "arch": "x86_64", "type": "DYN", "soname": "libx.so.1", "needed": [],
+        "versions": ["X_1"], "exports": [list(e) for e in exports]}}, "libraries": {}}
+
+
+def test_records_made_once_per_section_and_per_library_content() -> None:
+    from harness.diff import abi as abi_diff
+
+    f = ["f", "X_1", True, "FUNC", "GLOBAL", 0]
+    first = _one_library(f, ["v", "X_1", True, "OBJECT", "GLOBAL", 8])
+    records = baseline_records(first, Suppressions())
+    assert baseline_records(first, Suppressions()) is records  # one section: one dict
+    # another image's copy of the library (equal exports, other objects): the same records
+    again = baseline_records(_one_library(f, ["v", "X_1", True, "OBJECT", "GLOBAL", 8]),
+                             Suppressions())
+    assert again == records and again["libx.so.1:v@X_1"] is records["libx.so.1:v@X_1"]
+    # the same key whose object's exports differ is not served the first one's symbols
+    grown = baseline_records(_one_library(f, ["v", "X_1", True, "OBJECT", "GLOBAL", 16]),
+                             Suppressions())
+    assert grown["libx.so.1:v@X_1"] == {"type": "OBJECT", "bind": "GLOBAL", "default": True,
+                                        "size": 16}
+    # nor under other suppressions
+    hidden = baseline_records(_one_library(f, ["v", "X_1", True, "OBJECT", "GLOBAL", 8]),
+                              Suppressions(symbols=("v",)))
+    assert "libx.so.1:v@X_1" not in hidden and "libx.so.1:f@X_1" in hidden
+    # what the memos give is what a fresh start makes
+    abi_diff._OWN_SYMBOLS.clear()
+    abi_diff._SHARED_RECORDS.clear()
+    assert baseline_records(_one_library(f, ["v", "X_1", True, "OBJECT", "GLOBAL", 8]),
+                            Suppressions()) == records
+
+
+def test_equal_symbol_records_are_one_object_and_render_as_before(tmp_path: Path) -> None:
+    exports = [[f"f{i}", "X_1", True, "FUNC", "GLOBAL", 0] for i in range(50)]
+    exports += [["unversioned", None, False, "FUNC", "WEAK", 0], ["t", "X_1", False, "TLS", "GLOBAL", 4]]
+    records = baseline_records(_one_library(*exports), Suppressions())
+    assert len({id(records[f"libx.so.1:f{i}@X_1"]) for i in range(50)}) == 1
+    assert records["libx.so.1:unversioned"] == {"type": "FUNC", "bind": "WEAK"}
+    assert records["libx.so.1:t@X_1"] == {"type": "TLS", "bind": "GLOBAL", "default": False,
+                                          "size": 4}
+    baseline.write(tmp_path, "img", "x86_64", "abi", {}, records)
+    text = (tmp_path / "img/x86_64/abi.json").read_text()
+    # rendered as each record alone renders (a value shared by many keys changes nothing)
+    assert json.loads(text)["records"] == json.loads(json.dumps(records))
+    assert '"libx.so.1:f7@X_1": {"bind": "GLOBAL", "default": true, "type": "FUNC"},' in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,63 @@ def test_stored_aspects_and_unused_image_folders(tmp_path: Path) -> None:
     assert baseline.stored_aspects(tmp_path, "img", "aarch64") == []
     assert baseline.unused_baselines(tmp_path, ["img"]) == [tmp_path / "old"]
     assert baseline.unused_baselines(tmp_path / "none", ["img"]) == []
+
+
+ABI = {"libx.so.1": {"arch": "x86_64", "needed": [], "paths": ["/usr/lib/libx.so.1"],
+                     "versions": ["X_1"]},
+       "libx.so.1:f@X_1": {"bind": "GLOBAL", "default": True, "type": "FUNC"},
+       "libx.so.1:g@X_1": {"bind": "GLOBAL", "default": True, "type": "FUNC"}}
+
+
+def _fresh() -> None:
+    baseline._LOADED.clear()
+    baseline._DIGESTS.clear()
+
+
+def test_expected_records_are_taken_when_the_file_is_their_text(tmp_path: Path) -> None:
+    baseline.write(tmp_path, "img", "x86_64", "abi", {"image_id": "sha256:old"}, ABI)
+    expected = {k: dict(v) for k, v in ABI.items()}
+    _fresh()
+    header, records = baseline.load_expecting(tmp_path, "img", "x86_64", "abi", expected)
+    assert records is expected  # not parsed: the candidate's own
+    assert header == {"image_id": "sha256:old"}  # the file's, whatever the candidate's id
+    _fresh()
+    assert baseline.load(tmp_path, "img", "x86_64", "abi") == (header, ABI)
+    # the load after is served the same records (one memo for both ways in)
+    assert baseline.load_expecting(tmp_path, "img", "x86_64", "abi", {})[1] == ABI
+
+
+@pytest.mark.parametrize("expected", [
+    {**ABI, "libx.so.1:g@X_1": {"bind": "WEAK", "default": True, "type": "FUNC"}},
+    {k: v for k, v in ABI.items() if k != "libx.so.1:g@X_1"},
+    {**ABI, "libx.so.1:h@X_1": {"bind": "GLOBAL", "default": True, "type": "FUNC"}},
+    {},
+])
+def test_other_records_are_read_from_the_file(tmp_path: Path, expected: dict) -> None:
+    baseline.write(tmp_path, "img", "x86_64", "abi", {"image_id": "sha256:old"}, ABI)
+    _fresh()
+    header, records = baseline.load_expecting(tmp_path, "img", "x86_64", "abi", expected)
+    assert records == ABI and records is not expected and header == {"image_id": "sha256:old"}
+
+
+@pytest.mark.parametrize("damage, match", [
+    (lambda text: text + "x", "not valid JSON"),  # bytes past the end
+    (lambda text: text.replace('"schema": 1', '"schema": 7'), "schema 7"),
+    (lambda text: text.replace('"aspect": "abi"', '"aspect": "files"'), "holds aspect 'files'"),
+    (lambda text: text.replace('{"image_id": "sha256:old"}', '[1]'),
+     "'image' must be a flat object"),
+])
+def test_a_damaged_file_is_refused_though_its_records_match(tmp_path: Path, damage: Any,
+                                                            match: str) -> None:
+    baseline.write(tmp_path, "img", "x86_64", "abi", {"image_id": "sha256:old"}, ABI)
+    path = tmp_path / "img/x86_64/abi.json"
+    path.write_text(damage(path.read_text()))
+    _fresh()
+    with pytest.raises(BaselineCorrupt, match=match) as info:
+        baseline.load_expecting(tmp_path, "img", "x86_64", "abi", dict(ABI))
+    assert str(path) in str(info.value)
+
+
+def test_expected_records_of_a_missing_baseline(tmp_path: Path) -> None:
+    with pytest.raises(BaselineMissing, match="no baseline"):
+        baseline.load_expecting(tmp_path, "img", "x86_64", "abi", dict(ABI))

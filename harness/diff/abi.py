@@ -22,7 +22,7 @@ from typing import Any
 
 from harness.diff.change import Change
 from harness.diff.linkage import Finding, Linker, linkage_findings
-from harness.memo import IdentityMemo
+from harness.memo import IdentityMemo, Memo
 
 #: symbol types that are one thing to a consumer (an IFUNC is called like a function)
 _TYPE_CLASS = {"FUNC": "function", "IFUNC": "function", "OBJECT": "data", "COMMON": "data",
@@ -53,6 +53,7 @@ class _Suppress:
     """`Suppressions` compiled: versions, symbols (name or name@version), sonames."""
 
     def __init__(self, suppressions: Suppressions) -> None:
+        self.source = suppressions
         self._versions = _globs(suppressions.versions)
         self._symbols = _globs(suppressions.symbols)
         self._sonames = _globs(suppressions.sonames)
@@ -160,8 +161,31 @@ def _library_record(abi: Mapping[str, Any], path: str, suppress: _Suppress) -> d
     return record
 
 
+#: a symbol's record by its fields: the thousands of symbols of an image have a few hundred
+#: distinct records between them, each then held once (and rendered once: harness.baseline);
+#: records are never changed once made. Started again past `_MAX_SHARED` (data sizes vary)
+_SHARED_RECORDS: dict[tuple[Any, ...], dict[str, Any]] = {}
+_MAX_SHARED = 1 << 14
+
+
 def _symbol_record(export: list[Any]) -> dict[str, Any]:
     _, version, default, kind, bind, size = export
+    if kind in _DATA:
+        if type(size) is not int:  # not as the parser gives it: a record of its own
+            return _new_symbol_record(version, default, kind, bind, size)
+    else:
+        size = None
+    key = (kind, bind, bool(default) if version else None, size)
+    record = _SHARED_RECORDS.get(key)
+    if record is None:
+        if len(_SHARED_RECORDS) >= _MAX_SHARED:
+            _SHARED_RECORDS.clear()
+        record = _SHARED_RECORDS[key] = _new_symbol_record(version, default, kind, bind, size)
+    return record
+
+
+def _new_symbol_record(version: Any, default: Any, kind: Any, bind: Any, size: Any
+                       ) -> dict[str, Any]:
     record: dict[str, Any] = {"type": kind, "bind": bind}
     if version:
         record["default"] = bool(default)
@@ -170,27 +194,63 @@ def _symbol_record(export: list[Any]) -> dict[str, Any]:
     return record
 
 
+#: (library key or plugin path, suppressions) -> (its object's exports, their records): the
+#: members of a release family share their base's libraries, whose records are made once
+#: (an object's exports are compared whole first: its content may differ under one key)
+_OWN_SYMBOLS: Memo[tuple[str, Suppressions], tuple[list[Any], dict[str, Any]]] = Memo(1024)
+
+
+def _symbols_of(owner: str, exports: list[Any], suppress: _Suppress) -> dict[str, Any]:
+    """Symbol key -> record of the exports of one library (or plugin), the first of a key
+    kept, without what `suppress` leaves out."""
+    memo_key = (owner, suppress.source)
+    known = _OWN_SYMBOLS.get(memo_key)
+    if known is not None and known[0] == exports:
+        return known[1]
+    records: dict[str, Any] = {}
+    for export in exports:
+        name, version = export[0], export[1]
+        if name == version or suppress.symbol(name, version):
+            continue  # a version node's own marker symbol: the versions list says it
+        records.setdefault(symbol_key(owner, name, version), _symbol_record(export))
+    _OWN_SYMBOLS.put(memo_key, (exports, records))
+    return records
+
+
+def _add_symbols(records: dict[str, Any], symbols: dict[str, Any]) -> None:
+    """`symbols` into `records`, a key already there kept."""
+    if records.keys().isdisjoint(symbols):
+        records.update(symbols)
+    else:
+        for key, record in symbols.items():
+            records.setdefault(key, record)
+
+
+#: (the ABI section, suppressions) -> its records: the stored baseline is compared with
+#: them before the diff makes them (harness.gate)
+_RECORDS: IdentityMemo[dict[str, Any]] = IdentityMemo(2)
+
+
 def baseline_records(abi: dict[str, Any], suppressions: Suppressions) -> dict[str, Any]:
     """What `abi.json` stores for a snapshot's ABI section: a record per library (soname)
-    and per exported symbol (`SONAME:NAME@VERSION`), without what `suppressions` leave out."""
+    and per exported symbol (`SONAME:NAME@VERSION`), without what `suppressions` leave out.
+    The same dict for the same section, and records shared between symbols: never changed
+    by their readers."""
+    known = _RECORDS.get((abi,), suppressions)
+    if known is not None:
+        return known
     suppress = _Suppress(suppressions)
     records: dict[str, Any] = {}
     for key, path in _libraries(abi).items():
         if suppress.soname(key.split("(", 1)[0]):
             continue
         records[key] = _library_record(abi, path, suppress)
-        for export in abi["objects"][path].get("exports") or []:
-            name, version = export[0], export[1]
-            if name == version or suppress.symbol(name, version):
-                continue  # a version node's own marker symbol: the versions list says it
-            records.setdefault(symbol_key(key, name, version), _symbol_record(export))
+        _add_symbols(records, _symbols_of(key, abi["objects"][path].get("exports") or [],
+                                          suppress))
     for path in _plugins(abi):
         records[path] = _plugin_record(abi, path, suppress)
-        for export in abi["objects"][path]["exports"]:
-            name, version = export[0], export[1]
-            if name == version or suppress.symbol(name, version):
-                continue
-            records.setdefault(symbol_key(path, name, version), _symbol_record(export))
+        _add_symbols(records, _symbols_of(path, abi["objects"][path]["exports"], suppress))
+    _RECORDS.put((abi,), suppressions, records)
     return records
 
 
@@ -357,7 +417,7 @@ def diff_abi(before: Mapping[str, Any], abi: dict[str, Any], suppressions: Suppr
 
 def _diff_abi(before: Mapping[str, Any], abi: dict[str, Any], suppressions: Suppressions) -> list[Change]:
     new = baseline_records(abi, suppressions)
-    if before == new:
+    if before is new or before == new:
         # the candidate's records hold nothing suppressed, so neither does an equal baseline:
         # the unchanged image (the common case) skips filtering 20,000 baseline records
         return []
