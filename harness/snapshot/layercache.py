@@ -93,7 +93,10 @@ class LayerCache:
             try:
                 loaded = marshal.loads(self._path(layer).read_bytes())
                 if isinstance(loaded, dict):
-                    shard = loaded
+                    # checked once here, not at every serve: a damaged or foreign entry is a
+                    # miss, never trusted
+                    shard = {name: entry for name, entry in loaded.items()
+                             if type(name) is str and _well_formed(entry)}
             except Exception:  # noqa: BLE001 - absent or damaged (any way marshal fails): learnt again
                 pass
             small = [name for name, entry in shard.items() if _small(entry)]
@@ -127,8 +130,8 @@ class LayerCache:
         layer, name = host[:cut + len(_LAYER_MARK)], host[cut + len(_LAYER_MARK):]
         layer = self._layers.setdefault(layer, layer)  # one string per layer, not per miss
         ident = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        entry = self._shard(layer).get(name)
-        if not _well_formed(entry) or entry[:4] != ident or st.st_size != size:
+        entry = self._shard(layer).get(name)  # well formed (`_shard`, `learn`)
+        if entry is None or entry[:4] != ident or st.st_size != size:
             self._note(_Miss(path, layer, name, ident))
             return None, None
         takers = capped([c for c in collectors if c.wants(path, entry[5], size)], path, size)
@@ -182,6 +185,8 @@ class LayerCache:
                 facts = {k: v for k, v in facts.items() if k != "search_missing"}
             entry = (*miss.ident, digest, miss.head,
                      None if facts is None else marshal.dumps(facts))
+            if not _well_formed(entry):
+                continue  # a digest not as the walk spells it: never served
             shard = self._shard(miss.layer)
             if _small(entry) and miss.name not in shard:
                 if self._small_left <= 0:
