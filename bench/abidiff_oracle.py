@@ -159,8 +159,8 @@ def manifest(checkout: Path, rows: list[Row], commit: str, max_bytes: int) -> di
                       "agree": r.agree, "why": r.why})
     return {"repository": "libabigail (sourceware), as mirrored on GitHub: woodard/libabigail",
             "commit": commit, "licence": "Apache-2.0 WITH LLVM-exception",
-            "note": "binaries of libabigail's tests/data; not committed here: tests read them "
-                    "from ../shared/fixtures/libabigail/ (or $HARNESS_SHARED_FIXTURES/libabigail/)",
+            "note": "binaries of libabigail's tests/data, copied into tests/fixtures/libabigail/ "
+                    "(or read from $HARNESS_SHARED_FIXTURES/libabigail/ when set)",
             "pairs": pairs}
 
 

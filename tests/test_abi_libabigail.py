@@ -1,10 +1,10 @@
 """libabigail's own test pairs (x86_64 shared objects of its tests/data) as an oracle: the
 gate's ABI diff breaks exactly where abidiff reports an incompatible change (exit bit 8),
 except the deliberate differences the README lists (a grown data object or vtable, an RPATH
-leaving the image). The binaries are libabigail's (Apache-2.0 WITH LLVM-exception) and are not
-in this repository: they are read from ../shared/fixtures/libabigail/ (or
-$HARNESS_SHARED_FIXTURES/libabigail/); tests/libabigail_pairs.json records their provenance,
-digests and the outcomes measured by bench/abidiff_oracle.py."""
+leaving the image). The binaries are libabigail's (Apache-2.0 WITH LLVM-exception), copied into
+tests/fixtures/libabigail/ (its README says from where; $HARNESS_SHARED_FIXTURES/libabigail/
+is read instead when set); tests/libabigail_pairs.json records their provenance, digests and
+the outcomes measured by bench/abidiff_oracle.py."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import pytest
 from testimages.abi import gate_object_pair
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = Path(os.environ.get("HARNESS_SHARED_FIXTURES") or REPO.parent / "shared" / "fixtures") / "libabigail"
+FIXTURES = Path(os.environ.get("HARNESS_SHARED_FIXTURES") or REPO / "tests" / "fixtures") / "libabigail"
 MANIFEST = json.loads((REPO / "tests" / "libabigail_pairs.json").read_text())
 PAIRS: list[dict[str, Any]] = MANIFEST["pairs"]
 INCOMPATIBLE = 8
@@ -30,12 +30,12 @@ STRICTER = {"symbol-size-changed", "runpath-changed"}
 
 
 def pair_files(pair: dict[str, Any]) -> tuple[Path, Path]:
-    """The pair's two objects, checked against the manifest's digests; skip when absent."""
+    """The pair's two objects, checked against the manifest's digests."""
     files = (FIXTURES / pair["v0"], FIXTURES / pair["v1"])
     for path in files:
         if not path.is_file():
-            pytest.skip(f"libabigail fixtures not found at {FIXTURES} (shared/fixtures/libabigail "
-                        f"must sit beside the repo, or set HARNESS_SHARED_FIXTURES): {path.name}")
+            pytest.fail(f"libabigail fixture {path} is missing (tests/fixtures/libabigail holds "
+                        f"them, or the folder HARNESS_SHARED_FIXTURES names)")
     for path, digest in zip(files, (pair["sha256_v0"], pair["sha256_v1"])):
         assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, f"{path} differs from the manifest"
     return files

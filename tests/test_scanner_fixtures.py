@@ -2,8 +2,10 @@
 expected lists (trivy, syft, osv-scalibr, claircore, go-rpmdb; see tests/fixtures/scanners.toml
 for what was taken from where).
 
-Each case is a folder `<project>/<case>/` under the shared fixtures' `scanners/` (beside the
-repo: `../shared/fixtures/`, or the folder `HARNESS_SHARED_FIXTURES` names): `files/` holds
+Each case is a folder `<project>/<case>/` under tests/fixtures/scanners/ (copied there with
+the projects' licences; the two large go-rpmdb databases only under the shared fixtures'
+`scanners/`, beside the repo: `../shared/fixtures/`, or the folder `HARNESS_SHARED_FIXTURES`
+names, read when there): `files/` holds
 the database files at the paths an image holds them, `case.json` the expected outcome taken
 from the project's Go test: the complete package list (name and version as that project
 spells it), the first packages by name and the count, packages it must contain, source
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +29,17 @@ from harness.snapshot.managers import load_builtin_readers
 
 REPO = Path(__file__).resolve().parents[1]
 ROOT = Path(os.environ.get("HARNESS_SHARED_FIXTURES") or REPO.parent / "shared" / "fixtures")
-SCANNERS = ROOT / "scanners"
+#: the cases copied here, then those only the shared fixtures hold
+IN_REPO, SCANNERS = REPO / "tests" / "fixtures" / "scanners", ROOT / "scanners"
 
 
 def case_dirs() -> list[Path]:
-    return sorted(p.parent for p in SCANNERS.glob("*/*/case.json")) if SCANNERS.is_dir() else []
+    """Every case at hand: the repository's, and the shared fixtures' it has not."""
+    cases = {(p.parent.parent.name, p.parent.name): p.parent for p in IN_REPO.glob("*/*/case.json")}
+    for p in SCANNERS.glob("*/*/case.json") if SCANNERS.is_dir() else ():
+        cases.setdefault((p.parent.parent.name, p.parent.name), p.parent)
+    return sorted(cases.values(), key=lambda c: (c.parent.name, c.name))
+
 
 
 def read_case(case: Path) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
@@ -110,8 +119,7 @@ def test_case_agrees_with_its_project(case: Path | None) -> None:
     """Our reading equals the project's expected list (or, for a listed deliberate
     difference, the reading the README documents)."""
     if case is None:
-        pytest.skip(f"scanner fixtures not found at {SCANNERS} (../shared/fixtures/scanners "
-                    "beside the repo, or HARNESS_SHARED_FIXTURES)")
+        pytest.fail(f"no scanner fixtures in {IN_REPO} nor {SCANNERS}")
     meta = json.loads((case / "case.json").read_text())
     got = outcome(case)
     if "difference" in meta:
@@ -143,17 +151,18 @@ MANIFEST = REPO / "tests" / "fixtures" / "scanners.toml"
 
 def test_manifest_names_every_case_and_its_provenance() -> None:
     """The committed manifest says where each case comes from (repository, commit, files,
-    licence, the test its expectation is taken from) and lists exactly the cases present."""
-    import tomllib
-
+    licence, the test its expectation is taken from); the repository holds exactly its cases
+    but those marked `in_repo = false`, which only the shared fixtures may add."""
     cases = tomllib.loads(MANIFEST.read_text())["case"]
     for case in cases:
         assert all(case.get(k) for k in ("project", "case", "repo", "commit", "licence", "files",
                                          "expected_from", "expected")), case
         assert len(case["commit"]) == 40
+    here = {(p.parent.parent.name, p.parent.name) for p in IN_REPO.glob("*/*/case.json")}
+    assert here == {(c["project"], c["case"]) for c in cases if c.get("in_repo", True)}
+    assert len(here) == 59
     present = {(c.parent.name, c.name) for c in case_dirs()}
-    if present:
-        assert {(c["project"], c["case"]) for c in cases} == present
-        differences = {(c["project"], c["case"]) for c in cases if "difference" in c}
-        assert differences == {(c.parent.name, c.name) for c in case_dirs()
-                               if "difference" in json.loads((c / "case.json").read_text())}
+    assert here <= present <= {(c["project"], c["case"]) for c in cases}
+    differences = {(c["project"], c["case"]) for c in cases if "difference" in c}
+    assert differences & present == {(c.parent.name, c.name) for c in case_dirs()
+                                     if "difference" in json.loads((c / "case.json").read_text())}
