@@ -250,6 +250,7 @@ def test_records_made_once_per_section_and_per_library_content() -> None:
     assert "libx.so.1:v@X_1" not in hidden and "libx.so.1:f@X_1" in hidden
     # what the memos give is what a fresh start makes
     abi_diff._OWN_SYMBOLS.clear()
+    abi_diff._own_held[0] = 0
     abi_diff._SHARED_RECORDS.clear()
     assert baseline_records(_one_library(f, ["v", "X_1", True, "OBJECT", "GLOBAL", 8]),
                             Suppressions()) == records
@@ -268,3 +269,22 @@ def test_equal_symbol_records_are_one_object_and_render_as_before(tmp_path: Path
     # rendered as each record alone renders (a value shared by many keys changes nothing)
     assert json.loads(text)["records"] == json.loads(json.dumps(records))
     assert '"libx.so.1:f7@X_1": {"bind": "GLOBAL", "default": true, "type": "FUNC"},' in text
+
+
+def test_the_library_memo_holds_a_bounded_count_of_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    """It outlives the images it served: past its bound it starts again, and what it gives
+    is still each library's own records."""
+    from harness.diff import abi as abi_diff
+
+    monkeypatch.setattr(abi_diff, "_MAX_OWN_SYMBOLS", 5)
+    monkeypatch.setattr(abi_diff, "_OWN_SYMBOLS", {})
+    monkeypatch.setattr(abi_diff, "_own_held", [0])
+    for n in range(1, 8):
+        exports = [[f"f{i}", "X_1", True, "FUNC", "GLOBAL", 0] for i in range(n % 4 + 1)]
+        section = _one_library(*exports)
+        section["objects"]["/usr/lib/libx.so.1"]["soname"] = f"libx{n}.so.1"
+        records = baseline_records(section, Suppressions())
+        assert sorted(k for k in records if ":" in k) == sorted(
+            f"libx{n}.so.1:f{i}@X_1" for i in range(n % 4 + 1))
+        held = sum(len(r) for _, r in abi_diff._OWN_SYMBOLS.values())
+        assert held == abi_diff._own_held[0] <= 5

@@ -22,7 +22,7 @@ from typing import Any
 
 from harness.diff.change import Change
 from harness.diff.linkage import Finding, Linker, linkage_findings
-from harness.memo import IdentityMemo, Memo
+from harness.memo import IdentityMemo
 
 #: symbol types that are one thing to a consumer (an IFUNC is called like a function)
 _TYPE_CLASS = {"FUNC": "function", "IFUNC": "function", "OBJECT": "data", "COMMON": "data",
@@ -196,8 +196,11 @@ def _new_symbol_record(version: Any, default: Any, kind: Any, bind: Any, size: A
 
 #: (library key or plugin path, suppressions) -> (its object's exports, their records): the
 #: members of a release family share their base's libraries, whose records are made once
-#: (an object's exports are compared whole first: its content may differ under one key)
-_OWN_SYMBOLS: Memo[tuple[str, Suppressions], tuple[list[Any], dict[str, Any]]] = Memo(1024)
+#: (an object's exports are compared whole first: its content may differ under one key).
+#: Started again past `_MAX_OWN_SYMBOLS` records: it outlives the images it served
+_OWN_SYMBOLS: dict[tuple[str, Suppressions], tuple[list[Any], dict[str, Any]]] = {}
+_MAX_OWN_SYMBOLS = 1 << 20
+_own_held = [0]  # records the memo holds
 
 
 def _symbols_of(owner: str, exports: list[Any], suppress: _Suppress) -> dict[str, Any]:
@@ -213,7 +216,12 @@ def _symbols_of(owner: str, exports: list[Any], suppress: _Suppress) -> dict[str
         if name == version or suppress.symbol(name, version):
             continue  # a version node's own marker symbol: the versions list says it
         records.setdefault(symbol_key(owner, name, version), _symbol_record(export))
-    _OWN_SYMBOLS.put(memo_key, (exports, records))
+    if _own_held[0] + len(records) > _MAX_OWN_SYMBOLS:
+        _OWN_SYMBOLS.clear()
+        _own_held[0] = 0
+    previous = _OWN_SYMBOLS.get(memo_key)
+    _own_held[0] += len(records) - (len(previous[1]) if previous is not None else 0)
+    _OWN_SYMBOLS[memo_key] = (exports, records)
     return records
 
 
