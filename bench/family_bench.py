@@ -16,7 +16,10 @@ baselines recorded before:
   only that layer (`docker save` of the image, its top layer's tar read to /dev/null);
 - the export floor of the largest member, and each ratio against it;
 - `startup_s`: the gate's fixed start (pytest and the plugin collecting the rebuilt member's
-  tests, nothing judged): no rebuilt member can cost less, whatever its layer.
+  tests, nothing judged): no rebuilt member can cost less, whatever its layer;
+- `family_cpu_s`, `family_cores_busy`: the family run's CPU (user and system, every process
+  of it) and that over its wall time: near `cores`, the run is bound by its work, not by
+  waiting.
 Run it under the gate's interpreter (`.venv/bin/python`, as scripts/setup installs it).
 """
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -37,7 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from gate_bench import ENV, export_floor, measure  # noqa: E402
+from gate_bench import ENV, export_floor, measure, measure_cpu  # noqa: E402
 from testimages import family  # noqa: E402
 
 PYTHON = sys.executable
@@ -85,7 +89,8 @@ def main() -> int:
     rebuilt_name = "rt-python"
     rebuilt = family.build_member(rebuilt_name, salt="rebuilt")
     r: dict[str, list[float]] = {k: [] for k in (
-        "floor", "family", "largest", "sum", "rebuilt", "top_floor", "rss_family", "startup")}
+        "floor", "family", "largest", "sum", "rebuilt", "top_floor", "rss_family", "startup",
+        "cpu_family")}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         baselines = work / "baselines"
@@ -99,9 +104,10 @@ def main() -> int:
             wall, _, rc = measure(gate({largest: members[largest]}, baselines, work / f"l{i}"))
             r["largest"].append(wall)
             cache = work / f"f{i}"
-            wall, rss, rc3 = measure(gate(images, baselines, cache))
+            wall, rss, rc3, cpu = measure_cpu(gate(images, baselines, cache))
             r["family"].append(wall)
             r["rss_family"].append(rss)
+            r["cpu_family"].append(cpu)
             # the rebuilt member over the kept cache: what a CI run after a runtime rebuild pays
             wall, _, rc4 = measure(gate({rebuilt_name: rebuilt}, baselines, cache))
             r["rebuilt"].append(wall)
@@ -134,6 +140,10 @@ def main() -> int:
         "startup_s": round(med["startup"], 3),
         "startup_to_top_layer_floor": round(med["startup"] / med["top_floor"], 2),
         "family_peak_rss_mib": round(max(r["rss_family"]), 1),
+        # what bounds the family: its CPU (all its processes) against the cores' time
+        "family_cpu_s": round(med["cpu_family"], 2),
+        "family_cores_busy": round(med["cpu_family"] / med["family"], 2),
+        "cores": os.cpu_count(),
         "rounds_s": {k: " ".join(f"{x:.3f}" for x in r[k]) for k in (
             "floor", "largest", "family", "rebuilt", "top_floor", "startup")},
     }, indent=1))

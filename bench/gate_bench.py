@@ -54,7 +54,8 @@ IMAGES: dict[str, Callable[[], str]] = {"minbase": lambda: testimages.build(debi
 _MEASURE = (
     "import resource, subprocess, sys, time\n"
     "t = time.perf_counter(); rc = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
-    "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, rc)\n"
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "print(time.perf_counter() - t, u.ru_maxrss, rc, u.ru_utime + u.ru_stime)\n"
 )
 
 
@@ -65,9 +66,16 @@ ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 def measure(cmd: list[str]) -> tuple[float, float, int]:
     """(wall seconds, peak RSS MiB of the command's process tree's largest process, exit)."""
+    wall, rss, rc, _ = measure_cpu(cmd)
+    return wall, rss, rc
+
+
+def measure_cpu(cmd: list[str]) -> tuple[float, float, int, float]:
+    """`measure`, and the CPU seconds (user and system) of the command's whole process tree
+    (each process the tree reaped counts)."""
     out = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], capture_output=True, text=True,
                          check=True, env=ENV).stdout.split()
-    return float(out[0]), int(out[1]) / 1024, int(out[2])
+    return float(out[0]), int(out[1]) / 1024, int(out[2]), float(out[3])
 
 
 def archive_ref(source: str, tag: str, work: Path) -> tuple[str, list[Path]]:
