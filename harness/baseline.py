@@ -156,10 +156,10 @@ def _parsed_path(digest: bytes, aspect: str) -> Path | None:
     return safepath.inside(_PARSED_IN[-1], f"{digest.hex()}-{aspect}.parsed")
 
 
-def _recall_parsed(path: Path, digest: bytes, aspect: str
+def _recall_parsed(path: Path, digest: bytes, aspect: str, like: Mapping[str, Any] | None
                    ) -> tuple[dict[str, Any], Mapping[str, Any]] | None:
-    """The header and records kept for these bytes, the records equal to the snapshot's
-    being judged taken as its own (`judging`); None when not kept or damaged."""
+    """The header and records kept for these bytes, the records equal to `like`'s taken as
+    its own (`load`); None when not kept or damaged."""
     kept = _parsed_path(digest, aspect)
     if kept is None or path.stat().st_size > PARSED_MAX:
         return None
@@ -171,8 +171,8 @@ def _recall_parsed(path: Path, digest: bytes, aspect: str
             and type(found[1]) is dict):
         return None
     header, records = found
-    if aspect == "files" and _LIKE:
-        return header, _files_records(records)
+    if aspect == "files" and like:
+        return header, _files_records(records, like)
     return header, records
 
 
@@ -193,9 +193,15 @@ def _keep_parsed(path: Path, digest: bytes, aspect: str, header: dict[str, Any],
         pass
 
 
-def load(root: Path, name: str, arch: str, aspect: str
+def load(root: Path, name: str, arch: str, aspect: str, like: Mapping[str, Any] | None = None
          ) -> tuple[dict[str, Any], Mapping[str, Any]]:
-    """(image header, records) of a stored aspect, or `BaselineMissing` / `BaselineCorrupt`."""
+    """(image header, records) of a stored aspect, or `BaselineMissing` / `BaselineCorrupt`.
+
+    `like`: the files of the snapshot the baseline is to be judged against. A files
+    baseline then takes a stored record equal to one of them as that very record (a dict, or
+    a table's packed row: harness.filetable), so an unchanged file of a large image costs its
+    baseline no record of its own (read against a table, only the records that differ are
+    held). Neither side is mutated once taken."""
     path = aspect_path(root, name, arch, aspect)
     try:
         loaded = _LOADED.get(path)
@@ -203,12 +209,12 @@ def load(root: Path, name: str, arch: str, aspect: str
             return loaded[1], loaded[2]
         if _PARSED_IN:
             digest = file_digest(path)
-            parsed = _recall_parsed(path, digest, aspect)
+            parsed = _recall_parsed(path, digest, aspect, like)
             if parsed is not None:
                 _LOADED.put(path, (digest, *parsed))
                 return parsed
         with path.open("rb") as f:
-            read = _read_written(f)
+            read = _read_written(f, like)
         if read is None:  # not as `render` writes it (edited by hand, or damaged)
             data = path.read_bytes()
             text = data.decode("ascii")
@@ -226,7 +232,7 @@ def load(root: Path, name: str, arch: str, aspect: str
     header, checked = _checked(path, data_dict, aspect)
     records: Mapping[str, Any] = checked
     if aspect == "files" and not isinstance(checked, FileTable):
-        records = _files_records(checked)  # whole-file JSON: a hand-edited baseline
+        records = _files_records(checked, like)  # whole-file JSON: a hand-edited baseline
     _LOADED.put(path, (digest, header, records))
     try:
         _keep_parsed(path, digest, aspect, header, records)
@@ -235,12 +241,14 @@ def load(root: Path, name: str, arch: str, aspect: str
     return header, records
 
 
-def load_expecting(root: Path, name: str, arch: str, aspect: str, expected: Mapping[str, Any]
+def load_expecting(root: Path, name: str, arch: str, aspect: str, expected: Mapping[str, Any],
+                   like: Mapping[str, Any] | None = None
                    ) -> tuple[dict[str, Any], Mapping[str, Any]]:
     """`load`, for a baseline that likely holds `expected` (the candidate's own records, as
     an unchanged image's baseline does): when the file is `expected` as `render` writes them,
     under any header, its header is parsed and checked and `expected` itself is returned,
-    the records neither parsed nor checked (they are this code's own); else `load`. Making
+    the records neither parsed nor checked (they are this code's own); else `load` (with
+    `like`). Making
     the text costs a fraction of parsing it (an ABI baseline's hundred thousand symbols)."""
     path = aspect_path(root, name, arch, aspect)
     try:
@@ -252,7 +260,7 @@ def load_expecting(root: Path, name: str, arch: str, aspect: str, expected: Mapp
     except OSError:
         found = None  # `load` names what is wrong
     if found is None:
-        return load(root, name, arch, aspect)
+        return load(root, name, arch, aspect, like)
     digest, document = found
     header, _ = _checked(path, {**document, "records": {}}, aspect)
     _LOADED.put(path, (digest, header, expected))
@@ -304,22 +312,11 @@ _SHARED = {"files": ("type", "mode", "package"), "packages": ("manager", "arch")
 _SHARED_ELSE = ("type", "mode", "package", "manager", "arch")
 
 
-#: the records of the snapshot about to be judged (`judging`)
-_LIKE: list[Mapping[str, Any]] = []
-
-
-def judging(records: Mapping[str, Any]) -> None:
-    """The next loads may take a stored record equal to one of these (the files of the
-    snapshot about to be judged) as that very record (a dict, or a table's packed row:
-    harness.filetable): an unchanged file of a large image then costs its baseline no record
-    of its own. Neither side is mutated once taken."""
-    _LIKE[:] = [records]
-
-
-def _files_records(records: dict[str, Any]) -> Mapping[str, Any]:
-    """A files baseline's records as a table deriving from the snapshot's being judged (an
-    equal record sharing its row), when that snapshot's files are a table; else as they are."""
-    like = _LIKE[0] if _LIKE else None
+def _files_records(records: dict[str, Any], like: Mapping[str, Any] | None
+                   ) -> Mapping[str, Any]:
+    """A files baseline's records as a table deriving from `like` (an equal record sharing
+    its row), when `like` is a table; else as they are (a record equal to `like`'s taken as
+    `like`'s)."""
     if not isinstance(like, FileTable):
         for key, record in (records.items() if like else ()):
             same = like.get(key)  # type: ignore[union-attr]
@@ -338,7 +335,8 @@ def _files_records(records: dict[str, Any]) -> Mapping[str, Any]:
     return table
 
 
-def _read_written(f: Any) -> tuple[bytes, dict[str, Any]] | None:
+def _read_written(f: Any, like: Mapping[str, Any] | None = None
+                  ) -> tuple[bytes, dict[str, Any]] | None:
     """(sha256 of the bytes, the parsed document) of a baseline laid out as `render` writes
     it, read `_CHUNK` bytes at a time (the record lines each read completes parsed at once)
     and with repeated values held once, so the files baseline of a large image is never held
@@ -353,7 +351,7 @@ def _read_written(f: Any) -> tuple[bytes, dict[str, Any]] | None:
     if document is None:
         return None
     digest = hashlib.sha256(first)
-    add = _Adder(document.get("aspect"))
+    add = _Adder(document.get("aspect"), like)
     pending: list[bytes] = []  # read, not yet parsed: no record line of them ends there
     cut_any = False
     for chunk in iter(lambda: f.read(_CHUNK), b""):
@@ -384,11 +382,12 @@ def _read_written(f: Any) -> tuple[bytes, dict[str, Any]] | None:
 class _Adder:
     """Parses stretches of record lines (`"key": {...}` joined by commas) into `records`."""
 
-    def __init__(self, aspect: Any) -> None:
+    def __init__(self, aspect: Any, like: Mapping[str, Any] | None = None) -> None:
         self.records: dict[str, Any] = {}
-        like = _LIKE[0] if _LIKE else None
         #: the snapshot's table a files baseline is read against (`_over`)
         self.like = like if aspect == "files" and isinstance(like, FileTable) else None
+        #: the snapshot's plain files a files baseline is read against (not a table)
+        self.plain: Mapping[str, Any] = like if aspect == "files" and like and self.like is None else {}
         self.fields = _SHARED.get(aspect, _SHARED_ELSE) if isinstance(aspect, str) else _SHARED_ELSE
         # read against a snapshot's plain dict of files (not a table: `_over`), a path is
         # interned, and an unchanged record is the snapshot's own dict
@@ -413,7 +412,7 @@ class _Adder:
         records, fields, shared = self.records, self.fields, self.shared
         if self.like is not None:
             return self._over(self.like, found)
-        like = _LIKE[0] if _LIKE and self.files else {}
+        like = self.plain
         for key, record in found.items():
             same = like.get(key)
             if same is not None and same == record:

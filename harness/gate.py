@@ -135,7 +135,6 @@ class SnapshotStore:
         """The snapshot of an image, from the cache or taken now behind a lock."""
         kept = self._memo.get(info.key)
         if kept is not None:
-            baseline.judging(kept.files)
             return kept
         ahead = next((self._ahead.pop(ref) for ref in list(self._ahead)
                       if (found := self._found.get(ref)) is not None and found.key == info.key),
@@ -150,7 +149,6 @@ class SnapshotStore:
         if ahead is not None:
             self._linkage.setdefault(info.key, _linkage_of(snap, fork=True))
         self._take_next_ahead(info)
-        baseline.judging(snap.files)
         self._memo.put(info.key, snap)
         # an id is an object's only while it lives: those of dropped snapshots go too
         self._keys = {id(held): key for key, held in self._memo.items()}
@@ -534,11 +532,12 @@ _EXPECTED_FIRST = frozenset({"abi"})
 
 def load_baseline(root: Path, name: str, snap: Snapshot, aspect: str, config: HarnessConfig
                   ) -> tuple[dict[str, Any], Mapping[str, Any]]:
-    """(header, records) of an image's stored aspect (harness.baseline `load`)."""
+    """(header, records) of an image's stored aspect, read against the snapshot's files
+    (harness.baseline `load`)."""
     if aspect in _EXPECTED_FIRST:
         return baseline.load_expecting(root, name, snap.arch, aspect,
-                                       stored_records(snap, aspect, config))
-    return baseline.load(root, name, snap.arch, aspect)
+                                       stored_records(snap, aspect, config), like=snap.files)
+    return baseline.load(root, name, snap.arch, aspect, like=snap.files)
 
 
 def _check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
@@ -580,7 +579,7 @@ def _update_aspect(result: AspectResult, snap: Snapshot, store: SnapshotStore, r
     aspect, name, arch = result.aspect, result.name, str(result.arch)
     before: Mapping[str, Any] | None
     try:
-        _, before = baseline.load(root, name, arch, JUDGED_AGAINST[aspect])
+        _, before = baseline.load(root, name, arch, JUDGED_AGAINST[aspect], like=snap.files)
     except HarnessError:
         before = None
     only = candidate_only_changes(aspect, snap, config, store.linkage)

@@ -15,16 +15,6 @@ REPO = Path(__file__).resolve().parent.parent
 SUITE = REPO / "suites" / "compat" / "test_compat.py"
 
 
-@pytest.fixture(autouse=True)
-def no_snapshot_judged() -> None:
-    """Each test starts with no snapshot's files being judged (`harness.baseline.judging`,
-    which an in-process gate sets and leaves): a files baseline a test loads is read on its
-    own unless the test says against what."""
-    from harness import baseline
-
-    baseline.judging({})
-
-
 @pytest.fixture(scope="session")
 def docker_engine() -> Any:
     """The real engine; the tests never run against a mock. No engine is a failure here

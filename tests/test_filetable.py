@@ -131,11 +131,9 @@ def test_a_files_baseline_shares_the_rows_of_the_unchanged_records(tmp_path: Pat
     snapshot["/f1"] = {**FILE, "size": 99}
     del snapshot["/f2"]
     baseline._LOADED.clear()
-    baseline.judging(snapshot)
     try:
-        _, loaded = baseline.load(tmp_path, "img", "x86_64", "files")
+        _, loaded = baseline.load(tmp_path, "img", "x86_64", "files", like=snapshot)
     finally:
-        baseline.judging({})
         baseline._LOADED.clear()
     assert isinstance(loaded, FileTable) and loaded == records
     assert loaded.row("/f0") is snapshot.row("/f0") and loaded.row("/f3") is snapshot.row("/f3")
@@ -147,12 +145,10 @@ def test_a_hand_edited_files_baseline_is_checked_and_named(tmp_path: Path) -> No
     path = tmp_path / "img/x86_64/files.json"
     path.write_text(path.read_text().replace('"uid": 0', '"uid": "root"'))
     baseline._LOADED.clear()
-    baseline.judging(FileTable({"/a": FILE}))
     try:
         with pytest.raises(baseline.BaselineCorrupt, match="'/a'.*'uid' must be an integer"):
-            baseline.load(tmp_path, "img", "x86_64", "files")
+            baseline.load(tmp_path, "img", "x86_64", "files", like=FileTable({"/a": FILE}))
     finally:
-        baseline.judging({})
         baseline._LOADED.clear()
 
 
@@ -203,12 +199,10 @@ def test_a_files_baseline_read_against_any_snapshot_reads_as_written(
         old_chunk = baseline._CHUNK
         baseline._CHUNK = chunk
         baseline._LOADED.clear()
-        baseline.judging(table)
         try:
-            _, loaded = baseline.load(root, "img", "x86_64", "files")
+            _, loaded = baseline.load(root, "img", "x86_64", "files", like=table)
         finally:
             baseline._CHUNK = old_chunk
-            baseline.judging({})
             baseline._LOADED.clear()
     assert loaded == stored and stored == loaded and len(loaded) == len(stored)
     assert dict(loaded.items()) == stored and sorted(loaded) == sorted(stored)
@@ -231,11 +225,10 @@ def test_a_files_baseline_with_its_keys_out_of_order_reads_as_json_reads_it(
     path.write_text("\n".join(lines).replace('"/c": {', '"/a": {'))
     expected = json.loads(path.read_text())["records"]
     baseline._LOADED.clear()
-    baseline.judging(FileTable({"/a": FILE, "/b": DIR, "/c": FILE}))
     try:
-        _, loaded = baseline.load(tmp_path, "img", "x86_64", "files")
+        _, loaded = baseline.load(tmp_path, "img", "x86_64", "files",
+                                  like=FileTable({"/a": FILE, "/b": DIR, "/c": FILE}))
     finally:
-        baseline.judging({})
         baseline._LOADED.clear()
     assert loaded == expected and list(expected) == ["/b", "/a"]
 

@@ -5,6 +5,7 @@ corrupt baseline is never kept."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,8 @@ _FILES = {f"/usr/lib/f{i}": {"type": "file", "mode": "0644", "uid": 0, "gid": 0,
 def _fresh() -> Any:
     baseline._LOADED.clear()
     baseline._DIGESTS.clear()
-    baseline.judging({})
     yield
     baseline._LOADED.clear()
-    baseline.judging({})
 
 
 def _write(root: Path, records: dict[str, Any] = _FILES) -> Path:
@@ -32,9 +31,10 @@ def _write(root: Path, records: dict[str, Any] = _FILES) -> Path:
     return baseline.aspect_path(root, "img", "x86_64", "files")
 
 
-def _load(root: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def _load(root: Path, like: dict[str, Any] | None = None
+          ) -> tuple[dict[str, Any], Mapping[str, Any]]:
     baseline._LOADED.clear()
-    return baseline.load(root, "img", "x86_64", "files")
+    return baseline.load(root, "img", "x86_64", "files", like)
 
 
 def test_a_kept_baseline_is_found_again_not_parsed(tmp_path: Path,
@@ -44,7 +44,8 @@ def test_a_kept_baseline_is_found_again_not_parsed(tmp_path: Path,
     with baseline.parsed_in(kept):
         first = _load(tmp_path / "b")
         assert len(list(kept.iterdir())) == 1
-        monkeypatch.setattr(baseline, "_read_written", lambda f: pytest.fail("parsed again"))
+        monkeypatch.setattr(baseline, "_read_written",
+                            lambda f, like=None: pytest.fail("parsed again"))
         assert _load(tmp_path / "b") == first
     assert first == (json.loads(path.read_text())["image"], _FILES)
 
@@ -54,8 +55,7 @@ def test_the_judged_snapshots_records_are_taken_from_a_kept_baseline(tmp_path: P
     with baseline.parsed_in(tmp_path / "parsed"):
         _load(tmp_path / "b")
         snapshot_files = {k: dict(v) for k, v in _FILES.items()}
-        baseline.judging(snapshot_files)
-        _, records = _load(tmp_path / "b")
+        _, records = _load(tmp_path / "b", snapshot_files)
     assert all(records[k] is snapshot_files[k] for k in _FILES)
 
 
