@@ -158,3 +158,19 @@ def test_a_damaged_file_is_refused_though_its_records_match(tmp_path: Path, dama
 def test_expected_records_of_a_missing_baseline(tmp_path: Path) -> None:
     with pytest.raises(BaselineMissing, match="no baseline"):
         baseline.load_expecting(tmp_path, "img", "x86_64", "abi", dict(ABI))
+
+
+@pytest.mark.parametrize("hashed_before", [False, True])
+def test_expected_records_keep_the_files_digest(tmp_path: Path, hashed_before: bool) -> None:
+    """The text comparison keeps the file's sha256 with what it loaded (the next load checks
+    it), whether it hashed the bytes itself or a verdict's key had hashed them already."""
+    import hashlib
+
+    baseline.write(tmp_path, "img", "x86_64", "abi", {"image_id": "sha256:old"}, ABI)
+    path = tmp_path / "img/x86_64/abi.json"
+    _fresh()
+    if hashed_before:
+        baseline.file_digest(path)
+    baseline.load_expecting(tmp_path, "img", "x86_64", "abi", dict(ABI))
+    loaded = baseline._LOADED.get(path)
+    assert loaded is not None and loaded[0] == hashlib.sha256(path.read_bytes()).digest()
