@@ -115,13 +115,23 @@ _LOADED: Memo[Path, tuple[bytes, dict[str, Any], Mapping[str, Any]]] = Memo(12)
 _DIGESTS: dict[Path, tuple[tuple[int, int, int, int], bytes]] = {}
 
 
+def _stamp(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _known_digest(path: Path, st: os.stat_result) -> bytes | None:
+    """The sha256 `file_digest` took of the file while it had this stat (None: not taken)."""
+    known = _DIGESTS.get(path)
+    return known[1] if known is not None and known[0] == _stamp(st) else None
+
+
 def file_digest(path: Path) -> bytes:
     """The sha256 of a stored file's bytes; raises OSError (FileNotFoundError when absent)."""
     st = path.stat()
-    stamp = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-    known = _DIGESTS.get(path)
-    if known is not None and known[0] == stamp:
-        return known[1]
+    known = _known_digest(path, st)
+    if known is not None:
+        return known
+    stamp = _stamp(st)
     with path.open("rb") as f:  # in chunks: the files baseline of a large image is large
         digest = hashlib.file_digest(f, "sha256").digest()
     if len(_DIGESTS) > 64:
@@ -194,6 +204,14 @@ def _keep_parsed(path: Path, digest: bytes, aspect: str, header: dict[str, Any],
         pass
 
 
+def _still_loaded(path: Path) -> tuple[dict[str, Any], Mapping[str, Any]] | None:
+    """(header, records) of the last load of the file, while its bytes are those loaded."""
+    loaded = _LOADED.get(path)
+    if loaded is not None and loaded[0] == file_digest(path):
+        return loaded[1], loaded[2]
+    return None
+
+
 def load(root: Path, name: str, arch: str, aspect: str, like: Mapping[str, Any] | None = None
          ) -> tuple[dict[str, Any], Mapping[str, Any]]:
     """(image header, records) of a stored aspect, or `BaselineMissing` / `BaselineCorrupt`.
@@ -205,9 +223,9 @@ def load(root: Path, name: str, arch: str, aspect: str, like: Mapping[str, Any] 
     held). Neither side is mutated once taken."""
     path = aspect_path(root, name, arch, aspect)
     try:
-        loaded = _LOADED.get(path)
-        if loaded is not None and loaded[0] == file_digest(path):
-            return loaded[1], loaded[2]
+        loaded = _still_loaded(path)
+        if loaded is not None:
+            return loaded
         if _PARSED_IN:
             digest = file_digest(path)
             parsed = _recall_parsed(path, digest, aspect, like)
@@ -249,19 +267,16 @@ def load_expecting(root: Path, name: str, arch: str, aspect: str, expected: Mapp
     an unchanged image's baseline does): when the file is `expected` as `render` writes them,
     under any header, its header is parsed and checked and `expected` itself is returned,
     the records neither parsed nor checked (they are this code's own); else `load` (with
-    `like`). Making
-    the text costs a fraction of parsing it (an ABI baseline's hundred thousand symbols)."""
+    `like`). Making the text costs a fraction of parsing it (an ABI baseline's hundred
+    thousand symbols)."""
     path = aspect_path(root, name, arch, aspect)
     try:
-        loaded = _LOADED.get(path)
-        if loaded is not None and loaded[0] == file_digest(path):
-            return loaded[1], loaded[2]
+        loaded = _still_loaded(path)
+        if loaded is not None:
+            return loaded
         with path.open("rb") as f:
-            st = os.fstat(f.fileno())
-            known = _DIGESTS.get(path)  # hashed already (a verdict's key): not hashed again
-            digest = (known[1] if known is not None and known[0] == (
-                st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) else None)
-            found = _written_as(f, aspect, expected, digest)
+            # hashed already for a verdict's key: not hashed again
+            found = _written_as(f, aspect, expected, _known_digest(path, os.fstat(f.fileno())))
     except OSError:
         found = None  # `load` names what is wrong
     if found is None:
@@ -397,7 +412,8 @@ class _Adder:
         #: the snapshot's table a files baseline is read against (`_over`)
         self.like = like if aspect == "files" and isinstance(like, FileTable) else None
         #: the snapshot's plain files a files baseline is read against (not a table)
-        self.plain: Mapping[str, Any] = like if aspect == "files" and like and self.like is None else {}
+        self.plain: Mapping[str, Any] = (like if aspect == "files" and like and self.like is None
+                                         else {})
         self.fields = _SHARED.get(aspect, _SHARED_ELSE) if isinstance(aspect, str) else _SHARED_ELSE
         # read against a snapshot's plain dict of files (not a table: `_over`), a path is
         # interned, and an unchanged record is the snapshot's own dict

@@ -452,7 +452,7 @@ def check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
 
 
 def _judgements_known(spec: ImageSpec, store: SnapshotStore, root: Path,
-                     config: HarnessConfig) -> bool:
+                      config: HarnessConfig) -> bool:
     """Whether every aspect's judgement of the image is known from an earlier run
     (`check_aspect` then never needs its snapshot)."""
     for aspect in REGISTRY:
