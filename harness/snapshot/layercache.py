@@ -89,16 +89,7 @@ class LayerCache:
     def _shard(self, layer: str) -> dict[str, Entry]:
         shard = self._shards.get(layer)
         if shard is None:
-            shard = {}
-            try:
-                loaded = marshal.loads(self._path(layer).read_bytes())
-                if isinstance(loaded, dict):
-                    # checked once here, not at every serve: a damaged or foreign entry is a
-                    # miss, never trusted
-                    shard = {name: entry for name, entry in loaded.items()
-                             if type(name) is str and _well_formed(entry)}
-            except Exception:  # noqa: BLE001 - absent or damaged (any way marshal fails): learnt again
-                pass
+            shard = dict(_loaded_shard(self._path(layer)))
             small = [name for name, entry in shard.items() if _small(entry)]
             if len(small) > self._small_left:  # past the bound: read every time
                 for name in small:
@@ -134,18 +125,42 @@ class LayerCache:
         if entry is None or entry[:4] != ident or st.st_size != size:
             self._note(_Miss(path, layer, name, ident))
             return None, None
+        known, takers = self.offer(path, entry, size, collectors, capped)
+        if known is None:
+            self._note(_Miss(path, layer, name, ident))
+        else:
+            reader.detach()  # consumed unread
+        return known, takers
+
+    def locate(self, host: str) -> tuple[str, str] | None:
+        """(layer folder, name below it) of a file's host path; None when it lies in none."""
+        cut = host.find(_LAYER_MARK)
+        if cut < 0:
+            return None
+        layer = host[:cut + len(_LAYER_MARK)]
+        return self._layers.setdefault(layer, layer), host[cut + len(_LAYER_MARK):]
+
+    def entry(self, layer: str, name: str, ident: tuple[int, int, int, int]) -> Entry | None:
+        """The entry of the file `name` of a layer folder (`locate`) when it has this
+        identity (inode, size, mtime and ctime in ns), else None."""
+        entry = self._shard(layer).get(name)
+        return entry if entry is not None and entry[:4] == ident else None
+
+    def offer(self, path: str, entry: Entry, size: int, collectors: list[Any],
+              capped: Callable[[list[Any], str, int], list[Any]]
+              ) -> tuple[str | None, list[Any] | None]:
+        """A known file (`entry`, of this identity) offered to the collectors as `serve` does:
+        (its sha256, None) when none but the ELF parser wants its bytes (given the facts);
+        else (None, the collectors that want them)."""
         takers = capped([c for c in collectors if c.wants(path, entry[5], size)], path, size)
         elf = [c for c in takers if isinstance(c, ElfCollector)]
         if len(elf) != len(takers) or (elf and entry[6] is None):
-            self._note(_Miss(path, layer, name, ident))
             return None, takers
         if elf:
             facts = _facts(entry[6] or b"", (self.folder, entry[4]))
             if facts is None:  # damaged: parsed again
-                self._note(_Miss(path, layer, name, ident))
                 return None, takers
             elf[0].known(path, facts)
-        reader.detach()  # consumed unread
         return entry[4], None
 
     def _note(self, miss: _Miss) -> None:
@@ -209,7 +224,57 @@ class LayerCache:
             tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
             tmp.write_bytes(marshal.dumps(self._shards[layer]))
             os.replace(tmp, target)
+            ident = _identity(target)
+            if ident is not None:
+                # what the file holds (or a concurrent writer's, as good: every entry is
+                # checked against its file's identity when served)
+                _remember(target, ident, dict(self._shards[layer]))
         self._dirty.clear()
+
+
+#: shard file -> (its identity when read, its well-formed entries): a process's later
+#: snapshots, and the children it forks to take the next ones (harness.gate), find the
+#: shards it read or wrote loaded, while the files are as they were. At most
+#: `MAX_LOADED` entries in all, past which it starts again
+_loaded: dict[Path, tuple[tuple[int, int, int, int], dict[str, Entry]]] = {}
+MAX_LOADED = 1 << 17
+
+
+def _identity(path: Path) -> tuple[int, int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _loaded_shard(path: Path) -> dict[str, Entry]:
+    """The well-formed entries of a shard file (shared: never to be changed), read once
+    while the file stays the same; empty when absent or damaged (learnt again)."""
+    ident = _identity(path)
+    known = _loaded.get(path)
+    if known is not None and ident is not None and known[0] == ident:
+        return known[1]
+    shard: dict[str, Entry] = {}
+    try:
+        loaded = marshal.loads(path.read_bytes())
+        if isinstance(loaded, dict):
+            # checked once here, not at every serve: a damaged or foreign entry is a
+            # miss, never trusted
+            shard = {name: entry for name, entry in loaded.items()
+                     if type(name) is str and _well_formed(entry)}
+    except Exception:  # noqa: BLE001 - absent or damaged (any way marshal fails): learnt again
+        return shard
+    if ident is not None:  # replaced since stat-ed: the next read tells
+        _remember(path, ident, shard)
+    return shard
+
+
+def _remember(path: Path, ident: tuple[int, int, int, int], shard: dict[str, Entry]) -> None:
+    _loaded.pop(path, None)
+    if sum(len(entries) for _, entries in _loaded.values()) + len(shard) > MAX_LOADED:
+        _loaded.clear()
+    _loaded[path] = (ident, shard)
 
 
 def _well_formed(entry: Any) -> TypeGuard[Entry]:

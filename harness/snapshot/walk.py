@@ -15,13 +15,14 @@ import io
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from harness.errors import SourceError
 from harness.filetable import FileTable
 from harness.limits import tick
 from harness.rootfs.readers import DetachableReader, MemberReader, Reopen, Rootfs
 from harness.rootfs.tarstream import Member, TarFormatError, TarReader
+from harness.snapshot import subtrees
 
 
 #: Entries the engine's init layer adds to every container; they are not part of the image.
@@ -165,6 +166,11 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> FileTable:
         on_host: Callable[[], str | None] | None = getattr(reader, "host_path", None)
         clean = getattr(reader, "names_are_clean", False)
         cache = _known[-1] if detachable and _known else None
+        # folders read in place: their subtrees are noted for later walks, and replayed
+        # from earlier ones (harness.snapshot.subtrees)
+        folders = (cast(subtrees.FolderReader, reader)
+                   if cache is not None and hasattr(reader, "folder_key") else None)
+        recorder = subtrees.Recorder(folders) if folders is not None else None
         for member in reader:
             # not interned: a files baseline read against this table holds only the paths
             # whose records differ (harness.baseline), and the interned strings' table would
@@ -172,6 +178,8 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> FileTable:
             path = "/" + member.name if clean else normalize_path(member.name)
             if path == "/" or path in ENGINE_INIT_PATHS:
                 continue
+            if recorder is not None:
+                recorder.leave(path)
             tick(path)  # the image's time budget, if it is read under one
             kind = _TYPES.get(member.type, "other")
             record: dict[str, Any] = {"type": kind, "mode": mode_string(member.mode),
@@ -220,11 +228,23 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> FileTable:
             elif kind in ("char", "block"):
                 record["dev"] = f"{member.devmajor},{member.devminor}"
             files[path] = record
+            if recorder is not None and folders is not None:
+                own = recorder.note(path)
+                key = folders.folder_key() if kind == "dir" and own is not None else None
+                if key is not None and own is not None:
+                    if recorder.replay(key, own, files, collectors,
+                                       cast(subtrees.KnownFiles, cache), _capped,
+                                       _hash_and_collect):
+                        folders.skip_folder()
+                    else:
+                        recorder.enter(path, key, own)
         for path, digest in pending.items():
             record = files[path]
             record["sha256"] = digest()
             files[path] = record
         _complete_hardlinks(files)
+        if recorder is not None:
+            recorder.finish(files, cast(subtrees.KnownFiles, cache))
     except TarFormatError as exc:
         raise SourceError(f"filesystem stream is damaged: {exc}") from exc
     except OSError as exc:

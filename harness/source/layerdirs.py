@@ -50,6 +50,18 @@ INIT_PATHS = frozenset({*INIT_DIRS, b".dockerenv", b"etc/resolv.conf", b"etc/hos
 _KINDS = {stat.S_IFREG: b"0", stat.S_IFDIR: b"5", stat.S_IFLNK: b"2", stat.S_IFCHR: b"3",
           stat.S_IFBLK: b"4", stat.S_IFIFO: b"6"}
 _NO_XATTRS = (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP)
+#: folders whose entries the init layer's rules change (`_children`, `_member`): what lies
+#: below them depends on more than their copies
+_INIT_PARENTS = frozenset(path.rpartition(b"/")[0] for path in INIT_PATHS)
+
+#: a file's identity as a listing saw it: inode, size, mtime and ctime (ns). A folder's
+#: moves whenever a name in it is added, removed or renamed, or its attributes change
+Stamp = tuple[int, int, int, int]
+
+
+def stamp(st: os.stat_result) -> Stamp:
+    """The identity of an lstat (`Stamp`)."""
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 @dataclass
@@ -61,6 +73,8 @@ class _Entry:
     st: os.stat_result | None                 # None for an init-layer folder
     copies: list[tuple[int, bytes]] | None    # (layer, folder) top first; None: not a folder
     merging: bool = True                      # lower copies still merge into this folder
+    #: each copy's identity as listed (`Stamp`), in the order of `copies`
+    stamps: list[Stamp] | None = None
 
 
 class LayerDirsReader:
@@ -84,6 +98,15 @@ class LayerDirsReader:
         self._current_st: os.stat_result | None = None
         #: receives the regular files later layers deleted (harness.source.layermerge.HiddenSink)
         self._hidden_sink: Callable[[str, int, int, int, Iterator[memoryview]], None] | None = None
+        #: the current member's merged entry and path below the root; whether the walk
+        #: asked not to descend into it (`skip_folder`)
+        self._entry: _Entry | None = None
+        self._rel = b""
+        self._skip = False
+        #: members met so far whose record depends on more than their folder's copies: a
+        #: hard link group's (the first one met carries the data), and files a later layer
+        #: deleted (handed to the hidden sink as their folder is listed)
+        self.irregular = 0
 
     def set_hidden_sink(self, sink: Callable[[str, int, int, int, Iterator[memoryview]], None]
                         ) -> None:
@@ -107,10 +130,39 @@ class LayerDirsReader:
                 continue
             rel, entry = item
             member = self._member(rel, entry)
+            self._entry, self._rel, self._skip = entry, rel, False
             if member is not None:
                 yield member
-            if entry.copies is not None:
+            if entry.copies is not None and not self._skip:
                 stack.append(iter(self._children(rel, entry.copies)))
+
+    def folder_key(self) -> tuple[bytes, tuple[tuple[bytes, bool], ...], bool] | None:
+        """For the current member, a folder: what decides everything below it, as a key
+        equal for every reader of the same copies (each copy's host folder, and whether a
+        lower layer lies below it, as `_children` asks), hence for every image holding the
+        folder from the same layers; None when its entries depend on more (the init
+        layer's folders and their parents). Layer folders never change once made: an
+        entry's stamps (`stamps`) tell when one did anyway."""
+        entry = self._entry
+        if entry is None or not entry.copies or self._rel in _INIT_PARENTS:
+            return None
+        last = len(self._roots) - 1
+        return (self._rel, tuple((folder, layer < last) for layer, folder in entry.copies),
+                self._hidden_sink is not None)
+
+    def stamps(self) -> list[tuple[bytes, Stamp]] | None:
+        """The current member's host paths and identities as listed: each copy of a folder
+        (before it was listed), a non-folder's winning copy; None for an init-layer folder."""
+        entry = self._entry
+        if entry is None or entry.st is None:
+            return None
+        if entry.copies is None:
+            return [(entry.path, stamp(entry.st))]
+        return list(zip((folder for _, folder in entry.copies), entry.stamps or ()))
+
+    def skip_folder(self) -> None:
+        """Do not descend into the current member, a folder (the caller has its entries)."""
+        self._skip = True
 
     def _children(self, rel: bytes, copies: list[tuple[int, bytes]]) -> list[tuple[bytes, _Entry]]:
         """A merged folder's entries, sorted by name, each with its path below the root."""
@@ -142,12 +194,16 @@ class LayerDirsReader:
                         st = item.stat(follow_symlinks=False)
                         if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
                             hidden.add(name)  # a whiteout
+                        elif is_dir:
+                            found[name] = _Entry(layer, item.path, st, [(layer, item.path)],
+                                                 stamps=[stamp(st)])
                         else:
-                            found[name] = _Entry(layer, item.path, st,
-                                                 [(layer, item.path)] if is_dir else None)
+                            found[name] = _Entry(layer, item.path, st, None)
                     elif entry is not None and entry.copies is not None and entry.merging:
                         if is_dir:
                             entry.copies.append((layer, item.path))
+                            assert entry.stamps is not None
+                            entry.stamps.append(stamp(item.stat(follow_symlinks=False)))
                         else:  # a non-folder or a whiteout below a folder ends its merge
                             entry.merging = False
                 except OSError as exc:
@@ -175,6 +231,7 @@ class LayerDirsReader:
         """Hand the regular files at `path` (with `own`; else only below it) in a layer to
         the hidden sink: a later layer deleted them. Symlinks are never followed."""
         assert self._hidden_sink is not None
+        self.irregular += 1
         stack = [(rel, path, own)]
         while stack:
             here, host, itself = stack.pop()
@@ -228,6 +285,7 @@ class LayerDirsReader:
         elif kind in (b"3", b"4"):
             major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
         if kind != b"5" and st.st_nlink > 1:
+            self.irregular += 1
             first = self._links.setdefault((st.st_dev, st.st_ino), name)
             if first != name:
                 return Member(name, b"1", mode, st.st_uid, st.st_gid, 0, first, 0, 0)

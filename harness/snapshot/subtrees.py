@@ -1,0 +1,289 @@
+"""Subtrees of layer folders that an earlier walk of this process read: replayed, not listed
+again.
+
+The members of a release family are built on one base. Below most of the base's folders
+(`/usr/share/doc/PKG`, `/usr/share/zoneinfo`, ...) a member's merged view holds what the base's
+did: no layer of the member's own holds a copy of the folder, so the same copies decide
+everything below it (`LayerDirsReader.folder_key`). A walk notes what it met below each such
+folder (`Recorder`). A later walk of this process, or of a child forked from it (the run's
+snapshots taken ahead, harness.gate), that meets a folder of the same key replays those
+members instead of listing, stat-ing and serving them again (`replay`):
+- each member's record is the one the first walk made;
+- each regular file is offered to the collectors as `LayerCache.serve` offers it: their
+  `wants` see its kept head, the ELF parser gets the known facts, and any other taker gets
+  the bytes read from the file's host path;
+- the members come in the first walk's order, which is the reader's order for those copies.
+The snapshot is therefore the one a walk of the folders takes (tests/test_subtrees.py).
+
+Trust is as the layer cache's, no less. Before anything is replayed, every member's host
+path is stat-ed again:
+- each folder copy's identity (inode, size, mtime, ctime) must be as it was before it was
+  listed: a name added, removed or renamed in it, or a changed attribute, moves it;
+- each non-folder's identity must be as it was;
+- each regular file must be the layer cache's entry, with the digest the first walk gave.
+A subtree that fails any of these is walked as any other.
+
+Not replayed either:
+- a subtree that held a hard link, or a file a later layer deleted (the reader's
+  `irregular` count): both depend on more than the folder's copies;
+- the folders whose entries the init layer changes;
+- a walk past `MAX_NOTED` members, which notes no more.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from harness.errors import SourceError
+from harness.filetable import FileTable, Names, Row, unpack
+from harness.limits import tick
+
+#: members one walk notes at most (a note holds the member's path and its host paths'
+#: identities); past it the walk notes no more, and replays nothing it had not noted
+MAX_NOTED = 1 << 15
+#: walks whose notes a process keeps: the last ones (a family's base, and a member built
+#: on it that a later member shares more with)
+KEPT_WALKS = 2
+
+#: a host path and its identity (harness.source.layerdirs `Stamp`)
+Stamped = tuple[bytes, tuple[int, int, int, int]]
+#: takes a file's bytes to the collectors that want them, as the walk does, and gives its
+#: sha256 (harness.snapshot.walk `_hash_and_collect`)
+Collect = Callable[[Any, str, int, list[Any], list[Any]], tuple[str, bytes]]
+#: the package names of a walk's rows: none (owners are given after the walk)
+_NO_NAMES = Names()
+
+
+class FolderReader(Protocol):
+    """What a reader of layer folders tells of its current member (harness.source.layerdirs)."""
+
+    irregular: int
+
+    def folder_key(self) -> Hashable | None: ...
+
+    def stamps(self) -> list[Stamped] | None: ...
+
+    def skip_folder(self) -> None: ...
+
+
+class KnownFiles(Protocol):
+    """The layer cache (harness.snapshot.layercache), as a replay asks it."""
+
+    def locate(self, host: str) -> tuple[str, str] | None: ...
+
+    def entry(self, layer: str, name: str, ident: tuple[int, int, int, int]) -> Any: ...
+
+    def offer(self, path: str, entry: Any, size: int, collectors: list[Any],
+              capped: Callable[[list[Any], str, int], list[Any]]
+              ) -> tuple[str | None, list[Any] | None]: ...
+
+
+@dataclass(slots=True)
+class _Walked:
+    """The members one walk noted, in its order: path, host paths with identities, and
+    (once the walk ended) the record's row as the walk made it, and for each regular file
+    by index its (layer, name) in the layer cache, size and sha256."""
+
+    paths: list[str] = field(default_factory=list)
+    stamped: list[list[Stamped]] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
+    regular: dict[int, tuple[str, str, int, str]] = field(default_factory=dict)
+
+
+#: folder key -> (the walk that noted it, the folder's own stamps, its members' range)
+_segments: dict[Hashable, tuple[_Walked, list[Stamped], int, int]] = {}
+#: the kept walks, oldest first, with their folder keys
+_kept: list[tuple[_Walked, list[Hashable]]] = []
+
+
+class Recorder:
+    """Notes one walk's members and the folders whose subtrees a later walk may replay."""
+
+    def __init__(self, reader: FolderReader) -> None:
+        self._reader = reader
+        self._walked = _Walked()
+        #: folders the walk is below: (their path and "/", key, own stamps, first member,
+        #: the reader's irregular count then)
+        self._open: list[tuple[str, Hashable, list[Stamped], int, int]] = []
+        self._done: list[tuple[Hashable, list[Stamped], int, int]] = []
+        self._full = False
+
+    def leave(self, path: str) -> None:
+        """Before the member at `path`: close the folders the walk has left."""
+        while self._open and not path.startswith(self._open[-1][0]):
+            _, key, own, start, irregular = self._open.pop()
+            if self._reader.irregular == irregular:
+                self._done.append((key, own, start, len(self._walked.paths)))
+
+    def note(self, path: str) -> list[Stamped] | None:
+        """Note the member the reader is at, its record made under `path`: its stamps, or
+        None when the walk notes no more."""
+        if self._full:
+            return None
+        stamped = self._reader.stamps()
+        if stamped is None:
+            # an init-layer folder: its parent (the root, /dev) is never replayed; were it
+            # below a folder, that folder could not be
+            if self._open:
+                self._stop()
+            return None
+        return stamped if self._add(path, stamped) else None
+
+    def _add(self, path: str, stamped: list[Stamped]) -> bool:
+        if self._full:
+            return False
+        if len(self._walked.paths) >= MAX_NOTED:
+            self._stop()
+            return False
+        self._walked.paths.append(path)
+        self._walked.stamped.append(stamped)
+        return True
+
+    def enter(self, path: str, key: Hashable, own: list[Stamped]) -> None:
+        """The member at `path` is a folder of this key and stamps: what follows below it
+        is its subtree."""
+        if not self._full:
+            self._open.append((path + "/", key, own, len(self._walked.paths),
+                               self._reader.irregular))
+
+    def _stop(self) -> None:
+        # a folder still open would lack the members not noted: none of them is kept
+        self._full = True
+        self._open.clear()
+
+    def finish(self, files: FileTable, cache: KnownFiles) -> None:
+        """The walk ended (every record complete, none yet given its owning package): keep
+        each closed folder's members for later walks of this process."""
+        self.leave("")
+        if not self._done:
+            return
+        walked = self._walked
+        walked.rows = [_row(files, path) for path in walked.paths]
+        for i, row in enumerate(walked.rows):
+            if type(row) is bytes and len(row) == 10:
+                continue  # a folder
+            record = unpack(row, _NO_NAMES)
+            if record.get("type") != "file" or "link" in record:
+                continue
+            host = walked.stamped[i][0][0]
+            try:
+                located = cache.locate(host.decode("utf-8"))
+            except UnicodeDecodeError:
+                located = None
+            if located is None:  # never replayed: no entry of the cache holds it
+                walked.regular[i] = ("", "", -1, "")
+            else:
+                walked.regular[i] = (*located, record["size"], record["sha256"])
+        keys = [key for key, *_ in self._done]
+        for key, own, start, end in self._done:
+            _segments[key] = (walked, own, start, end)
+        _kept.append((walked, keys))
+        while len(_kept) > KEPT_WALKS:
+            old, old_keys = _kept.pop(0)
+            for key in old_keys:
+                if key in _segments and _segments[key][0] is old:
+                    del _segments[key]
+
+    def replay(self, key: Hashable, own: list[Stamped], files: FileTable,
+               collectors: list[Any], cache: KnownFiles,
+               capped: Callable[[list[Any], str, int], list[Any]], collect: Collect) -> bool:
+        """Replay the members below the folder the walk is at (of `key`, its copies'
+        stamps `own`) as an earlier walk met them: their records into `files`, each regular
+        file offered to the collectors (`LayerCache.offer`, and `collect` for those that
+        want its bytes), each noted by this walk too. False, and nothing done, when no walk
+        kept the folder, or anything below it is not as that walk met it."""
+        found = _segments.get(key)
+        if found is None or found[1] != own:
+            return False
+        walked, _, start, end = found
+        entries = _checked(walked, start, end, cache)
+        if entries is None:
+            return False
+        for i in range(start, end):
+            path, stamped = walked.paths[i], walked.stamped[i]
+            tick(path)  # the image's time budget, as for a member read
+            entry = entries.get(i)
+            if entry is not None:
+                _offer(path, walked.regular[i], entry, stamped[0][0], collectors, cache,
+                       capped, collect)
+            files.put_row(path, walked.rows[i])
+            self._add(path, stamped)
+        return True
+
+
+def _row(files: FileTable, path: str) -> Row:
+    row = files.row(path)
+    assert row is not None  # noted as its record was put
+    return row
+
+
+def _checked(walked: _Walked, start: int, end: int, cache: KnownFiles) -> dict[int, Any] | None:
+    """The layer cache's entry of each regular file in the range, by index, when every
+    member in it is as the walk met it (its host paths' identities unchanged, each regular
+    file held by the cache with the walk's digest); else None."""
+    found: dict[int, Any] = {}
+    lstat, regular = os.lstat, walked.regular
+    for i in range(start, end):
+        for host, ident in walked.stamped[i]:
+            try:
+                st = lstat(host)
+            except OSError:
+                return None
+            if (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) != ident:
+                return None
+        file = regular.get(i)
+        if file is not None:
+            layer, name, _, digest = file
+            entry = cache.entry(layer, name, walked.stamped[i][0][1]) if layer else None
+            if entry is None or entry[4] != digest:
+                return None
+            found[i] = entry
+    return found
+
+
+def _offer(path: str, file: tuple[str, str, int, str], entry: Any, host: bytes,
+           collectors: list[Any], cache: KnownFiles,
+           capped: Callable[[list[Any], str, int], list[Any]], collect: Collect) -> None:
+    """A regular file to the collectors, as the walk offers one the cache knows: its bytes
+    read from `host` for those that want them, checked against the digest kept."""
+    size, digest = file[2], file[3]
+    known, takers = cache.offer(path, entry, size, collectors, capped)
+    if known is not None or not takers:
+        return
+    data = _read(host, size, path)
+    got, _ = collect(iter([memoryview(data)]) if data else iter(()), path, size, collectors,
+                     takers)
+    if got != digest:
+        raise SourceError(f"{path} changed between two reads of its layer folder "
+                          f"({os.fsdecode(host)})")
+
+
+def _read(host: bytes, size: int, path: str) -> bytes:
+    """The file's bytes, which must be `size` (not a symlink or a fifo swapped in)."""
+    try:
+        fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY
+                     | os.O_NONBLOCK)
+    except OSError as exc:
+        raise SourceError(f"{path} vanished from its layer folder ({os.fsdecode(host)}): "
+                          f"{exc.strerror or exc}") from None
+    try:
+        parts, left = [], size + 1  # one byte more: a file that grew is told
+        while left > 0:
+            part = os.read(fd, min(left, 1 << 20))
+            if not part:
+                break
+            parts.append(part)
+            left -= len(part)
+    except OSError as exc:
+        raise SourceError(f"{path} cannot be read in its layer folder ({os.fsdecode(host)}): "
+                          f"{exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    data = b"".join(parts)
+    if len(data) != size:
+        raise SourceError(f"{path} changed size in its layer folder ({os.fsdecode(host)}): "
+                          f"{len(data)} bytes, not {size}")
+    return data

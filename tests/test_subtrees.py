@@ -1,0 +1,207 @@
+"""Subtrees an earlier walk of the process read (harness.snapshot.subtrees): a member over a
+base replays the base's folders it holds unchanged, and its snapshot, and what every
+collector was shown and handed, is the one a walk that lists every folder takes; anything
+changed in a layer folder since, or anything that depends on more than a folder's copies,
+is walked again."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.snapshot import layercache, subtrees
+from harness.snapshot.elf import ElfCollector
+from harness.snapshot.secrets import SecretsCollector
+from harness.snapshot.walk import walk
+from harness.source.layerdirs import LayerDirsReader
+from conftest import Heads
+
+
+class Taker:
+    """Wants the files below /usr/share/doc (as the packages collector does its copyright
+    files), and records what it is handed."""
+
+    def __init__(self) -> None:
+        self.taken: dict[str, bytes] = {}
+
+    def wants(self, path: str, head: bytes, size: int) -> bool:
+        return path.startswith("/usr/share/doc/")
+
+    def take(self, path: str, data: bytes) -> None:
+        self.taken[path] = data
+
+
+def _folder(root: Path, files: dict[str, bytes]) -> Path:
+    for name, data in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root
+
+
+@pytest.fixture
+def layers(tmp_path: Path) -> tuple[Path, Path]:
+    """A base layer folder, and a member's own layer over it that touches /usr/lib only."""
+    base = _folder(tmp_path / "overlay2" / "base" / "diff", {
+        "usr/share/doc/a/copyright": b"License: MIT\n",
+        "usr/share/doc/b/copyright": b"License: GPL-2\n",
+        "usr/share/zoneinfo/UTC": b"TZif2" + bytes(100),
+        "usr/share/zoneinfo/Europe/Paris": b"TZif2" + bytes(200),
+        "usr/lib/libold.so": b"\x7fELF" + bytes(60),
+        "etc/key.pem": b"-----BEGIN PRIVATE KEY-----\n" + b"A" * 100,
+        "usr/share/empty": b"",
+    })
+    os.symlink("UTC", base / "usr/share/zoneinfo/Zulu")
+    os.chmod(base / "usr/share/zoneinfo/Europe", 0o750)
+    member = _folder(tmp_path / "overlay2" / "member" / "diff",
+                     {"usr/lib/libnew.so": b"\x7fELF" + bytes(80)})
+    return base, member
+
+
+def _walk(folders: list[Path], cache: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The files of a walk of the folders (top first) under the layer cache, and what its
+    collectors were shown and handed."""
+    heads, taker, secrets = Heads(), Taker(), SecretsCollector()
+    elf = ElfCollector(in_place=False)
+    with layercache.using(cache) as known:
+        files = walk(LayerDirsReader(folders, "test"), [heads, taker, secrets, elf])
+        known.learn(files, elf.result(files, {}).get("objects", {}))
+        known.save()
+    shown = {"heads": heads.seen, "taken": taker.taken, "secrets": secrets.result()}
+    return dict(files.items()), shown
+
+
+@pytest.fixture
+def replayed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The folders whose subtrees a walk replayed."""
+    paths: list[str] = []
+    replay = subtrees.Recorder.replay
+
+    def counting(self: subtrees.Recorder, key: Any, *args: Any) -> bool:
+        done = replay(self, key, *args)
+        if done:
+            paths.append(os.fsdecode(key[0]))
+        return done
+    monkeypatch.setattr(subtrees.Recorder, "replay", counting)
+    monkeypatch.setattr(subtrees, "_segments", {})
+    monkeypatch.setattr(subtrees, "_kept", [])
+    return paths
+
+
+def _alone(folders: list[Path], cache: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The walk with nothing kept from earlier ones (and its notes then forgotten)."""
+    kept = dict(subtrees._segments), list(subtrees._kept)
+    subtrees._segments.clear()
+    subtrees._kept.clear()
+    try:
+        return _walk(folders, cache)
+    finally:
+        subtrees._segments.clear()
+        subtrees._segments.update(kept[0])
+        subtrees._kept[:] = kept[1]
+
+
+def test_a_member_replays_the_base_folders_it_holds_unchanged(
+        tmp_path: Path, layers: tuple[Path, Path], replayed: list[str]) -> None:
+    base, member = layers
+    cache = tmp_path / "cache"
+    _walk([base], cache)
+    assert not replayed
+    got = _walk([member, base], cache)
+    # /usr and /usr/lib hold the member's copies: walked; /usr/share is the base's. /etc is
+    # never replayed (the init layer's rules hold its entries)
+    assert replayed == ["usr/share"]
+    assert got == _alone([member, base], tmp_path / "cache-alone")
+    files, shown = got
+    assert files["/usr/share/zoneinfo/Zulu"] == {"type": "symlink", "mode": "0777", "uid": os.getuid(),
+                                                 "gid": os.getgid(), "target": "UTC"}
+    assert files["/usr/share/zoneinfo/Europe"]["mode"] == "0750"
+    assert shown["taken"] == {"/usr/share/doc/a/copyright": b"License: MIT\n",
+                              "/usr/share/doc/b/copyright": b"License: GPL-2\n"}
+    assert shown["secrets"] == {"/etc/key.pem": "private-key"}
+    assert shown["heads"]["/usr/share/empty"] == b""
+
+
+@pytest.mark.parametrize("change", ["content", "added", "removed", "mode", "symlink"])
+def test_a_folder_changed_in_place_is_walked_again(
+        tmp_path: Path, layers: tuple[Path, Path], replayed: list[str], change: str) -> None:
+    """A layer folder never changes once made; when one did anyway (a file written, a name
+    added or removed, a mode changed, a symlink replaced), the walk sees it as a listing
+    would."""
+    base, member = layers
+    cache = tmp_path / "cache"
+    _walk([base], cache)
+    doc = base / "usr/share/doc/a"
+    if change == "content":
+        (doc / "copyright").write_bytes(b"License: BSD-3-Clause\n")
+    elif change == "added":
+        (doc / "changelog").write_bytes(b"new\n")
+    elif change == "removed":
+        (base / "usr/share/doc/b/copyright").unlink()
+    elif change == "mode":
+        os.chmod(base / "usr/share/zoneinfo/UTC", 0o600)
+    else:
+        os.unlink(base / "usr/share/zoneinfo/Zulu")
+        os.symlink("Europe/Paris", base / "usr/share/zoneinfo/Zulu")
+    got = _walk([member, base], cache)
+    assert "usr/share" not in replayed
+    assert got == _alone([member, base], tmp_path / "cache-alone")
+
+
+def test_a_subtree_with_a_hard_link_is_not_replayed(
+        tmp_path: Path, layers: tuple[Path, Path], replayed: list[str]) -> None:
+    """Which member of a hard link group carries the data depends on the whole walk."""
+    base, member = layers
+    os.link(base / "usr/share/zoneinfo/UTC", base / "usr/share/zoneinfo/UCT")
+    cache = tmp_path / "cache"
+    _walk([base], cache)
+    got = _walk([member, base], cache)
+    assert "usr/share" not in replayed and "usr/share/doc" in replayed
+    assert "usr/share/zoneinfo" not in replayed
+    assert got == _alone([member, base], tmp_path / "cache-alone")
+    assert got[0]["/usr/share/zoneinfo/UTC"]["link"] == "/usr/share/zoneinfo/UCT"
+
+
+def test_a_whiteout_below_a_folder_walks_it_again(
+        tmp_path: Path, layers: tuple[Path, Path], replayed: list[str]) -> None:
+    """A member deleting a base file holds a copy of its folder: that folder is walked."""
+    base, member = layers
+    os.makedirs(member / "usr/share/doc/b")
+    os.mknod(member / "usr/share/doc/b/copyright", 0o600 | 0o020000, os.makedev(0, 0)) \
+        if os.geteuid() == 0 else pytest.skip("a whiteout (char 0/0) needs root")
+    cache = tmp_path / "cache"
+    _walk([base], cache)
+    got = _walk([member, base], cache)
+    assert "usr/share/doc/a" in replayed and "usr/share/doc/b" not in replayed
+    assert "/usr/share/doc/b/copyright" not in got[0]
+    assert got == _alone([member, base], tmp_path / "cache-alone")
+
+
+def test_a_walk_notes_at_most_max_noted_members(
+        tmp_path: Path, layers: tuple[Path, Path], replayed: list[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the bound a walk notes no more: what it noted before still serves."""
+    base, member = layers
+    monkeypatch.setattr(subtrees, "MAX_NOTED", 10)  # to /usr/share/doc/b, sorted
+    cache = tmp_path / "cache"
+    _walk([base], cache)
+    assert len(subtrees._kept[-1][0].paths) == 10
+    got = _walk([member, base], cache)
+    assert replayed == ["usr/share/doc/a"]  # closed before the bound; the others not
+    assert got == _alone([member, base], tmp_path / "cache-alone")
+
+
+def test_a_file_the_cache_lost_is_read(
+        tmp_path: Path, layers: tuple[Path, Path], replayed: list[str]) -> None:
+    """A subtree is replayed only when the layer cache holds each of its files."""
+    base, member = layers
+    cache = tmp_path / "cache"
+    _walk([base], cache)
+    shutil.rmtree(cache)
+    got = _walk([member, base], cache)
+    assert not replayed
+    assert got == _alone([member, base], tmp_path / "cache-alone")
