@@ -256,6 +256,39 @@ def test_records_made_once_per_section_and_per_library_content() -> None:
                             Suppressions()) == records
 
 
+class _Uncomparable(list[Any]):
+    """Exports that must not be compared (a library known by its digest is not)."""
+
+    def __eq__(self, other: object) -> bool:
+        raise AssertionError("exports compared")
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def test_a_library_of_a_known_digest_is_not_compared_and_another_digest_is() -> None:
+    from harness.diff import abi as abi_diff
+
+    abi_diff._OWN_SYMBOLS.clear()
+    abi_diff._own_held[0] = 0
+    f = ["f", "X_1", True, "FUNC", "GLOBAL", 0]
+    files = {"/usr/lib/libx.so.1": {"type": "file", "sha256": "a" * 64}}
+    records = baseline_records(_one_library(f), Suppressions(), files)
+    # another image's copy of the same bytes: its records, its exports never compared
+    again = _one_library(f)
+    again["objects"]["/usr/lib/libx.so.1"]["exports"] = _Uncomparable([list(f)])
+    assert baseline_records(again, Suppressions(), files)["libx.so.1:f@X_1"] is \
+        records["libx.so.1:f@X_1"]
+    # other bytes under the soname: compared, and a grown symbol is its own record
+    grown = _one_library(["f", "X_1", True, "OBJECT", "GLOBAL", 16])
+    other = {"/usr/lib/libx.so.1": {"type": "file", "sha256": "b" * 64}}
+    assert baseline_records(grown, Suppressions(), other)["libx.so.1:f@X_1"] == {
+        "type": "OBJECT", "bind": "GLOBAL", "default": True, "size": 16}
+    # what the digest serves is what a fresh start makes
+    abi_diff._OWN_SYMBOLS.clear()
+    abi_diff._own_held[0] = 0
+    assert baseline_records(_one_library(f), Suppressions()) == records
+
+
 def test_equal_symbol_records_are_one_object_and_render_as_before(tmp_path: Path) -> None:
     exports = [[f"f{i}", "X_1", True, "FUNC", "GLOBAL", 0] for i in range(50)]
     exports += [["unversioned", None, False, "FUNC", "WEAK", 0], ["t", "X_1", False, "TLS", "GLOBAL", 4]]
@@ -286,5 +319,5 @@ def test_the_library_memo_holds_a_bounded_count_of_records(monkeypatch: pytest.M
         records = baseline_records(section, Suppressions())
         assert sorted(k for k in records if ":" in k) == sorted(
             f"libx{n}.so.1:f{i}@X_1" for i in range(n % 4 + 1))
-        held = sum(len(r) for _, r in abi_diff._OWN_SYMBOLS.values())
+        held = sum(len(r) for _, r, _ in abi_diff._OWN_SYMBOLS.values())
         assert held == abi_diff._own_held[0] <= 5

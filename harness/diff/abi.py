@@ -194,21 +194,26 @@ def _new_symbol_record(version: Any, default: Any, kind: Any, bind: Any, size: A
     return record
 
 
-#: (library key or plugin path, suppressions) -> (its object's exports, their records): the
-#: members of a release family share their base's libraries, whose records are made once
-#: (an object's exports are compared whole first: its content may differ under one key).
-#: Started again past `_MAX_OWN_SYMBOLS` records: it outlives the images it served
-_OWN_SYMBOLS: dict[tuple[str, Suppressions], tuple[list[Any], dict[str, Any]]] = {}
+#: (library key or plugin path, suppressions) -> (its object's exports, their records, the
+#: sha256 of the object's file when known): the members of a release family share their
+#: base's libraries, whose records are made once. Reused for an object of the same digest
+#: (the exports are the parser's facts of those bytes), else when its exports compare
+#: equal whole (its content may differ under one key). Started again past
+#: `_MAX_OWN_SYMBOLS` records: it outlives the images it served
+_OWN_SYMBOLS: dict[tuple[str, Suppressions], tuple[list[Any], dict[str, Any], str | None]] = {}
 _MAX_OWN_SYMBOLS = 1 << 20
 _own_held = [0]  # records the memo holds
 
 
-def _symbols_of(owner: str, exports: list[Any], suppress: _Suppress) -> dict[str, Any]:
+def _symbols_of(owner: str, exports: list[Any], suppress: _Suppress,
+                digest: str | None = None) -> dict[str, Any]:
     """Symbol key -> record of the exports of one library (or plugin), the first of a key
-    kept, without what `suppress` leaves out."""
+    kept, without what `suppress` leaves out (`digest`: the sha256 of the object's file,
+    when known)."""
     memo_key = (owner, suppress.source)
     known = _OWN_SYMBOLS.get(memo_key)
-    if known is not None and known[0] == exports:
+    if known is not None and (digest is not None and known[2] == digest
+                              or known[0] == exports):
         return known[1]
     records: dict[str, Any] = {}
     for export in exports:
@@ -221,8 +226,15 @@ def _symbols_of(owner: str, exports: list[Any], suppress: _Suppress) -> dict[str
         _own_held[0] = 0
     previous = _OWN_SYMBOLS.get(memo_key)
     _own_held[0] += len(records) - (len(previous[1]) if previous is not None else 0)
-    _OWN_SYMBOLS[memo_key] = (exports, records)
+    _OWN_SYMBOLS[memo_key] = (exports, records, digest)
     return records
+
+
+def _digest_of(files: Mapping[str, Any] | None, path: str) -> str | None:
+    """The sha256 of the file at `path` in a snapshot's files, when it has one."""
+    record = files.get(path) if files is not None else None
+    digest = record.get("sha256") if isinstance(record, dict) else None
+    return digest if isinstance(digest, str) else None
 
 
 def _add_symbols(records: dict[str, Any], symbols: dict[str, Any]) -> None:
@@ -239,11 +251,13 @@ def _add_symbols(records: dict[str, Any], symbols: dict[str, Any]) -> None:
 _RECORDS: IdentityMemo[dict[str, Any]] = IdentityMemo(2)
 
 
-def baseline_records(abi: dict[str, Any], suppressions: Suppressions) -> dict[str, Any]:
+def baseline_records(abi: dict[str, Any], suppressions: Suppressions,
+                     files: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What `abi.json` stores for a snapshot's ABI section: a record per library (soname)
     and per exported symbol (`SONAME:NAME@VERSION`), without what `suppressions` leave out.
     The same dict for the same section, and records shared between symbols: never changed
-    by their readers."""
+    by their readers. `files`: the snapshot's files, whose digests tell an object already
+    met (the same records whether given or not)."""
     known = _RECORDS.get((abi,), suppressions)
     if known is not None:
         return known
@@ -254,10 +268,11 @@ def baseline_records(abi: dict[str, Any], suppressions: Suppressions) -> dict[st
             continue
         records[key] = _library_record(abi, path, suppress)
         _add_symbols(records, _symbols_of(key, abi["objects"][path].get("exports") or [],
-                                          suppress))
+                                          suppress, _digest_of(files, path)))
     for path in _plugins(abi):
         records[path] = _plugin_record(abi, path, suppress)
-        _add_symbols(records, _symbols_of(path, abi["objects"][path]["exports"], suppress))
+        _add_symbols(records, _symbols_of(path, abi["objects"][path]["exports"], suppress,
+                                          _digest_of(files, path)))
     _RECORDS.put((abi,), suppressions, records)
     return records
 
