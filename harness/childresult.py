@@ -49,6 +49,11 @@ class ChildResult(Generic[T]):
         os.close(write_end)
         self._pid, self._fd = pid, read_end
 
+    @classmethod
+    def given(cls, value: T) -> ChildResult[T]:
+        """A result already known (no child)."""
+        return cls(lambda: value, fork=False)
+
     def result(self) -> T:
         """The function's result: the child's, or computed here when the child gave none."""
         if self._value is _UNSET:

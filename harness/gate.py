@@ -89,10 +89,11 @@ class SnapshotStore:
         #: each held snapshot's linkage findings, begun in a child when the snapshot was taken
         self._linkage: dict[str, ChildResult[list[Finding]]] = {}
         #: the images the run will ask for, in order, and whether one still needs its
-        #: snapshot (`plan`); image reference -> the child taking its snapshot ahead
+        #: snapshot (`plan`); image reference -> the child taking its snapshot ahead (and giving
+        #: its linkage findings when it took it)
         self._plan: list[ImageSpec] = []
         self._wanted: Callable[[ImageSpec], bool] = lambda spec: True
-        self._ahead: dict[str, ChildResult[bool]] = {}
+        self._ahead: dict[str, ChildResult[list[Finding] | bool]] = {}
         #: references a child was begun for (each once: one that failed is left to its tests)
         self._tried: set[str] = set()
 
@@ -139,15 +140,20 @@ class SnapshotStore:
         ahead = next((self._ahead.pop(ref) for ref in list(self._ahead)
                       if (found := self._found.get(ref)) is not None and found.key == info.key),
                      None)
+        findings: list[Finding] | None = None
         if ahead is not None:
             # never longer than the image's own time: a child stuck past it is stopped (its
             # lock goes with it) and the snapshot taken here, under the run's own bounds
-            ahead.wait(self.limits.image_seconds)
-            ahead.close()
+            if ahead.wait(self.limits.image_seconds):
+                given = ahead.result()
+                findings = given if isinstance(given, list) else None
+            else:
+                ahead.close()
         with gcpause.paused():
             snap = self._load_or_take(info)
         if ahead is not None:
-            self._linkage.setdefault(info.key, _linkage_of(snap, fork=True))
+            self._linkage.setdefault(info.key, ChildResult.given(findings) if findings is not None
+                                     else _linkage_of(snap, fork=True))
         self._take_next_ahead(info)
         self._memo.put(info.key, snap)
         # an id is an object's only while it lives: those of dropped snapshots go too
@@ -279,12 +285,12 @@ def _room_for_a_child() -> bool:
     return available > 2 * resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # both KiB
 
 
-def _taken_ahead(store: SnapshotStore, spec: ImageSpec, parent: int) -> bool:
+def _taken_ahead(store: SnapshotStore, spec: ImageSpec, parent: int) -> list[Finding] | bool:
     """In a forked child: find a planned image and, when `wanted`, take its snapshot into
-    the store's cache (`plan`). The parent's engine connection and signal handlers are not
-    this process's; its linkage is begun by the parent once it recalls the snapshot. Never
-    in the parent (a child that could not fork): there the snapshot is taken when asked
-    for."""
+    the store's cache (`plan`), and give its linkage findings (the parent then forks no
+    child of its own for them); True when another process took it, False when not wanted.
+    The parent's engine connection and signal handlers are not this process's. Never in
+    the parent (a child that could not fork): there the snapshot is taken when asked for."""
     import signal
 
     if os.getpid() == parent:
@@ -304,7 +310,8 @@ def _taken_ahead(store: SnapshotStore, spec: ImageSpec, parent: int) -> bool:
             # the run's process and another child keep the cores busy: a parser pool of
             # its own would cost more than it gives (bench/README.md)
             with gcpause.paused(), parsing_here():
-                store._take(info, path, linkage=False)
+                snap = store._take(info, path, linkage=False)
+                return linkage_findings(abi_with_env(snap))
     return True
 
 

@@ -26,7 +26,8 @@ def test_the_next_image_is_taken_ahead_and_is_the_snapshot_taken_here(
         store.snapshot_of(first)
         child = store._ahead[second.ref]
         assert child._pid, "no child was forked"
-        assert child.result() is True
+        # the child took it, and gives its linkage findings (none in this image)
+        assert child.result() == []
         upcoming = store.find_image(second)
         assert store._cache_path(upcoming).exists()
         ahead = store.snapshot_of(second)
@@ -111,7 +112,9 @@ def test_an_image_that_cannot_be_found_is_looked_for_in_the_child(
             store.plan(plan, lambda spec: True)
             store.snapshot_of(first)
             assert list(store._ahead) == [spec.ref for spec in plan[1:] if spec is not again]
-            assert all(child.result() is (ref == second.ref) for ref, child in store._ahead.items())
+            # taken (its linkage findings given) or not (False)
+            assert {ref: child.result() for ref, child in store._ahead.items()} == {
+                spec.ref: [] if spec is second else False for spec in plan[1:] if spec is not again}
             assert missing.ref not in store._found
             assert store._cache_path(store.find_image(second)).exists()
         finally:
@@ -168,7 +171,7 @@ def test_a_planned_run_takes_ahead_only_images_whose_judgements_are_not_all_know
         plan_run(store, [first, second, third], root, config, update=False)
         store.snapshot_of(first)
         assert store._ahead[second.ref].result() is False  # every judgement known: left
-        assert store._ahead[third.ref].result() is True
+        assert store._ahead[third.ref].result() == []  # taken, its linkage findings given
         assert store._cache_path(store.find_image(third)).exists()
         assert not store._cache_path(store.find_image(second)).exists()
     finally:
