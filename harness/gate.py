@@ -35,7 +35,7 @@ from harness.memo import Memo
 from harness.diff.linkage import Finding, linkage_findings
 from harness.policy import WaiverUse, judge
 from harness.snapshot import CACHE_FORMAT, SCHEMA, Snapshot, baseline_header, read_snapshot
-from harness.snapshot import layercache
+from harness.snapshot import layercache, subtrees
 from harness.snapshot.elf import parsing_here
 
 #: the reason on changes that `--update-baselines` accepted into the new baseline
@@ -298,6 +298,7 @@ def _taken_ahead(store: SnapshotStore, spec: ImageSpec, parent: int) -> list[Fin
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_DFL)
     store._engine, store._sources, store._linkage, store._ahead = None, {}, {}, {}
+    subtrees.last_walk()
     info = store.find_image(spec)
     if not store._wanted(spec):
         return False

@@ -205,3 +205,38 @@ def test_a_file_the_cache_lost_is_read(
     got = _walk([member, base], cache)
     assert not replayed
     assert got == _alone([member, base], tmp_path / "cache-alone")
+
+
+def test_a_rows_digest_is_read_from_each_packed_form() -> None:
+    """`_file_digest` reads what `unpack` gives, from a small row, a large one (ids past
+    16 bits) and a record kept as a dict; a folder, a symlink and a hard link have none."""
+    from harness.filetable import Names, pack
+
+    digest = "ab" * 32
+    names = Names()
+    for uid in (0, 70000):
+        record = {"type": "file", "mode": "0644", "uid": uid, "gid": 0, "size": 5,
+                  "sha256": digest}
+        assert subtrees._file_digest(pack(record, names)) == digest
+    odd = {"type": "file", "mode": "0644", "uid": 0, "gid": 0, "size": 5, "sha256": digest,
+           "extra": 1}
+    assert type(pack(odd, names)) is dict and subtrees._file_digest(pack(odd, names)) == digest
+    for other in ({"type": "dir", "mode": "0755", "uid": 0, "gid": 0},
+                  {"type": "symlink", "mode": "0777", "uid": 0, "gid": 0, "target": "x"},
+                  {"type": "file", "mode": "0644", "uid": 0, "gid": 0, "size": 5,
+                   "sha256": digest, "link": "/a"}):
+        assert subtrees._file_digest(pack(other, names)) is None
+
+
+def test_a_child_taking_its_last_snapshot_replays_but_notes_nothing(
+        tmp_path: Path, layers: tuple[Path, Path], replayed: list[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    base, member = layers
+    cache = tmp_path / "cache"
+    _walk([base], cache)
+    kept = list(subtrees._kept)
+    monkeypatch.setattr(subtrees, "_noting", [True])
+    subtrees.last_walk()
+    got = _walk([member, base], cache)
+    assert replayed == ["usr/share"] and subtrees._kept == kept
+    assert got == _alone([member, base], tmp_path / "cache-alone")

@@ -93,6 +93,16 @@ class _Walked:
     regular: dict[int, tuple[str, str, int, str]] = field(default_factory=dict)
 
 
+#: whether this process's walks note what they meet (`last_walk`)
+_noting = [True]
+
+
+def last_walk() -> None:
+    """This process takes no snapshot after its current one (a child taking one ahead,
+    harness.gate): its walk replays what earlier walks of the run noted, but notes nothing."""
+    _noting[0] = False
+
+
 #: folder key -> (the walk that noted it, the folder's own stamps, its members' range)
 _segments: dict[Hashable, tuple[_Walked, list[Stamped], int, int]] = {}
 #: the kept walks, oldest first, with their folder keys
@@ -109,7 +119,7 @@ class Recorder:
         #: the reader's irregular count then)
         self._open: list[tuple[str, Hashable, list[Stamped], int, int]] = []
         self._done: list[tuple[Hashable, list[Stamped], int, int]] = []
-        self._full = False
+        self._full = not _noting[0]
 
     def leave(self, path: str) -> None:
         """Before the member at `path`: close the folders the walk has left."""
@@ -118,11 +128,11 @@ class Recorder:
             if self._reader.irregular == irregular:
                 self._done.append((key, own, start, len(self._walked.paths)))
 
-    def note(self, path: str) -> list[Stamped] | None:
-        """Note the member the reader is at, its record made under `path`: its stamps, or
-        None when the walk notes no more."""
+    def note(self, path: str, folder: bool) -> list[Stamped] | None:
+        """Note the member the reader is at, its record made under `path`: its stamps (a
+        `folder`'s also when the walk notes no more: its subtree may still be replayed)."""
         if self._full:
-            return None
+            return self._reader.stamps() if folder else None
         stamped = self._reader.stamps()
         if stamped is None:
             # an init-layer folder: its parent (the root, /dev) is never replayed; were it
@@ -130,7 +140,7 @@ class Recorder:
             if self._open:
                 self._stop()
             return None
-        return stamped if self._add(path, stamped) else None
+        return stamped if self._add(path, stamped) or folder else None
 
     def _add(self, path: str, stamped: list[Stamped]) -> bool:
         if self._full:
@@ -163,20 +173,17 @@ class Recorder:
         walked = self._walked
         walked.rows = [_row(files, path) for path in walked.paths]
         for i, row in enumerate(walked.rows):
-            if type(row) is bytes and len(row) == 10:
-                continue  # a folder
-            record = unpack(row, _NO_NAMES)
-            if record.get("type") != "file" or "link" in record:
+            digest = _file_digest(row)
+            if digest is None:
                 continue
-            host = walked.stamped[i][0][0]
+            host, ident = walked.stamped[i][0]
             try:
                 located = cache.locate(host.decode("utf-8"))
             except UnicodeDecodeError:
                 located = None
-            if located is None:  # never replayed: no entry of the cache holds it
-                walked.regular[i] = ("", "", -1, "")
-            else:
-                walked.regular[i] = (*located, record["size"], record["sha256"])
+            # a file no entry of the cache can hold is never replayed
+            walked.regular[i] = ("", "", -1, "") if located is None else (
+                *located, ident[1], digest)
         keys = [key for key, *_ in self._done]
         for key, own, start, end in self._done:
             _segments[key] = (walked, own, start, end)
@@ -212,6 +219,21 @@ class Recorder:
             files.put_row(path, walked.rows[i])
             self._add(path, stamped)
         return True
+
+
+def _file_digest(row: Row) -> str | None:
+    """The sha256 of a walk's row of a regular file (not a hard link); None for another."""
+    if type(row) is bytes:
+        if len(row) == 44:
+            return row[12:44].hex()  # the small form (harness.filetable)
+        if len(row) == 50:
+            return row[18:50].hex()
+        return None  # a folder (a walk's rows hold no owning package yet)
+    record = unpack(row, _NO_NAMES)
+    digest = record.get("sha256")
+    if record.get("type") != "file" or "link" in record or type(digest) is not str:
+        return None
+    return digest
 
 
 def _row(files: FileTable, path: str) -> Row:

@@ -229,7 +229,7 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> FileTable:
                 record["dev"] = f"{member.devmajor},{member.devminor}"
             files[path] = record
             if recorder is not None and folders is not None:
-                own = recorder.note(path)
+                own = recorder.note(path, kind == "dir")
                 key = folders.folder_key() if kind == "dir" and own is not None else None
                 if key is not None and own is not None:
                     if recorder.replay(key, own, files, collectors,
