@@ -253,6 +253,16 @@ class FileTable(Mapping[str, dict[str, Any]]):
             if type(row) is dict:
                 yield path, row
 
+    def type_of(self, path: str, default: Any = None) -> Any:
+        """The `type` of the record at `path` (None for a record without one), `default`
+        when there is none; nothing unpacked."""
+        row = self.row(path)
+        if row is None:
+            return default
+        if type(row) is bytes:
+            return "dir" if len(row) == 10 else "file"
+        return row.get("type")  # type: ignore[union-attr]
+
     def paths_of(self, kind: str) -> Iterator[str]:
         """The paths whose record's type is `kind`, no record unpacked."""
         for path, row in self.rows_iter():

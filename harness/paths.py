@@ -87,6 +87,20 @@ def real_path(files: Mapping[str, dict[str, Any]], path: str, follow_last: bool 
     return follow(path, target_of, files.__contains__, follow_last)
 
 
+#: what `type_of` gives for a path with no record
+_ABSENT = object()
+
+
+def type_of(files: Mapping[str, dict[str, Any]], path: str) -> Any:
+    """The `type` of the record at `path` (None for a record without one), `_ABSENT` when
+    there is none; a packed table's record not unpacked (harness.filetable)."""
+    of = getattr(files, "type_of", None)
+    if of is not None:
+        return of(path, _ABSENT)
+    record = files.get(path)
+    return _ABSENT if record is None else record.get("type")
+
+
 class SymlinkResolver:
     """`real_path` for many paths of one snapshot: parent folders are resolved once each (a
     package database lists thousands of files in a few hundred folders)."""
@@ -97,8 +111,8 @@ class SymlinkResolver:
 
     def real_path(self, path: str, follow_last: bool = True) -> str | None:
         """As `real_path(files, path, follow_last)`."""
-        record = self.files.get(path)
-        if record is not None and (not follow_last or record.get("type") != "symlink"):
+        kind = type_of(self.files, path)
+        if kind is not _ABSENT and (not follow_last or kind != "symlink"):
             return path  # the common case: the path is there as written
         parent, _, name = normal(path).rpartition("/")
         if parent not in self._dirs:
@@ -109,6 +123,6 @@ class SymlinkResolver:
         if not name:
             return real_parent
         joined = real_parent.rstrip("/") + "/" + name
-        if joined == path and record is None:
+        if joined == path and kind is _ABSENT:
             return None
         return real_path(self.files, joined, follow_last)

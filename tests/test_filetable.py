@@ -273,3 +273,19 @@ def test_a_package_set_on_a_record_reads_back(record: dict[str, Any]) -> None:
     many["/a"] = record
     many.set_package("/a", "last")
     assert many["/a"] == {**record, "package": "last"}
+
+
+@pytest.mark.parametrize("record", [
+    FILE, {**FILE, "package": "libc6"}, DIR, {**FILE, "uid": (1 << 32) - 1},
+    {"type": "symlink", "mode": "0777", "uid": 0, "gid": 0, "target": "busybox"},
+    {**FILE, "link": "/bin/x"}, {**FILE, "mode": "755"},
+    {k: v for k, v in FILE.items() if k != "type"},  # a hand-edited record of no type
+])
+def test_a_records_type_is_told_without_unpacking_it(record: dict[str, Any]) -> None:
+    absent = object()
+    table = FileTable({"/x": record})
+    assert table.type_of("/x", absent) == record.get("type")
+    assert table.type_of("/y", absent) is absent
+    from harness.paths import _ABSENT, type_of
+    assert type_of(table, "/x") == type_of({"/x": record}, "/x") == record.get("type")
+    assert type_of(table, "/y") is type_of({}, "/y") is _ABSENT

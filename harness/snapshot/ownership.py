@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.filetable import FileTable
-from harness.paths import SymlinkResolver
+from harness.paths import _ABSENT, SymlinkResolver, type_of
 
 #: rpm file flags and states that make a recorded file legitimately absent or different
 RPMFILE_CONFIG, RPMFILE_DOC, RPMFILE_MISSINGOK, RPMFILE_GHOST = 1, 2, 8, 64
@@ -44,6 +44,8 @@ def verify(files: Mapping[str, dict[str, Any]], lists: dict[str, list[dict[str, 
                 if not (flags & (RPMFILE_MISSINGOK | RPMFILE_DOC) or DOC_PATHS.match(path)):
                     missing.setdefault(key, []).append(path)
                 continue
+            if not _compares(entry):
+                continue  # nothing recorded to compare (dpkg keeps md5s only): not unpacked
             diff = _differences(entry, files[real], flags, users, groups)
             if diff:
                 changed[real] = {"package": key, **diff}
@@ -52,6 +54,12 @@ def verify(files: Mapping[str, dict[str, Any]], lists: dict[str, list[dict[str, 
     unowned = sorted(p for p in regular if p not in owned)
     return {"missing": missing, "changed": changed, "unowned": unowned,
             "packages_with_lists": len(lists)}
+
+
+def _compares(entry: dict[str, Any]) -> bool:
+    """Whether a recorded file holds anything `_differences` compares."""
+    return (entry.get("mode") is not None or bool(entry.get("user") or entry.get("group"))
+            or str(entry.get("digest") or "").startswith("sha256:"))
 
 
 def _differences(entry: dict[str, Any], record: dict[str, Any], flags: int,
@@ -86,13 +94,13 @@ def file_owners(files: Mapping[str, dict[str, Any]], lists: Mapping[str, list[di
         name = str(packages.get(key, {}).get("name") or key.rsplit(":", 1)[0])
         for entry in lists[key]:
             path = str(entry["path"])
-            record = files.get(path)
+            kind = type_of(files, path)  # no record unpacked
             real: str | None = path
-            if record is None or record.get("type") == "symlink":
+            if kind is _ABSENT or kind == "symlink":
                 resolver = resolver or SymlinkResolver(files)
                 real = resolver.real_path(path, follow_last=False)
-                record = files.get(real) if real is not None else None
-            if record is None or record.get("type") == "dir" or real is None:
+                kind = type_of(files, real) if real is not None else _ABSENT
+            if kind is _ABSENT or kind == "dir" or real is None:
                 continue
             owners.setdefault(real, name)
     return owners
