@@ -272,3 +272,31 @@ def test_a_snapshot_notes_at_most_max_learnt_larger_files(
     assert noted == [3] and len(marshal.loads(shard.read_bytes())) == 3
     assert _snapshot(layer, folder, []) == first
     assert noted == [3, 3] and len(marshal.loads(shard.read_bytes())) == 6
+
+
+def test_a_shard_is_read_once_while_its_file_is_unchanged(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A later snapshot of the process (or a child it forks) finds a shard it read or wrote
+    loaded; one rewritten since is read again; one past `MAX_LOADED` entries is not kept."""
+    import marshal
+
+    monkeypatch.setattr(layercache, "_loaded", {})
+    layer, folder = _layer(tmp_path), tmp_path / "cache"
+    first = _snapshot(layer, folder, [])
+    reads: list[int] = []
+    loads = marshal.loads
+
+    def counting(data: bytes) -> Any:
+        reads.append(len(data))
+        return loads(data)
+    monkeypatch.setattr(layercache.marshal, "loads", counting)
+    assert _snapshot(layer, folder, []) == first and not reads  # kept as written
+    (shard,) = folder.glob("*.layer")
+    entries = loads(shard.read_bytes())
+    shard.write_bytes(marshal.dumps(entries))  # the same entries, another file
+    assert _snapshot(layer, folder, []) == first and len(reads) == 1
+    monkeypatch.setattr(layercache, "MAX_LOADED", 1)
+    layercache._loaded.clear()
+    for _ in range(2):
+        assert _snapshot(layer, folder, []) == first
+    assert len(reads) == 3 and not layercache._loaded

@@ -8,8 +8,10 @@ file's facts are keyed by its host path below its layer folder and checked again
 identity (inode, size, mtime and ctime in ns): a family of images pays the parsing and hashing
 of its unique layers once, and a rebuilt image over an unchanged base only those of its new
 layers. The merged view (whiteouts, opaque folders, the winning copy of a path) is still the
-reader's, walked per image: only per-file work is reused, so the snapshot, hence every
-baseline, is the one a walk without the cache takes (tests/test_layercache.py).
+reader's, walked per image (within one run, a member replays the folders it shares with a
+base walked before: harness.snapshot.subtrees, which offers their files through `offer`):
+only per-file work is reused, so the snapshot, hence every baseline, is the one a walk
+without the cache takes (tests/test_layercache.py).
 
 A known file is never opened: its identity is the reader's own lstat of it (taken as its
 folder was listed), and the collectors decide whether they want it (`ContentCollector.wants`)
@@ -235,9 +237,10 @@ class LayerCache:
 #: shard file -> (its identity when read, its well-formed entries): a process's later
 #: snapshots, and the children it forks to take the next ones (harness.gate), find the
 #: shards it read or wrote loaded, while the files are as they were. At most
-#: `MAX_LOADED` entries in all, past which it starts again
+#: `MAX_LOADED` entries in all (a base image's worth: an entry holds a file's head, up to
+#: 256 bytes, and the memo outlives the snapshot), past which it starts again
 _loaded: dict[Path, tuple[tuple[int, int, int, int], dict[str, Entry]]] = {}
-MAX_LOADED = 1 << 17
+MAX_LOADED = 1 << 14
 
 
 def _identity(path: Path) -> tuple[int, int, int, int] | None:
@@ -272,6 +275,8 @@ def _loaded_shard(path: Path) -> dict[str, Entry]:
 
 def _remember(path: Path, ident: tuple[int, int, int, int], shard: dict[str, Entry]) -> None:
     _loaded.pop(path, None)
+    if len(shard) > MAX_LOADED:
+        return  # read again when asked
     if sum(len(entries) for _, entries in _loaded.values()) + len(shard) > MAX_LOADED:
         _loaded.clear()
     _loaded[path] = (ident, shard)

@@ -40,6 +40,7 @@ from typing import Any, Protocol
 from harness.errors import SourceError
 from harness.filetable import FileTable, Names, Row, unpack
 from harness.limits import tick
+from harness.rootfs.readers import STAMP
 
 #: members one walk notes at most (a note holds the member's path and its host paths'
 #: identities); past it the walk notes no more, and replays nothing it had not noted
@@ -48,8 +49,9 @@ MAX_NOTED = 1 << 15
 #: on it that a later member shares more with)
 KEPT_WALKS = 2
 
-#: a host path and its identity (harness.source.layerdirs `Stamp`)
-Stamped = tuple[bytes, tuple[int, int, int, int]]
+#: a member's layer folders and identities, flat: (layer, stamp, layer, stamp...), a stamp
+#: packed as harness.rootfs.readers `STAMP` (`LayerDirsReader.stamps`)
+Stamped = tuple[bytes, ...]
 #: takes a file's bytes to the collectors that want them, as the walk does, and gives its
 #: sha256 (harness.snapshot.walk `_hash_and_collect`)
 Collect = Callable[[Any, str, int, list[Any], list[Any]], tuple[str, bytes]]
@@ -64,7 +66,7 @@ class FolderReader(Protocol):
 
     def folder_key(self) -> Hashable | None: ...
 
-    def stamps(self) -> list[Stamped] | None: ...
+    def stamps(self) -> Stamped | None: ...
 
     def skip_folder(self) -> None: ...
 
@@ -83,14 +85,12 @@ class KnownFiles(Protocol):
 
 @dataclass(slots=True)
 class _Walked:
-    """The members one walk noted, in its order: path, host paths with identities, and
-    (once the walk ended) the record's row as the walk made it, and for each regular file
-    by index its (layer, name) in the layer cache, size and sha256."""
+    """The members one walk noted, in its order: path, layer folders with identities, and
+    (once the walk ended) the record's row as the walk made it. About 150 bytes a member."""
 
     paths: list[str] = field(default_factory=list)
-    stamped: list[list[Stamped]] = field(default_factory=list)
+    stamped: list[Stamped] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
-    regular: dict[int, tuple[str, str, int, str]] = field(default_factory=dict)
 
 
 #: whether this process's walks note what they meet (`last_walk`)
@@ -104,7 +104,7 @@ def last_walk() -> None:
 
 
 #: folder key -> (the walk that noted it, the folder's own stamps, its members' range)
-_segments: dict[Hashable, tuple[_Walked, list[Stamped], int, int]] = {}
+_segments: dict[Hashable, tuple[_Walked, Stamped, int, int]] = {}
 #: the kept walks, oldest first, with their folder keys
 _kept: list[tuple[_Walked, list[Hashable]]] = []
 
@@ -117,8 +117,8 @@ class Recorder:
         self._walked = _Walked()
         #: folders the walk is below: (their path and "/", key, own stamps, first member,
         #: the reader's irregular count then)
-        self._open: list[tuple[str, Hashable, list[Stamped], int, int]] = []
-        self._done: list[tuple[Hashable, list[Stamped], int, int]] = []
+        self._open: list[tuple[str, Hashable, Stamped, int, int]] = []
+        self._done: list[tuple[Hashable, Stamped, int, int]] = []
         self._full = not _noting[0]
 
     def leave(self, path: str) -> None:
@@ -128,7 +128,7 @@ class Recorder:
             if self._reader.irregular == irregular:
                 self._done.append((key, own, start, len(self._walked.paths)))
 
-    def note(self, path: str, folder: bool) -> list[Stamped] | None:
+    def note(self, path: str, folder: bool) -> Stamped | None:
         """Note the member the reader is at, its record made under `path`: its stamps (a
         `folder`'s also when the walk notes no more: its subtree may still be replayed)."""
         if self._full:
@@ -142,7 +142,7 @@ class Recorder:
             return None
         return stamped if self._add(path, stamped) or folder else None
 
-    def _add(self, path: str, stamped: list[Stamped]) -> bool:
+    def _add(self, path: str, stamped: Stamped) -> bool:
         if self._full:
             return False
         if len(self._walked.paths) >= MAX_NOTED:
@@ -152,7 +152,7 @@ class Recorder:
         self._walked.stamped.append(stamped)
         return True
 
-    def enter(self, path: str, key: Hashable, own: list[Stamped]) -> None:
+    def enter(self, path: str, key: Hashable, own: Stamped) -> None:
         """The member at `path` is a folder of this key and stamps: what follows below it
         is its subtree."""
         if not self._full:
@@ -164,7 +164,7 @@ class Recorder:
         self._full = True
         self._open.clear()
 
-    def finish(self, files: FileTable, cache: KnownFiles) -> None:
+    def finish(self, files: FileTable) -> None:
         """The walk ended (every record complete, none yet given its owning package): keep
         each closed folder's members for later walks of this process."""
         self.leave("")
@@ -172,18 +172,6 @@ class Recorder:
             return
         walked = self._walked
         walked.rows = [_row(files, path) for path in walked.paths]
-        for i, row in enumerate(walked.rows):
-            digest = _file_digest(row)
-            if digest is None:
-                continue
-            host, ident = walked.stamped[i][0]
-            try:
-                located = cache.locate(host.decode("utf-8"))
-            except UnicodeDecodeError:
-                located = None
-            # a file no entry of the cache can hold is never replayed
-            walked.regular[i] = ("", "", -1, "") if located is None else (
-                *located, ident[1], digest)
         keys = [key for key, *_ in self._done]
         for key, own, start, end in self._done:
             _segments[key] = (walked, own, start, end)
@@ -194,7 +182,7 @@ class Recorder:
                 if key in _segments and _segments[key][0] is old:
                     del _segments[key]
 
-    def replay(self, key: Hashable, own: list[Stamped], files: FileTable,
+    def replay(self, key: Hashable, own: Stamped, files: FileTable,
                collectors: list[Any], cache: KnownFiles,
                capped: Callable[[list[Any], str, int], list[Any]], collect: Collect) -> bool:
         """Replay the members below the folder the walk is at (of `key`, its copies'
@@ -206,16 +194,15 @@ class Recorder:
         if found is None or found[1] != own:
             return False
         walked, _, start, end = found
-        entries = _checked(walked, start, end, cache)
-        if entries is None:
+        known = _checked(walked, start, end, cache)
+        if known is None:
             return False
         for i in range(start, end):
             path, stamped = walked.paths[i], walked.stamped[i]
             tick(path)  # the image's time budget, as for a member read
-            entry = entries.get(i)
-            if entry is not None:
-                _offer(path, walked.regular[i], entry, stamped[0][0], collectors, cache,
-                       capped, collect)
+            file = known.get(i)
+            if file is not None:
+                _offer(path, *file, collectors, cache, capped, collect)
             files.put_row(path, walked.rows[i])
             self._add(path, stamped)
         return True
@@ -242,36 +229,44 @@ def _row(files: FileTable, path: str) -> Row:
     return row
 
 
-def _checked(walked: _Walked, start: int, end: int, cache: KnownFiles) -> dict[int, Any] | None:
-    """The layer cache's entry of each regular file in the range, by index, when every
-    member in it is as the walk met it (its host paths' identities unchanged, each regular
-    file held by the cache with the walk's digest); else None."""
-    found: dict[int, Any] = {}
-    lstat, regular = os.lstat, walked.regular
+def _checked(walked: _Walked, start: int, end: int, cache: KnownFiles
+             ) -> dict[int, tuple[Any, bytes, int, str]] | None:
+    """Each regular file's (layer cache entry, host path, size, sha256) by index, when every
+    member in the range is as the walk met it (its host paths' identities unchanged, each
+    regular file held by the cache with the walk's digest); else None."""
+    found: dict[int, tuple[Any, bytes, int, str]] = {}
+    lstat, pack = os.lstat, STAMP.pack
     for i in range(start, end):
-        for host, ident in walked.stamped[i]:
+        rel = walked.paths[i].encode("utf-8", "surrogateescape")  # "/" and the name
+        stamped = walked.stamped[i]
+        for at in range(0, len(stamped), 2):
             try:
-                st = lstat(host)
+                st = lstat(stamped[at] + rel)
             except OSError:
                 return None
-            if (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) != ident:
+            if pack(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) != stamped[at + 1]:
                 return None
-        file = regular.get(i)
-        if file is not None:
-            layer, name, _, digest = file
-            entry = cache.entry(layer, name, walked.stamped[i][0][1]) if layer else None
-            if entry is None or entry[4] != digest:
-                return None
-            found[i] = entry
+        digest = _file_digest(walked.rows[i])
+        if digest is None:
+            continue
+        host = stamped[0] + rel
+        try:
+            located = cache.locate(host.decode("utf-8"))
+        except UnicodeDecodeError:
+            return None  # no entry of the cache holds such a file
+        ident = STAMP.unpack(stamped[1])
+        entry = cache.entry(*located, ident) if located is not None else None
+        if entry is None or entry[4] != digest:
+            return None
+        found[i] = (entry, host, ident[1], digest)
     return found
 
 
-def _offer(path: str, file: tuple[str, str, int, str], entry: Any, host: bytes,
-           collectors: list[Any], cache: KnownFiles,
-           capped: Callable[[list[Any], str, int], list[Any]], collect: Collect) -> None:
+def _offer(path: str, entry: Any, host: bytes, size: int, digest: str, collectors: list[Any],
+           cache: KnownFiles, capped: Callable[[list[Any], str, int], list[Any]],
+           collect: Collect) -> None:
     """A regular file to the collectors, as the walk offers one the cache knows: its bytes
     read from `host` for those that want them, checked against the digest kept."""
-    size, digest = file[2], file[3]
     known, takers = cache.offer(path, entry, size, collectors, capped)
     if known is not None or not takers:
         return

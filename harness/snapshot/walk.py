@@ -244,7 +244,7 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> FileTable:
             files[path] = record
         _complete_hardlinks(files)
         if recorder is not None:
-            recorder.finish(files, cast(subtrees.KnownFiles, cache))
+            recorder.finish(files)
     except TarFormatError as exc:
         raise SourceError(f"filesystem stream is damaged: {exc}") from exc
     except OSError as exc:

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import SourceError
+from harness.rootfs.readers import stamp
 from harness.rootfs.tarstream import Member
 
 BUFFER = 1 << 20
@@ -54,14 +55,6 @@ _NO_XATTRS = (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP)
 #: below them depends on more than their copies
 _INIT_PARENTS = frozenset(path.rpartition(b"/")[0] for path in INIT_PATHS)
 
-#: a file's identity as a listing saw it: inode, size, mtime and ctime (ns). A folder's
-#: moves whenever a name in it is added, removed or renamed, or its attributes change
-Stamp = tuple[int, int, int, int]
-
-
-def stamp(st: os.stat_result) -> Stamp:
-    """The identity of an lstat (`Stamp`)."""
-    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 @dataclass
@@ -73,8 +66,8 @@ class _Entry:
     st: os.stat_result | None                 # None for an init-layer folder
     copies: list[tuple[int, bytes]] | None    # (layer, folder) top first; None: not a folder
     merging: bool = True                      # lower copies still merge into this folder
-    #: each copy's identity as listed (`Stamp`), in the order of `copies`
-    stamps: list[Stamp] | None = None
+    #: each copy's identity as listed (`stamp`), in the order of `copies`
+    stamps: list[bytes] | None = None
 
 
 class LayerDirsReader:
@@ -150,15 +143,19 @@ class LayerDirsReader:
         return (self._rel, tuple((folder, layer < last) for layer, folder in entry.copies),
                 self._hidden_sink is not None)
 
-    def stamps(self) -> list[tuple[bytes, Stamp]] | None:
-        """The current member's host paths and identities as listed: each copy of a folder
-        (before it was listed), a non-folder's winning copy; None for an init-layer folder."""
+    def stamps(self) -> tuple[bytes, ...] | None:
+        """The current member's layer folders and identities as listed, flat: (layer, stamp,
+        layer, stamp...), each copy of a folder's (stamped before it was listed), a
+        non-folder's winning copy's; None for an init-layer folder. A copy's host path is
+        its layer folder, "/", and the member's name (as bytes)."""
         entry = self._entry
         if entry is None or entry.st is None:
             return None
+        roots = self._roots
         if entry.copies is None:
-            return [(entry.path, stamp(entry.st))]
-        return list(zip((folder for _, folder in entry.copies), entry.stamps or ()))
+            return roots[entry.layer], stamp(entry.st)
+        return tuple(part for (layer, _), st in zip(entry.copies, entry.stamps or ())
+                     for part in (roots[layer], st))
 
     def skip_folder(self) -> None:
         """Do not descend into the current member, a folder (the caller has its entries)."""
