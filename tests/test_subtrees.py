@@ -240,3 +240,19 @@ def test_a_child_taking_its_last_snapshot_replays_but_notes_nothing(
     got = _walk([member, base], cache)
     assert replayed == ["usr/share"] and subtrees._kept == kept
     assert got == _alone([member, base], tmp_path / "cache-alone")
+
+
+def test_a_name_that_is_not_utf8_is_walked_as_before(
+        tmp_path: Path, layers: tuple[Path, Path], replayed: list[str]) -> None:
+    """An image chooses its names: a file the layer cache cannot key (not UTF-8) keeps its
+    folder from being replayed; its neighbours' folders still are."""
+    base, member = layers
+    with open(os.path.join(os.fsencode(base / "usr/share/doc/a"), b"bad\xff"), "wb") as f:
+        f.write(b"x" * 10)
+    cache = tmp_path / "cache"
+    _walk([base], cache)
+    got = _walk([member, base], cache)
+    assert "usr/share/doc/b" in replayed and "usr/share/doc/a" not in replayed
+    assert "usr/share" not in replayed
+    assert got == _alone([member, base], tmp_path / "cache-alone")
+    assert "/usr/share/doc/a/bad\udcff" in got[0]

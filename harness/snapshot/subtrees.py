@@ -132,7 +132,8 @@ class Recorder:
         """Note the member the reader is at, its record made under `path`: its stamps (a
         `folder`'s also when the walk notes no more: its subtree may still be replayed)."""
         if self._full:
-            return self._reader.stamps() if folder else None
+            # a folder may still be replayed, when an earlier walk noted any
+            return self._reader.stamps() if folder and _segments else None
         stamped = self._reader.stamps()
         if stamped is None:
             # an init-layer folder: its parent (the root, /dev) is never replayed; were it
@@ -141,6 +142,12 @@ class Recorder:
                 self._stop()
             return None
         return stamped if self._add(path, stamped) or folder else None
+
+    @property
+    def idle(self) -> bool:
+        """Whether the walk notes no more and no earlier walk noted anything to replay:
+        it need not be asked of the members left (but `finish` still keeps what it noted)."""
+        return self._full and not _segments
 
     def _add(self, path: str, stamped: Stamped) -> bool:
         if self._full:

@@ -171,6 +171,7 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> FileTable:
         folders = (cast(subtrees.FolderReader, reader)
                    if cache is not None and hasattr(reader, "folder_key") else None)
         recorder = subtrees.Recorder(folders) if folders is not None else None
+        live = recorder  # while it notes, or may replay
         for member in reader:
             # not interned: a files baseline read against this table holds only the paths
             # whose records differ (harness.baseline), and the interned strings' table would
@@ -178,8 +179,8 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> FileTable:
             path = "/" + member.name if clean else normalize_path(member.name)
             if path == "/" or path in ENGINE_INIT_PATHS:
                 continue
-            if recorder is not None:
-                recorder.leave(path)
+            if live is not None:
+                live.leave(path)
             tick(path)  # the image's time budget, if it is read under one
             kind = _TYPES.get(member.type, "other")
             record: dict[str, Any] = {"type": kind, "mode": mode_string(member.mode),
@@ -228,16 +229,17 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> FileTable:
             elif kind in ("char", "block"):
                 record["dev"] = f"{member.devmajor},{member.devminor}"
             files[path] = record
-            if recorder is not None and folders is not None:
-                own = recorder.note(path, kind == "dir")
+            if live is not None and folders is not None:
+                own = live.note(path, kind == "dir")
                 key = folders.folder_key() if kind == "dir" and own is not None else None
                 if key is not None and own is not None:
-                    if recorder.replay(key, own, files, collectors,
-                                       cast(subtrees.KnownFiles, cache), _capped,
-                                       _hash_and_collect):
+                    if live.replay(key, own, files, collectors, cast(subtrees.KnownFiles, cache),
+                                   _capped, _hash_and_collect):
                         folders.skip_folder()
                     else:
-                        recorder.enter(path, key, own)
+                        live.enter(path, key, own)
+                if live.idle:
+                    live = None
         for path, digest in pending.items():
             record = files[path]
             record["sha256"] = digest()
