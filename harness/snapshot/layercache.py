@@ -116,12 +116,11 @@ class LayerCache:
         that want it) when they were asked; (None, None) when the cache cannot tell (not
         asked). A file the cache did not know is learnt once the walk tells its head (`read`)."""
         host = reader.host_path()
-        cut = host.find(_LAYER_MARK) if host else -1
-        st = reader.host_stat() if cut >= 0 else None
-        if st is None:
+        located = self.locate(host) if host else None
+        st = reader.host_stat() if located is not None else None
+        if located is None or st is None:
             return None, None
-        layer, name = host[:cut + len(_LAYER_MARK)], host[cut + len(_LAYER_MARK):]
-        layer = self._layers.setdefault(layer, layer)  # one string per layer, not per miss
+        layer, name = located
         ident = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         entry = self._shard(layer).get(name)  # well formed (`_shard`, `learn`)
         if entry is None or entry[:4] != ident or st.st_size != size:
@@ -140,6 +139,7 @@ class LayerCache:
         if cut < 0:
             return None
         layer = host[:cut + len(_LAYER_MARK)]
+        # one string per layer, not per file noted
         return self._layers.setdefault(layer, layer), host[cut + len(_LAYER_MARK):]
 
     def entry(self, layer: str, name: str, ident: tuple[int, int, int, int]) -> Entry | None:

@@ -56,7 +56,6 @@ _NO_XATTRS = (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP)
 _INIT_PARENTS = frozenset(path.rpartition(b"/")[0] for path in INIT_PATHS)
 
 
-
 @dataclass
 class _Entry:
     """One name of a merged folder: its winning copy, and for a folder every copy it merges."""
