@@ -115,14 +115,10 @@ _LOADED: Memo[Path, tuple[bytes, dict[str, Any], Mapping[str, Any]]] = Memo(12)
 _DIGESTS: dict[Path, tuple[tuple[int, int, int, int], bytes]] = {}
 
 
-def _stamp(st: os.stat_result) -> tuple[int, int, int, int]:
-    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
-
-
 def _known_digest(path: Path, st: os.stat_result) -> bytes | None:
     """The sha256 `file_digest` took of the file while it had this stat (None: not taken)."""
     known = _DIGESTS.get(path)
-    return known[1] if known is not None and known[0] == _stamp(st) else None
+    return known[1] if known is not None and known[0] == safepath.identity(st) else None
 
 
 def file_digest(path: Path) -> bytes:
@@ -131,7 +127,7 @@ def file_digest(path: Path) -> bytes:
     known = _known_digest(path, st)
     if known is not None:
         return known
-    stamp = _stamp(st)
+    stamp = safepath.identity(st)
     with path.open("rb") as f:  # in chunks: the files baseline of a large image is large
         digest = hashlib.file_digest(f, "sha256").digest()
     if len(_DIGESTS) > 64:

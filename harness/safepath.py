@@ -93,3 +93,14 @@ def replace_file(path: Path, data: bytes | Iterable[bytes], mode: int | None = N
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+#: a file's identity as a stat sees it: (inode, size, mtime ns, ctime ns). A file replaced
+#: by rename has another inode; one written in place moves its mtime and ctime; a folder's
+#: move whenever a name in it is added, removed or renamed
+Identity = tuple[int, int, int, int]
+
+
+def identity(st: os.stat_result) -> Identity:
+    """The identity of a stat result (`Identity`): what the caches here trust a file by."""
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import IO, Protocol, Union
 
 from harness.rootfs.tarstream import Member
+from harness.safepath import identity
 
 
 class MemberReader(Protocol):
@@ -58,4 +59,4 @@ STAMP = struct.Struct("<Qqqq")
 
 def stamp(st: os.stat_result) -> bytes:
     """The identity of an lstat (`STAMP`)."""
-    return STAMP.pack(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return STAMP.pack(*identity(st))

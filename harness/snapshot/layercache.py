@@ -121,7 +121,7 @@ class LayerCache:
         if located is None or st is None:
             return None, None
         layer, name = located
-        ident = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        ident = safepath.identity(st)
         entry = self._shard(layer).get(name)  # well formed (`_shard`, `learn`)
         if entry is None or entry[:4] != ident or st.st_size != size:
             self._note(_Miss(path, layer, name, ident))
@@ -245,10 +245,9 @@ MAX_LOADED = 1 << 14
 
 def _identity(path: Path) -> tuple[int, int, int, int] | None:
     try:
-        st = path.stat()
+        return safepath.identity(path.stat())
     except OSError:
         return None
-    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _loaded_shard(path: Path) -> dict[str, Entry]:

@@ -40,7 +40,7 @@ from typing import Any, Protocol
 from harness.errors import SourceError
 from harness.filetable import FileTable, Names, Row, unpack
 from harness.limits import tick
-from harness.rootfs.readers import STAMP
+from harness.rootfs.readers import STAMP, stamp
 
 #: members one walk notes at most (a note holds the member's path and its host paths'
 #: identities); past it the walk notes no more, and replays nothing it had not noted
@@ -71,7 +71,7 @@ class FolderReader(Protocol):
     def skip_folder(self) -> None: ...
 
 
-class KnownFiles(Protocol):
+class CacheEntries(Protocol):
     """The layer cache (harness.snapshot.layercache), as a replay asks it."""
 
     def locate(self, host: str) -> tuple[str, str] | None: ...
@@ -190,7 +190,7 @@ class Recorder:
                     del _segments[key]
 
     def replay(self, key: Hashable, own: Stamped, files: FileTable,
-               collectors: list[Any], cache: KnownFiles,
+               collectors: list[Any], cache: CacheEntries,
                capped: Callable[[list[Any], str, int], list[Any]], collect: Collect) -> bool:
         """Replay the members below the folder the walk is at (of `key`, its copies'
         stamps `own`) as an earlier walk met them: their records into `files`, each regular
@@ -236,13 +236,13 @@ def _row(files: FileTable, path: str) -> Row:
     return row
 
 
-def _checked(walked: _Walked, start: int, end: int, cache: KnownFiles
+def _checked(walked: _Walked, start: int, end: int, cache: CacheEntries
              ) -> dict[int, tuple[Any, bytes, int, str]] | None:
     """Each regular file's (layer cache entry, host path, size, sha256) by index, when every
     member in the range is as the walk met it (its host paths' identities unchanged, each
     regular file held by the cache with the walk's digest); else None."""
     found: dict[int, tuple[Any, bytes, int, str]] = {}
-    lstat, pack = os.lstat, STAMP.pack
+    lstat = os.lstat
     for i in range(start, end):
         rel = walked.paths[i].encode("utf-8", "surrogateescape")  # "/" and the name
         stamped = walked.stamped[i]
@@ -251,7 +251,7 @@ def _checked(walked: _Walked, start: int, end: int, cache: KnownFiles
                 st = lstat(stamped[at] + rel)
             except OSError:
                 return None
-            if pack(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) != stamped[at + 1]:
+            if stamp(st) != stamped[at + 1]:
                 return None
         digest = _file_digest(walked.rows[i])
         if digest is None:
@@ -270,7 +270,7 @@ def _checked(walked: _Walked, start: int, end: int, cache: KnownFiles
 
 
 def _offer(path: str, entry: Any, host: bytes, size: int, digest: str, collectors: list[Any],
-           cache: KnownFiles, capped: Callable[[list[Any], str, int], list[Any]],
+           cache: CacheEntries, capped: Callable[[list[Any], str, int], list[Any]],
            collect: Collect) -> None:
     """A regular file to the collectors, as the walk offers one the cache knows: its bytes
     read from `host` for those that want them, checked against the digest kept."""

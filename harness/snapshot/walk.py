@@ -233,7 +233,7 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> FileTable:
                 own = live.note(path, kind == "dir")
                 key = folders.folder_key() if kind == "dir" and own is not None else None
                 if key is not None and own is not None:
-                    if live.replay(key, own, files, collectors, cast(subtrees.KnownFiles, cache),
+                    if live.replay(key, own, files, collectors, cast(subtrees.CacheEntries, cache),
                                    _capped, _hash_and_collect):
                         folders.skip_folder()
                     else:
