@@ -256,3 +256,100 @@ def test_a_name_that_is_not_utf8_is_walked_as_before(
     assert "usr/share" not in replayed
     assert got == _alone([member, base], tmp_path / "cache-alone")
     assert "/usr/share/doc/a/bad\udcff" in got[0]
+
+
+class CountingTaker(Taker):
+    """A `Taker` that keeps the count the walk reads (`ContentCollector.noticed`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.noticed = 0
+
+    def wants(self, path: str, head: bytes, size: int) -> bool:
+        wanted = super().wants(path, head, size)
+        self.noticed += wanted
+        return wanted
+
+
+class Asked:
+    """Records every file it is asked of, and takes notice of none (a test's spy: a real
+    collector counts what its `wants` keeps)."""
+
+    def __init__(self) -> None:
+        self.noticed = 0
+        self.asked: list[str] = []
+
+    def wants(self, path: str, head: bytes, size: int) -> bool:
+        self.asked.append(path)
+        return False
+
+    def take(self, path: str, data: bytes) -> None:
+        raise AssertionError(f"{path} was not wanted")
+
+
+def _counted_walk(folders: list[Path], cache: Path) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """`_walk` with collectors that all keep their counts: the files, what they were shown
+    and handed, and what the spy was asked of."""
+    taker, secrets, asked = CountingTaker(), SecretsCollector(), Asked()
+    elf = ElfCollector(in_place=False)
+    with layercache.using(cache) as known:
+        files = walk(LayerDirsReader(folders, "test"), [taker, secrets, elf, asked])
+        objects = elf.result(files, {}).get("objects", {})
+        known.learn(files, objects)
+        known.save()
+    shown = {"taken": taker.taken, "secrets": secrets.result(), "objects": objects}
+    return dict(files.items()), shown, asked.asked
+
+
+def test_a_replay_shows_only_the_files_a_collector_took_notice_of(
+        tmp_path: Path, layers: tuple[Path, Path], replayed: list[str]) -> None:
+    """A file no collector took notice of in the first walk moves none in a replay either:
+    it is shown to none; the others (a copyright file taken, an ELF object, a private key
+    found) are shown as a walk shows them, and the result is the walk's."""
+    base, member = layers
+    cache = tmp_path / "cache"
+    _counted_walk([base], cache)
+    files, shown, asked = _counted_walk([member, base], cache)
+    assert replayed == ["usr/share"]
+    subtrees._segments.clear()
+    subtrees._kept.clear()
+    alone_files, alone_shown, alone_asked = _counted_walk([member, base], tmp_path / "alone")
+    assert (files, shown) == (alone_files, alone_shown)
+    assert "/usr/share/zoneinfo/UTC" in alone_asked and "/usr/share/zoneinfo/UTC" not in asked
+    assert "/usr/share/doc/a/copyright" in asked and "/usr/share/empty" not in asked
+    assert shown["taken"] == {"/usr/share/doc/a/copyright": b"License: MIT\n",
+                              "/usr/share/doc/b/copyright": b"License: GPL-2\n"}
+
+
+def test_a_quiet_file_is_replayed_by_its_identity_and_a_changed_one_is_not(
+        tmp_path: Path, layers: tuple[Path, Path], replayed: list[str]) -> None:
+    """A quiet file needs no layer cache entry (its identity vouches for its row, as it
+    vouches for an entry): the cache lost, the folders of quiet files are still replayed;
+    one rewritten is walked again."""
+    base, member = layers
+    cache = tmp_path / "cache"
+    _counted_walk([base], cache)
+    shutil.rmtree(cache)
+    (base / "usr/share/zoneinfo/Europe/Paris").write_bytes(b"TZif3" + bytes(300))
+    files, _, _ = _counted_walk([member, base], cache)
+    assert "usr/share/zoneinfo/Europe" not in replayed
+    assert "usr/share/doc/a" not in replayed  # a copyright file to show: needs its entry
+    subtrees._segments.clear()
+    subtrees._kept.clear()
+    assert files == _counted_walk([member, base], tmp_path / "alone")[0]
+    assert files["/usr/share/zoneinfo/Europe/Paris"]["size"] == 305
+
+
+def test_a_collector_without_a_count_makes_no_file_quiet(
+        tmp_path: Path, layers: tuple[Path, Path], replayed: list[str]) -> None:
+    base, _ = layers
+    with layercache.using(tmp_path / "cache"):
+        walk(LayerDirsReader([base], "test"), [Taker(), SecretsCollector()])
+    assert not any(subtrees._kept[-1][0].quiet)
+    with layercache.using(tmp_path / "cache2"):
+        walk(LayerDirsReader([base], "test"),
+             [CountingTaker(), SecretsCollector(), ElfCollector(in_place=False)])
+    walked = subtrees._kept[-1][0]
+    quiet = {path for path, q in zip(walked.paths, walked.quiet) if q}
+    assert "/usr/share/zoneinfo/UTC" in quiet and "/usr/share/empty" in quiet
+    assert not quiet & {"/usr/share/doc/a/copyright", "/etc/key.pem", "/usr/lib/libold.so"}

@@ -19,9 +19,14 @@ class AccountsCollector:
         self._limits = limits or Limits()
         #: account files larger than the cap: the security aspect cannot be judged
         self.errors: list[str] = []
+        #: files `wants` took notice of (harness.snapshot.walk `ContentCollector`)
+        self.noticed = 0
 
     def wants(self, path: str, head: bytes, size: int) -> bool:
-        return path in (PASSWD, SHADOW, GROUP)
+        if path in (PASSWD, SHADOW, GROUP):
+            self.noticed += 1
+            return True
+        return False
 
     def cap(self, path: str) -> int:
         return self._limits.account_file_bytes

@@ -143,17 +143,23 @@ class ElfCollector:
         self._batch_bytes = 0
         #: sha256 of objects the workers hashed as they read them (`take_path_hashing`)
         self._digests: dict[str, str | None] = {}
+        #: files `wants` took notice of (harness.snapshot.walk `ContentCollector`)
+        self.noticed = 0
 
     def wants(self, path: str, head: bytes, size: int) -> bool:
         """ELF objects by content, loader configuration by path. Separate debug info is
         recorded from its header alone: such files are large (the JDK's
         libjvm.so.debug) and nothing else of them is read."""
         if head.startswith(ELF_MAGIC):
+            self.noticed += 1
             if path.startswith(DEBUG_DIR):
                 self._objects[path] = {"arch": elf_arch(head), "type": "DEBUG"}
                 return False
             return True
-        return size <= MAX_CONFIG and is_loader_config(path)
+        if size <= MAX_CONFIG and is_loader_config(path):
+            self.noticed += 1
+            return True
+        return False
 
     def known(self, path: str, facts: dict[str, Any]) -> None:
         """An object whose facts are known already (harness.snapshot.layercache): not parsed."""

@@ -54,6 +54,8 @@ class LanguageCollector:
         #: metadata past its cap: the packages aspect cannot be judged (a package hidden
         #: behind an oversized manifest would go unseen)
         self.refused: list[str] = []
+        #: files `wants` took notice of (harness.snapshot.walk `ContentCollector`)
+        self.noticed = 0
 
     def cap(self, path: str) -> int:
         return MAX_JAR if _JAR.search(path) else self._limits.manifest_bytes
@@ -71,10 +73,15 @@ class LanguageCollector:
             m = _PHP_EXT.match(path)
             assert m is not None
             self.records.append(_record("php-ext", m.group(2), m.group(1), path=path))
+            self.noticed += 1
             return False
         if _JAR.search(path):
-            return size <= MAX_JAR and head.startswith(b"PK")
-        return bool(_PY_META.search(path) or _NODE.search(path) or _JAVA_RELEASE.match(path))
+            wanted = size <= MAX_JAR and head.startswith(b"PK")
+        else:
+            wanted = bool(_PY_META.search(path) or _NODE.search(path)
+                          or _JAVA_RELEASE.match(path))
+        self.noticed += wanted
+        return wanted
 
     def take(self, path: str, data: bytes) -> None:
         try:

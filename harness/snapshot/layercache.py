@@ -204,6 +204,10 @@ class LayerCache:
                      None if facts is None else marshal.dumps(facts))
             if not _well_formed(entry):
                 continue  # a digest not as the walk spells it: never served
+            if facts is not None:
+                # as `_facts` would decode them: the children this process forks to take a
+                # family's next members (harness.gate) find its base's objects decoded
+                _decode_once((self.folder, digest), facts)
             shard = self._shard(miss.layer)
             if _small(entry) and miss.name not in shard:
                 if self._small_left <= 0:
@@ -319,10 +323,14 @@ def _facts(data: bytes, key: tuple[Path, str]) -> dict[str, Any] | None:
             return None
         if not isinstance(facts, dict):
             return None
-        if len(_decoded) >= MAX_DECODED:
-            _decoded.clear()
-        _decoded[key] = facts
+        _decode_once(key, facts)
     return dict(facts)
+
+
+def _decode_once(key: tuple[Path, str], facts: dict[str, Any]) -> None:
+    if len(_decoded) >= MAX_DECODED:
+        _decoded.clear()
+    _decoded[key] = facts
 
 
 def current() -> LayerCache | None:

@@ -12,9 +12,14 @@ class OsReleaseCollector:
 
     def __init__(self) -> None:
         self.fields: dict[str, str] = {}
+        #: files `wants` took notice of (harness.snapshot.walk `ContentCollector`)
+        self.noticed = 0
 
     def wants(self, path: str, head: bytes, size: int) -> bool:
-        return path in PATHS and size < 65536
+        if path in PATHS and size < 65536:
+            self.noticed += 1
+            return True
+        return False
 
     def take(self, path: str, data: bytes) -> None:
         if self.fields and path != PATHS[0]:

@@ -67,6 +67,33 @@ MAX_LICENCE_FILE = 1 << 20
 MAX_LICENCE_TOTAL = 16 << 20
 
 
+#: (licence reader, a licence file's bytes) -> the licence it reads: the members of a release
+#: family hold their base's copyright files, read once by this process (and the children it
+#: forks to take the members, harness.gate). At most `MAX_LICENCE_MEMO` bytes of files, past
+#: which it starts again
+_LICENCE_MEMO: dict[tuple[Callable[[bytes], str | None], bytes], str | None] = {}
+MAX_LICENCE_MEMO = 8 << 20
+_memo_bytes = [0]
+
+
+def _licence_of(read: Callable[[bytes], str | None], data: bytes) -> str | None:
+    """The licence a reader reads in a licence file's bytes; None when it reads none or
+    fails (a licence reader's bug must not stop the walk)."""
+    key = (read, data)
+    if key in _LICENCE_MEMO:
+        return _LICENCE_MEMO[key]
+    try:
+        licence = read(data)
+    except Exception:  # noqa: BLE001 - any bug of a reader: the file names no licence
+        licence = None
+    if _memo_bytes[0] + len(data) > MAX_LICENCE_MEMO:
+        _LICENCE_MEMO.clear()
+        _memo_bytes[0] = 0
+    _LICENCE_MEMO[key] = licence
+    _memo_bytes[0] += len(data)
+    return licence
+
+
 def register(reader: PackageReader) -> None:
     """Add a reader (harness.snapshot.managers registers each manager's)."""
     if all(r.manager != reader.manager for r in READERS):
@@ -120,6 +147,8 @@ class PackagesCollector:
         self._licence_chars = 0
         self._databases: list[Database] | None = None
         self._tails = tuple({_tail(loc) for r in READERS for loc in r.locations})
+        #: files `wants` took notice of (harness.snapshot.walk `ContentCollector`)
+        self.noticed = 0
 
     @staticmethod
     def _rerooted(path: str) -> list[tuple[PackageReader, str, str]]:
@@ -149,18 +178,17 @@ class PackagesCollector:
 
     def wants(self, path: str, head: bytes, size: int) -> bool:
         if size <= MAX_LICENCE_FILE and any(
-                r.is_licence_file is not None and r.is_licence_file(path) for r in READERS):
+                r.is_licence_file is not None and r.is_licence_file(path) for r in READERS) or (
+                any(t in path for t in self._tails) and self._rerooted(path)):
+            self.noticed += 1
             return True
-        return any(t in path for t in self._tails) and bool(self._rerooted(path))
+        return False
 
     def take(self, path: str, data: bytes) -> None:
         for reader in READERS:
             if (reader.is_licence_file is not None and reader.read_licence is not None
                     and reader.is_licence_file(path)):
-                try:
-                    licence = reader.read_licence(data)
-                except Exception:  # a licence reader's bug must not stop the walk
-                    licence = None
+                licence = _licence_of(reader.read_licence, data)
                 self._licences[path] = self._kept_licence(path, licence)
                 if not self._rerooted(path):
                     return

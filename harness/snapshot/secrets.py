@@ -29,14 +29,20 @@ class SecretsCollector:
 
     def __init__(self) -> None:
         self.found: dict[str, str] = {}
+        #: files `wants` took notice of (harness.snapshot.walk `ContentCollector`)
+        self.noticed = 0
 
     def wants(self, path: str, head: bytes, size: int) -> bool:
         if size > MAX_SCAN:
             return False
         if _KEY_HEAD.search(head[:256]):
             self.found[path] = "private-key"
+            self.noticed += 1
             return False
-        return path.endswith(_TOKEN_SUFFIXES)
+        if path.endswith(_TOKEN_SUFFIXES):
+            self.noticed += 1
+            return True
+        return False
 
     def take(self, path: str, data: bytes) -> None:
         for name, pattern in _TOKEN_FILES.items():

@@ -9,9 +9,11 @@ folder (`Recorder`). A later walk of this process, or of a child forked from it 
 snapshots taken ahead, harness.gate), that meets a folder of the same key replays those
 members instead of listing, stat-ing and serving them again (`replay`):
 - each member's record is the one the first walk made;
-- each regular file is offered to the collectors as `LayerCache.serve` offers it: their
-  `wants` see its kept head, the ELF parser gets the known facts, and any other taker gets
-  the bytes read from the file's host path;
+- each regular file that any collector took notice of in the first walk
+  (`ContentCollector.noticed`) is offered to the collectors as `LayerCache.serve` offers
+  it: their `wants` see its kept head, the ELF parser gets the known facts, and any other
+  taker gets the bytes read from the file's host path. The others (most of them) are shown
+  to none: the same path, head and size would move none again;
 - the members come in the first walk's order, which is the reader's order for those copies.
 The snapshot is therefore the one a walk of the folders takes (tests/test_subtrees.py).
 
@@ -19,8 +21,10 @@ Trust is as the layer cache's, no less. Before anything is replayed, every membe
 path is stat-ed again:
 - each folder copy's identity (inode, size, mtime, ctime) must be as it was before it was
   listed: a name added, removed or renamed in it, or a changed attribute, moves it;
-- each non-folder's identity must be as it was;
-- each regular file must be the layer cache's entry, with the digest the first walk gave.
+- each non-folder's identity must be as it was (the identity the layer cache trusts to
+  tell a file's digest);
+- each regular file offered again must be the layer cache's entry, with the digest the
+  first walk gave.
 A subtree that fails any of these is walked as any other.
 
 Not replayed either:
@@ -85,11 +89,13 @@ class CacheEntries(Protocol):
 
 @dataclass(slots=True)
 class _Walked:
-    """The members one walk noted, in its order: path, layer folders with identities, and
-    (once the walk ended) the record's row as the walk made it. About 150 bytes a member."""
+    """The members one walk noted, in its order: path, layer folders with identities,
+    whether no collector took notice of it (a regular file), and (once the walk ended) the
+    record's row as the walk made it. About 150 bytes a member."""
 
     paths: list[str] = field(default_factory=list)
     stamped: list[Stamped] = field(default_factory=list)
+    quiet: bytearray = field(default_factory=bytearray)
     rows: list[Row] = field(default_factory=list)
 
 
@@ -128,9 +134,10 @@ class Recorder:
             if self._reader.irregular == irregular:
                 self._done.append((key, own, start, len(self._walked.paths)))
 
-    def note(self, path: str, folder: bool) -> Stamped | None:
+    def note(self, path: str, folder: bool, quiet: bool = False) -> Stamped | None:
         """Note the member the reader is at, its record made under `path`: its stamps (a
-        `folder`'s also when the walk notes no more: its subtree may still be replayed)."""
+        `folder`'s also when the walk notes no more: its subtree may still be replayed).
+        `quiet`: a regular file no collector took notice of."""
         if self._full:
             # a folder may still be replayed, when an earlier walk noted any
             return self._reader.stamps() if folder and _segments else None
@@ -141,7 +148,12 @@ class Recorder:
             if self._open:
                 self._stop()
             return None
-        return stamped if self._add(path, stamped) or folder else None
+        return stamped if self._add(path, stamped, quiet) or folder else None
+
+    @property
+    def noting(self) -> bool:
+        """Whether the walk still notes its members (`note` then wants `quiet` told)."""
+        return not self._full
 
     @property
     def idle(self) -> bool:
@@ -149,7 +161,7 @@ class Recorder:
         it need not be asked of the members left (but `finish` still keeps what it noted)."""
         return self._full and not _segments
 
-    def _add(self, path: str, stamped: Stamped) -> bool:
+    def _add(self, path: str, stamped: Stamped, quiet: bool) -> bool:
         if self._full:
             return False
         if len(self._walked.paths) >= MAX_NOTED:
@@ -157,6 +169,7 @@ class Recorder:
             return False
         self._walked.paths.append(path)
         self._walked.stamped.append(stamped)
+        self._walked.quiet.append(quiet)
         return True
 
     def enter(self, path: str, key: Hashable, own: Stamped) -> None:
@@ -194,8 +207,9 @@ class Recorder:
                capped: Callable[[list[Any], str, int], list[Any]], collect: Collect) -> bool:
         """Replay the members below the folder the walk is at (of `key`, its copies'
         stamps `own`) as an earlier walk met them: their records into `files`, each regular
-        file offered to the collectors (`LayerCache.offer`, and `collect` for those that
-        want its bytes), each noted by this walk too. False, and nothing done, when no walk
+        file some collector took notice of offered to the collectors again
+        (`LayerCache.offer`, and `collect` for those that want its bytes), each noted by
+        this walk too. False, and nothing done, when no walk
         kept the folder, or anything below it is not as that walk met it."""
         found = _segments.get(key)
         if found is None or found[1] != own:
@@ -211,7 +225,7 @@ class Recorder:
             if file is not None:
                 _offer(path, *file, collectors, cache, capped, collect)
             files.put_row(path, walked.rows[i])
-            self._add(path, stamped)
+            self._add(path, stamped, bool(walked.quiet[i]))
         return True
 
 
@@ -238,9 +252,10 @@ def _row(files: FileTable, path: str) -> Row:
 
 def _checked(walked: _Walked, start: int, end: int, cache: CacheEntries
              ) -> dict[int, tuple[Any, bytes, int, str]] | None:
-    """Each regular file's (layer cache entry, host path, size, sha256) by index, when every
-    member in the range is as the walk met it (its host paths' identities unchanged, each
-    regular file held by the cache with the walk's digest); else None."""
+    """Each regular file's (layer cache entry, host path, size, sha256) by index, that file
+    not quiet, when every member in the range is as the walk met it (its host paths'
+    identities unchanged, each regular file to offer held by the cache with the walk's
+    digest); else None."""
     found: dict[int, tuple[Any, bytes, int, str]] = {}
     lstat = os.lstat
     for i in range(start, end):
@@ -253,6 +268,8 @@ def _checked(walked: _Walked, start: int, end: int, cache: CacheEntries
                 return None
             if stamp(st) != stamped[at + 1]:
                 return None
+        if walked.quiet[i]:
+            continue  # shown to no collector: its row says all, the identity vouching
         digest = _file_digest(walked.rows[i])
         if digest is None:
             continue

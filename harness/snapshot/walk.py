@@ -48,6 +48,11 @@ WANTS_HEAD = 256
 class ContentCollector(Protocol):
     """Something that needs the bytes of some files (a package database, an ELF object)."""
 
+    #: how many files `wants` took notice of: wanted, or kept anything of (a finding, a
+    #: record from the head). A file that moved no collector's count is shown to none again
+    #: when a later walk replays it (harness.snapshot.subtrees): it would move none
+    noticed: int
+
     def wants(self, path: str, head: bytes, size: int) -> bool:
         """Decide from the path, the first bytes and the size whether to take this file.
 
@@ -185,6 +190,7 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> FileTable:
             kind = _TYPES.get(member.type, "other")
             record: dict[str, Any] = {"type": kind, "mode": mode_string(member.mode),
                                       "uid": member.uid, "gid": member.gid}
+            noticed = -1  # a regular file's count before it was offered, while noting
             if member.type == b"2":
                 record["target"] = member.linkname
             elif member.type == b"1":
@@ -196,6 +202,8 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> FileTable:
                     record["sha256"] = first["sha256"]
             elif kind == "file":
                 record["size"] = member.size
+                if live is not None and live.noting:
+                    noticed = _noticed(collectors)
                 takers = None
                 head: bytes | None = None  # the file's head as read now, for the cache
                 known, asked = (cache.serve(reader, path, member.size, collectors, _capped)
@@ -230,7 +238,9 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> FileTable:
                 record["dev"] = f"{member.devmajor},{member.devminor}"
             files[path] = record
             if live is not None and folders is not None:
-                own = live.note(path, kind == "dir")
+                # a regular file no collector took notice of: a replay shows it to none
+                own = live.note(path, kind == "dir",
+                                noticed >= 0 and noticed == _noticed(collectors))
                 key = folders.folder_key() if kind == "dir" and own is not None else None
                 if key is not None and own is not None:
                     if live.replay(key, own, files, collectors, cast(subtrees.CacheEntries, cache),
@@ -255,6 +265,15 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> FileTable:
         if background is not None:
             background.shutdown(wait=True, cancel_futures=True)
     return files
+
+
+def _noticed(collectors: list[ContentCollector]) -> int:
+    """The files the collectors took notice of so far (`ContentCollector.noticed`); -1 when
+    one keeps no count (no file is then known to have moved none)."""
+    try:
+        return sum(collector.noticed for collector in collectors)
+    except AttributeError:
+        return -1
 
 
 def _hashed_by(takers: list[ContentCollector], path: str, host_path: str, head: bytes,
