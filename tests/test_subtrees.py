@@ -89,20 +89,28 @@ def replayed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr(subtrees.Recorder, "replay", counting)
     monkeypatch.setattr(subtrees, "_segments", {})
     monkeypatch.setattr(subtrees, "_kept", [])
+    monkeypatch.setattr(subtrees, "_alone", {})
     return paths
 
 
 def _alone(folders: list[Path], cache: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """The walk with nothing kept from earlier ones (and its notes then forgotten)."""
-    kept = dict(subtrees._segments), list(subtrees._kept)
-    subtrees._segments.clear()
-    subtrees._kept.clear()
+    kept = dict(subtrees._segments), list(subtrees._kept), dict(subtrees._alone)
+    _forget()
     try:
         return _walk(folders, cache)
     finally:
-        subtrees._segments.clear()
+        _forget()
         subtrees._segments.update(kept[0])
         subtrees._kept[:] = kept[1]
+        subtrees._alone.update(kept[2])
+
+
+def _forget() -> None:
+    """Forget what earlier walks noted."""
+    subtrees._segments.clear()
+    subtrees._kept.clear()
+    subtrees._alone.clear()
 
 
 def test_a_member_replays_the_base_folders_it_holds_unchanged(
@@ -311,8 +319,7 @@ def test_a_replay_shows_only_the_files_a_collector_took_notice_of(
     _counted_walk([base], cache)
     files, shown, asked = _counted_walk([member, base], cache)
     assert replayed == ["usr/share"]
-    subtrees._segments.clear()
-    subtrees._kept.clear()
+    _forget()
     alone_files, alone_shown, alone_asked = _counted_walk([member, base], tmp_path / "alone")
     assert (files, shown) == (alone_files, alone_shown)
     assert "/usr/share/zoneinfo/UTC" in alone_asked and "/usr/share/zoneinfo/UTC" not in asked
@@ -334,8 +341,7 @@ def test_a_quiet_file_is_replayed_by_its_identity_and_a_changed_one_is_not(
     files, _, _ = _counted_walk([member, base], cache)
     assert "usr/share/zoneinfo/Europe" not in replayed
     assert "usr/share/doc/a" not in replayed  # a copyright file to show: needs its entry
-    subtrees._segments.clear()
-    subtrees._kept.clear()
+    _forget()
     assert files == _counted_walk([member, base], tmp_path / "alone")[0]
     assert files["/usr/share/zoneinfo/Europe/Paris"]["size"] == 305
 
@@ -345,11 +351,68 @@ def test_a_collector_without_a_count_makes_no_file_quiet(
     base, _ = layers
     with layercache.using(tmp_path / "cache"):
         walk(LayerDirsReader([base], "test"), [Taker(), SecretsCollector()])
-    assert not any(subtrees._kept[-1][0].quiet)
+    assert subtrees.QUIET not in subtrees._kept[-1][0].alone
     with layercache.using(tmp_path / "cache2"):
         walk(LayerDirsReader([base], "test"),
              [CountingTaker(), SecretsCollector(), ElfCollector(in_place=False)])
     walked = subtrees._kept[-1][0]
-    quiet = {path for path, q in zip(walked.paths, walked.quiet) if q}
+    quiet = {path for path, q in zip(walked.paths, walked.alone) if q == subtrees.QUIET}
     assert "/usr/share/zoneinfo/UTC" in quiet and "/usr/share/empty" in quiet
     assert not quiet & {"/usr/share/doc/a/copyright", "/etc/key.pem", "/usr/lib/libold.so"}
+
+
+@pytest.fixture
+def reused(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The members whose rows a walk took from an earlier walk's."""
+    paths: list[str] = []
+    reuse = subtrees.Recorder.reuse
+
+    def counting(self: subtrees.Recorder, path: str, files: Any) -> bool:
+        done = reuse(self, path, files)
+        if done:
+            paths.append(path)
+        return done
+    monkeypatch.setattr(subtrees.Recorder, "reuse", counting)
+    return paths
+
+
+def test_a_folder_a_member_adds_to_reuses_the_rows_of_the_bases_quiet_members(
+        tmp_path: Path, layers: tuple[Path, Path], replayed: list[str],
+        reused: list[str]) -> None:
+    """/usr/share/zoneinfo holds a member's copy (a file added): it is listed, and its
+    quiet files and symlinks the base holds take the base walk's rows; its folders are
+    replayed; a file rewritten since, and a hard link group's members, are read."""
+    base, member = layers
+    (member / "usr/share/zoneinfo").mkdir(parents=True)
+    (member / "usr/share/zoneinfo/Local").write_bytes(b"TZif2" + bytes(10))
+    os.link(base / "usr/share/zoneinfo/UTC", base / "usr/share/zoneinfo/UCT")
+    (base / "usr/share/zoneinfo/GMT").write_bytes(b"TZif2" + bytes(50))
+    cache = tmp_path / "cache"
+    _counted_walk([base], cache)
+    (base / "usr/share/zoneinfo/GMT").write_bytes(b"TZif2" + bytes(60))  # rewritten
+    files, shown, asked = _counted_walk([member, base], cache)
+    assert reused == ["/usr/share/empty", "/usr/share/zoneinfo/Zulu"]
+    assert "usr/share/zoneinfo/Europe" in replayed and "usr/share/doc" in replayed
+    assert {"/usr/share/zoneinfo/GMT", "/usr/share/zoneinfo/UCT",
+            "/usr/share/zoneinfo/UTC", "/usr/share/zoneinfo/Local"} <= set(asked)
+    _forget()
+    assert (files, shown) == _counted_walk([member, base], tmp_path / "alone")[:2]
+    assert files["/usr/share/zoneinfo/GMT"]["size"] == 65
+
+
+def test_a_quiet_file_in_a_listed_folder_is_reused_unless_moved(
+        tmp_path: Path, layers: tuple[Path, Path], reused: list[str]) -> None:
+    """The rows taken are those of the same host path with the same identity: a file the
+    member's layer replaces, or one changed in place, is read."""
+    base, member = layers
+    for name in ("a", "b", "c"):
+        (base / "usr/lib" / f"{name}.txt").write_bytes(name.encode() * 10)
+    (member / "usr/lib/b.txt").write_bytes(b"member's")
+    cache = tmp_path / "cache"
+    _counted_walk([base], cache)
+    os.chmod(base / "usr/lib/c.txt", 0o600)
+    files, _, _ = _counted_walk([member, base], cache)
+    assert reused == ["/usr/lib/a.txt"]
+    assert files["/usr/lib/b.txt"]["size"] == 8 and files["/usr/lib/c.txt"]["mode"] == "0600"
+    _forget()
+    assert files == _counted_walk([member, base], tmp_path / "alone")[0]

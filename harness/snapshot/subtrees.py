@@ -27,6 +27,11 @@ path is stat-ed again:
   first walk gave.
 A subtree that fails any of these is walked as any other.
 
+A member of a folder that is not replayed (one a member's own layer also holds a copy of:
+`/usr/bin`, dpkg's `info/`) is still listed, but when it is a regular file no collector took
+notice of, or a symlink, and an earlier walk met it at the same host path with the same
+identity, its row is that walk's (`Recorder.reuse`): its record is its host path's alone.
+
 Not replayed either:
 - a subtree that held a hard link, or a file a later layer deleted (the reader's
   `irregular` count): both depend on more than the folder's copies;
@@ -90,13 +95,21 @@ class CacheEntries(Protocol):
 @dataclass(slots=True)
 class _Walked:
     """The members one walk noted, in its order: path, layer folders with identities,
-    whether no collector took notice of it (a regular file), and (once the walk ended) the
-    record's row as the walk made it. About 150 bytes a member."""
+    whether its row is its host path's alone (`QUIET`, `SYMLINK`; else 0), and (once the
+    walk ended) the record's row as the walk made it. About 150 bytes a member."""
 
+    #: the kinds of collectors the walk offered its files to: whether a file moved none
+    #: holds for those only
+    kinds: tuple[type, ...] = ()
     paths: list[str] = field(default_factory=list)
     stamped: list[Stamped] = field(default_factory=list)
-    quiet: bytearray = field(default_factory=bytearray)
+    alone: bytearray = field(default_factory=bytearray)
     rows: list[Row] = field(default_factory=list)
+
+
+#: a member's row is its host path's alone: a regular file no collector took notice of
+#: (shown to none when replayed), a symlink
+QUIET, SYMLINK = 1, 2
 
 
 #: whether this process's walks note what they meet (`last_walk`)
@@ -113,19 +126,27 @@ def last_walk() -> None:
 _segments: dict[Hashable, tuple[_Walked, Stamped, int, int]] = {}
 #: the kept walks, oldest first, with their folder keys
 _kept: list[tuple[_Walked, list[Hashable]]] = []
+#: path -> (the walk that noted it, its index) of the kept walks' members whose rows are
+#: their host paths' alone (`Recorder.reuse`)
+_alone: dict[str, tuple[_Walked, int]] = {}
 
 
 class Recorder:
     """Notes one walk's members and the folders whose subtrees a later walk may replay."""
 
-    def __init__(self, reader: FolderReader) -> None:
+    def __init__(self, reader: FolderReader, kinds: tuple[type, ...]) -> None:
+        """`kinds`: the kinds of the collectors the walk offers its files to. Only walks
+        that offered theirs to the same kinds are replayed."""
         self._reader = reader
-        self._walked = _Walked()
+        self._kinds = kinds
+        self._walked = _Walked(kinds)
         #: folders the walk is below: (their path and "/", key, own stamps, first member,
         #: the reader's irregular count then)
         self._open: list[tuple[str, Hashable, Stamped, int, int]] = []
         self._done: list[tuple[Hashable, Stamped, int, int]] = []
         self._full = not _noting[0]
+        #: the reader's irregular count as the last member was passed
+        self._irregular = reader.irregular
 
     def leave(self, path: str) -> None:
         """Before the member at `path`: close the folders the walk has left."""
@@ -134,10 +155,11 @@ class Recorder:
             if self._reader.irregular == irregular:
                 self._done.append((key, own, start, len(self._walked.paths)))
 
-    def note(self, path: str, folder: bool, quiet: bool = False) -> Stamped | None:
+    def note(self, path: str, folder: bool, alone: int = 0) -> Stamped | None:
         """Note the member the reader is at, its record made under `path`: its stamps (a
         `folder`'s also when the walk notes no more: its subtree may still be replayed).
-        `quiet`: a regular file no collector took notice of."""
+        `alone`: `QUIET` or `SYMLINK` when its row is its host path's alone."""
+        self._irregular = self._reader.irregular
         if self._full:
             # a folder may still be replayed, when an earlier walk noted any
             return self._reader.stamps() if folder and _segments else None
@@ -148,20 +170,40 @@ class Recorder:
             if self._open:
                 self._stop()
             return None
-        return stamped if self._add(path, stamped, quiet) or folder else None
+        return stamped if self._add(path, stamped, alone) or folder else None
+
+    def reuse(self, path: str, files: FileTable) -> bool:
+        """For the member the reader is at, a regular file or a symlink not yet recorded:
+        when an earlier walk met it at `path`, from the same host path with the same
+        identity, and its row is that path's alone (`QUIET`, `SYMLINK`), put that row into
+        `files` (noted by this walk too). False, and nothing done, otherwise, and for a
+        member that moved the reader's irregular count (a hard link group's)."""
+        irregular, self._irregular = self._irregular, self._reader.irregular
+        found = _alone.get(path)
+        if found is None or irregular != self._irregular:
+            return False
+        walked, i = found
+        if walked.kinds != self._kinds:
+            return False
+        stamped = self._reader.stamps()
+        if stamped is None or stamped != walked.stamped[i]:
+            return False
+        files.put_row(path, walked.rows[i])
+        self._add(path, stamped, walked.alone[i])
+        return True
 
     @property
     def noting(self) -> bool:
-        """Whether the walk still notes its members (`note` then wants `quiet` told)."""
+        """Whether the walk still notes its members (`note` then wants `alone` told)."""
         return not self._full
 
     @property
     def idle(self) -> bool:
         """Whether the walk notes no more and no earlier walk noted anything to replay:
         it need not be asked of the members left (but `finish` still keeps what it noted)."""
-        return self._full and not _segments
+        return self._full and not _segments and not _alone
 
-    def _add(self, path: str, stamped: Stamped, quiet: bool) -> bool:
+    def _add(self, path: str, stamped: Stamped, alone: int) -> bool:
         if self._full:
             return False
         if len(self._walked.paths) >= MAX_NOTED:
@@ -169,7 +211,7 @@ class Recorder:
             return False
         self._walked.paths.append(path)
         self._walked.stamped.append(stamped)
-        self._walked.quiet.append(quiet)
+        self._walked.alone.append(alone)
         return True
 
     def enter(self, path: str, key: Hashable, own: Stamped) -> None:
@@ -195,12 +237,18 @@ class Recorder:
         keys = [key for key, *_ in self._done]
         for key, own, start, end in self._done:
             _segments[key] = (walked, own, start, end)
+        for i, alone in enumerate(walked.alone):
+            if alone:
+                _alone[walked.paths[i]] = (walked, i)
         _kept.append((walked, keys))
         while len(_kept) > KEPT_WALKS:
             old, old_keys = _kept.pop(0)
             for key in old_keys:
                 if key in _segments and _segments[key][0] is old:
                     del _segments[key]
+            for path in old.paths:
+                if path in _alone and _alone[path][0] is old:
+                    del _alone[path]
 
     def replay(self, key: Hashable, own: Stamped, files: FileTable,
                collectors: list[Any], cache: CacheEntries,
@@ -212,7 +260,7 @@ class Recorder:
         this walk too. False, and nothing done, when no walk
         kept the folder, or anything below it is not as that walk met it."""
         found = _segments.get(key)
-        if found is None or found[1] != own:
+        if found is None or found[1] != own or found[0].kinds != self._kinds:
             return False
         walked, _, start, end = found
         known = _checked(walked, start, end, cache)
@@ -225,7 +273,7 @@ class Recorder:
             if file is not None:
                 _offer(path, *file, collectors, cache, capped, collect)
             files.put_row(path, walked.rows[i])
-            self._add(path, stamped, bool(walked.quiet[i]))
+            self._add(path, stamped, walked.alone[i])
         return True
 
 
@@ -268,7 +316,7 @@ def _checked(walked: _Walked, start: int, end: int, cache: CacheEntries
                 return None
             if stamp(st) != stamped[at + 1]:
                 return None
-        if walked.quiet[i]:
+        if walked.alone[i]:
             continue  # shown to no collector: its row says all, the identity vouching
         digest = _file_digest(walked.rows[i])
         if digest is None:

@@ -31,6 +31,9 @@ ENGINE_INIT_PATHS = frozenset({
     "/dev/console", "/dev/pts", "/dev/shm",
 })
 
+#: the members whose rows an earlier walk's may be (`subtrees.Recorder.reuse`): regular
+#: files, symlinks
+_ALONE_TYPES = frozenset({b"0", b"\0", b"7", b"2"})
 _TYPES = {
     b"0": "file", b"\0": "file", b"7": "file", b"1": "file", b"2": "symlink", b"3": "char",
     b"4": "block", b"5": "dir", b"6": "fifo",
@@ -175,7 +178,8 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> FileTable:
         # from earlier ones (harness.snapshot.subtrees)
         folders = (cast(subtrees.FolderReader, reader)
                    if cache is not None and hasattr(reader, "folder_key") else None)
-        recorder = subtrees.Recorder(folders) if folders is not None else None
+        recorder = (subtrees.Recorder(folders, tuple(type(c) for c in collectors))
+                    if folders is not None else None)
         live = recorder  # while it notes, or may replay
         for member in reader:
             # not interned: a files baseline read against this table holds only the paths
@@ -191,6 +195,9 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> FileTable:
             record: dict[str, Any] = {"type": kind, "mode": mode_string(member.mode),
                                       "uid": member.uid, "gid": member.gid}
             noticed = -1  # a regular file's count before it was offered, while noting
+            if (live is not None and member.type in _ALONE_TYPES
+                    and live.reuse(path, files)):
+                continue  # an earlier walk's row (harness.snapshot.subtrees)
             if member.type == b"2":
                 record["target"] = member.linkname
             elif member.type == b"1":
@@ -239,8 +246,9 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> FileTable:
             files[path] = record
             if live is not None and folders is not None:
                 # a regular file no collector took notice of: a replay shows it to none
-                own = live.note(path, kind == "dir",
-                                noticed >= 0 and noticed == _noticed(collectors))
+                alone = (subtrees.SYMLINK if member.type == b"2" else subtrees.QUIET
+                         if noticed >= 0 and noticed == _noticed(collectors) else 0)
+                own = live.note(path, kind == "dir", alone)
                 key = folders.folder_key() if kind == "dir" and own is not None else None
                 if key is not None and own is not None:
                     if live.replay(key, own, files, collectors, cast(subtrees.CacheEntries, cache),
