@@ -297,7 +297,8 @@ def _taken_ahead(store: SnapshotStore, spec: ImageSpec, parent: int) -> list[Fin
         return False
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_DFL)
-    store._engine, store._sources, store._linkage, store._ahead = None, {}, {}, {}
+    store._engine = store._engine.for_child() if store._engine is not None else None
+    store._sources, store._linkage, store._ahead = {}, {}, {}
     subtrees.last_walk()
     info = store.find_image(spec)
     if not store._wanted(spec):

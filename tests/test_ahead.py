@@ -176,3 +176,23 @@ def test_a_planned_run_takes_ahead_only_images_whose_judgements_are_not_all_know
         assert not store._cache_path(store.find_image(second)).exists()
     finally:
         store.cleanup()
+
+
+def test_a_childs_engine_connection_is_its_own_and_asks_nothing_known(
+        docker_engine: Any, tiny_images: dict[str, str], monkeypatch: Any) -> None:
+    """A forked child must not share the parent's socket; it keeps the API version and the
+    facts the parent asked (no /version, /_ping nor /info round trip per child)."""
+    import docker
+
+    image = docker_engine.find_or_pull(tiny_images["tiny-base"]).image_id
+    docker_engine.layer_dirs(image)  # asks /info once
+    asked: list[str] = []
+    monkeypatch.setattr(docker.api.client.APIClient, "_retrieve_server_version",
+                        lambda self: asked.append("version") or "1.41")
+    child = docker_engine.for_child()
+    assert not asked
+    assert child.client.api is not docker_engine.client.api
+    assert child.client.api.api_version == docker_engine.client.api.api_version
+    assert child._remaps == docker_engine._remaps is not None
+    assert child.find_or_pull(tiny_images["tiny-base"]).image_id == image
+    child.client.close()

@@ -102,6 +102,20 @@ class Engine:
             raise EngineUnavailable(f"no Docker Engine answers ({reason}); {hint}") from exc
         return cls(client)
 
+    def for_child(self) -> Engine:
+        """A connection of its own for a process forked from this one (a socket shared
+        across a fork would mix both processes' requests), to the same engine: the API
+        version and the facts this one asked are kept, and not asked again (the engine
+        answered this process a moment ago: a failure shows on the first request)."""
+        try:
+            client = docker.from_env(version=self._client.api.api_version,
+                                     timeout=self._client.api.timeout)
+        except docker.errors.DockerException as exc:
+            raise EngineUnavailable(f"no Docker Engine answers ({exc})") from exc
+        child = Engine(client)
+        child._remaps, child._product = self._remaps, self._product
+        return child
+
     @property
     def product(self) -> str:
         """`podman` when the API is Podman's Docker-compatible service, else `docker` (asked
