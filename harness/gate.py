@@ -185,7 +185,7 @@ class SnapshotStore:
         # another xdist worker may be taking it: ask the lock often, as the snapshot is
         # wanted the moment it is kept (more often than filelock's default)
         with FileLock(str(path) + ".lock").acquire(poll_interval=0.01):
-            cached = Snapshot.recall(path)
+            cached = Snapshot.recall(path, self._layer_folder())
             if cached is not None:
                 # identity fields may differ (another tag of the same image)
                 cached.image["ref"] = info.ref
@@ -203,7 +203,7 @@ class SnapshotStore:
             # the closure waits for the abi aspect, which comes after the others: the second
             # core computes it meanwhile
             self._linkage[info.key] = _linkage_of(snap, fork=True)
-        snap.keep(path)
+        snap.keep(path, self._layer_folder())
         return snap
 
     def _take_next_ahead(self, info: ImageInfo) -> None:

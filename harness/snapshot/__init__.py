@@ -25,7 +25,7 @@ from harness.rootfs.image import ImageInfo
 from harness.limits import Limits
 from harness.snapshot.ownership import file_owners, set_owners, verify
 from harness.snapshot.accounts import AccountsCollector
-from harness.snapshot.elf import ElfCollector, parsers_ahead
+from harness.snapshot.elf import KEPT_MIN, ElfCollector, parsers_ahead
 from harness.snapshot.hidden import HiddenCollector
 from harness.snapshot import layercache
 from harness.snapshot.meta import flatten_config
@@ -44,6 +44,11 @@ SCHEMA = 1
 CACHE_FORMAT = f"py{sys.version_info[0]}{sys.version_info[1]}m{marshal.version}t2"
 #: file records `Snapshot.keep` marshals at a time
 _KEPT_AT_ONCE = 1 << 14
+#: what `Snapshot.keep` writes for an object's facts that the layer cache keeps by content
+#: digest: this key, with the digest, and the facts the snapshot adds (`search_missing`)
+_BY_DIGEST = "@facts"
+#: facts a snapshot adds to an object's, per image (harness.snapshot.elf `result`)
+_IMAGE_FACTS = ("search_missing",)
 
 
 def _framed(part: bytes) -> bytes:
@@ -99,16 +104,25 @@ class Snapshot:
         safepath.replace_file(path, json.dumps(data, ensure_ascii=True,
                                                check_circular=False).encode("ascii"))
 
-    def keep(self, path: Path) -> None:
+    def keep(self, path: Path, facts_in: Path | None = None) -> None:
         """Write the snapshot to the gate's private cache. marshal, not JSON: faster to
         write (on the cold gate's path) and to read (bench/README.md); the cache key holds the
         interpreter's version, as marshal's format may change with it. The other fields
         first, with the count of file records, then the records a batch at a time: a large
         image's snapshot is never held again whole as bytes. Each part is preceded by its
         length, so `recall` reads it in one piece (marshal reading a file object asks it for
-        every item: several times slower)."""
+        every item: several times slower).
+
+        `facts_in`: the layer cache folder (harness.snapshot.layercache) the snapshot was
+        taken with. The facts of the large objects it keeps by content digest are written
+        as that digest (most of an image's ELF facts, most of its snapshot's bytes): `recall`
+        given the same folder reads them there, or from its process's memory (a family's
+        base libraries, in every member's snapshot)."""
         head = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "files"}
         table = self.files if isinstance(self.files, FileTable) else FileTable(self.files)
+        if facts_in is not None and isinstance(self.abi.get("objects"), dict):
+            head["abi"] = {**self.abi, "objects": _referenced(self.abi["objects"], table,
+                                                              facts_in)}
         head["files"] = len(table)
         head["names"] = table.names.names  # the package names the packed rows index
 
@@ -121,8 +135,9 @@ class Snapshot:
         safepath.replace_file(path, parts())
 
     @classmethod
-    def recall(cls, path: Path) -> Snapshot | None:
-        """A snapshot `keep` wrote; None when absent, damaged or of another schema."""
+    def recall(cls, path: Path, facts_in: Path | None = None) -> Snapshot | None:
+        """A snapshot `keep` wrote; None when absent, damaged or of another schema, or when
+        it names facts by digest that the layer cache folder `facts_in` does not keep."""
         try:
             with path.open("rb") as f:
                 left = os.fstat(f.fileno()).st_size
@@ -143,6 +158,8 @@ class Snapshot:
                 if len(files) != count or left:
                     return None
             data["files"] = files
+            if not _resolved(data.get("abi"), facts_in):
+                return None
             return cls(**data)
         except (OSError, ValueError, TypeError, EOFError):
             return None
@@ -157,6 +174,48 @@ class Snapshot:
             return cls(**data)
         except (OSError, ValueError, TypeError):
             return None
+
+
+def _referenced(objects: dict[str, dict[str, Any]], files: FileTable, folder: Path
+                ) -> dict[str, dict[str, Any]]:
+    """`objects` with the facts the layer cache in `folder` keeps by digest written as
+    references (`_BY_DIGEST`): those of a parsed object (not an error, nor a debug file's
+    header record) of at least `KEPT_MIN` bytes whose digest the cache holds facts for. The
+    parser's facts of the same bytes, under the same code (the folder's name holds its
+    fingerprint), are those facts."""
+    out: dict[str, dict[str, Any]] = {}
+    for path, facts in objects.items():
+        record = files.get(path) if "error" not in facts and facts.get("type") != "DEBUG" else None
+        if record is None or "link" in record or (record.get("size") or 0) < KEPT_MIN:
+            out[path] = facts
+            continue
+        digest = record.get("sha256")
+        if (type(digest) is not str
+                or not layercache.holds_facts(folder, digest)):
+            out[path] = facts
+            continue
+        out[path] = {_BY_DIGEST: digest,
+                     **{key: facts[key] for key in _IMAGE_FACTS if key in facts}}
+    return out
+
+
+def _resolved(abi: Any, folder: Path | None) -> bool:
+    """Put back, in a recalled snapshot's ABI section, the facts `keep` wrote as references
+    (`_referenced`); False when the cache in `folder` keeps one no more (or damaged)."""
+    objects = abi.get("objects") if isinstance(abi, dict) else None
+    if not isinstance(objects, dict):
+        return True
+    for path, facts in objects.items():
+        if type(facts) is not dict or _BY_DIGEST not in facts:
+            continue
+        digest = facts[_BY_DIGEST]
+        kept = (layercache.facts_by(folder, digest)
+                if folder is not None and type(digest) is str else None)
+        if kept is None or set(facts) - {_BY_DIGEST, *_IMAGE_FACTS}:
+            return False
+        kept.update((key, facts[key]) for key in _IMAGE_FACTS if key in facts)
+        objects[path] = kept
+    return True
 
 
 def content_size(files: Mapping[str, dict[str, Any]]) -> int:

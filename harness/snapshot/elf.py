@@ -447,14 +447,10 @@ def _facts_of(data: bytes | str, digest: str | None, kept_in: str | None) -> dic
     parsed the same bytes (another layer or image), else parsed now and kept."""
     if kept_in is None or digest is None:
         return _parse_here(data)
-    where = os.path.join(kept_in, digest[:2], digest)
-    try:
-        with open(where, "rb") as f:
-            facts = marshal.loads(f.read())
-        if isinstance(facts, dict) and "error" not in facts:
-            return facts
-    except Exception:  # noqa: BLE001 - absent or damaged (any way marshal fails): parsed again
-        pass
+    kept = kept_facts(kept_in, digest)
+    if kept is not None:
+        return kept
+    where = kept_facts_path(kept_in, digest)
     facts = _parse_here(data)
     if "error" not in facts:  # a crash or a bound is the run's, not the object's
         try:
@@ -466,6 +462,22 @@ def _facts_of(data: bytes | str, digest: str | None, kept_in: str | None) -> dic
         except OSError:
             pass  # keeping them only saves a later parse
     return facts
+
+
+def kept_facts_path(kept_in: str, digest: str) -> str:
+    """Where the facts of the object of this sha256 are kept in a folder of facts by
+    content digest (`facts_by_digest`)."""
+    return os.path.join(kept_in, digest[:2], digest)
+
+
+def kept_facts(kept_in: str, digest: str) -> dict[str, Any] | None:
+    """The facts kept of the object of this sha256; None when absent or damaged."""
+    try:
+        with open(kept_facts_path(kept_in, digest), "rb") as f:
+            facts = marshal.loads(f.read())
+    except Exception:  # noqa: BLE001 - absent or damaged (any way marshal fails)
+        return None
+    return facts if isinstance(facts, dict) and "error" not in facts else None
 
 
 def _parse_here(data: bytes | str) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from harness import safepath
-from harness.snapshot.elf import ElfCollector, facts_by_digest
+from harness.snapshot.elf import ElfCollector, facts_by_digest, kept_facts, kept_facts_path
 from harness.snapshot.walk import WANTS_HEAD, knowing
 
 #: what marks an overlay2 layer's folder in a host path
@@ -327,6 +327,34 @@ def _facts(data: bytes, key: tuple[Path, str]) -> dict[str, Any] | None:
     return dict(facts)
 
 
+def _kept_in(folder: Path) -> str:
+    """The folder of facts by content digest of a cache folder (`using`)."""
+    return str(folder / "objects")
+
+
+def holds_facts(folder: Path, digest: str) -> bool:
+    """Whether the cache in `folder` keeps the facts of the object of this sha256 by
+    digest (an object of at least harness.snapshot.elf `KEPT_MIN` bytes that parsed)."""
+    return _SHA256.fullmatch(digest) is not None and os.path.isfile(
+        kept_facts_path(_kept_in(folder), digest))
+
+
+def facts_by(folder: Path, digest: str) -> dict[str, Any] | None:
+    """The facts the cache in `folder` keeps of the object of this sha256 (a dict of the
+    caller's own, its values shared and never to be changed), decoded once a process;
+    None when it keeps none, or damaged ones."""
+    if _SHA256.fullmatch(digest) is None:
+        return None  # a name in the folder: never a path of another
+    key = (folder, digest)
+    facts = _decoded.get(key)
+    if facts is None:
+        facts = kept_facts(_kept_in(folder), digest)
+        if facts is None:
+            return None
+        _decode_once(key, facts)
+    return dict(facts)
+
+
 def _decode_once(key: tuple[Path, str], facts: dict[str, Any]) -> None:
     if len(_decoded) >= MAX_DECODED:
         _decoded.clear()
@@ -347,7 +375,7 @@ def using(folder: Path) -> Iterator[LayerCache]:
     cache = LayerCache(folder)
     _current.append(cache)
     try:
-        with facts_by_digest(folder / "objects"), knowing(cache):
+        with facts_by_digest(Path(_kept_in(folder))), knowing(cache):
             yield cache
     finally:
         _current.pop()
