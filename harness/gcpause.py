@@ -15,6 +15,8 @@ import sys
 from collections.abc import Iterator
 
 _unfreeze_at_exit = False
+#: LIEF's bindings say nothing of its objects left alive at exit (`lief_quiet_at_exit`)
+_lief_quiet = False
 
 
 @contextlib.contextmanager
@@ -39,10 +41,18 @@ def settle() -> None:
         _unfreeze_at_exit = True
 
 
+def lief_quiet_at_exit() -> None:
+    """LIEF's leak warnings are off (harness.snapshot.elfparse): frozen objects may stay
+    uncollected at exit in a process that imported it."""
+    global _lief_quiet
+    _lief_quiet = True
+
+
 def _unfreeze_for_lief() -> None:
     """Frozen objects are not collected at shutdown. That is what the gate wants (a final
-    collection would walk every record for nothing), but
-    LIEF's bindings count its objects left alive as leaks and say so on stderr: unfreeze
-    only in a process that imported LIEF (it parses in a worker process when it can)."""
-    if "lief" in sys.modules:
+    collection would walk every record for nothing: tenths of a second for a family's
+    snapshots), but LIEF's bindings count its objects left alive as leaks and say so on
+    stderr: unfreeze only in a process that imported a LIEF whose warnings cannot be
+    turned off."""
+    if "lief" in sys.modules and not _lief_quiet:
         gc.unfreeze()
