@@ -196,7 +196,9 @@ class SnapshotStore:
         """Read the image now and keep its snapshot at `path` (the caller holds its lock)."""
         source = self._sources.get(info.key) or open_source(
             info.ref, lambda: self.engine, self.platform, self.read)
-        with layercache.using(self._layer_folder()):
+        # a run planned for this image alone has no later walk to replay what this one met
+        alone = len(self._plan) == 1 and self._found.get(self._plan[0].ref) is info
+        with layercache.using(self._layer_folder()), subtrees.noting(not alone):
             snap = read_snapshot(info, lambda: source.rootfs(self.run_id), self.limits,
                                  in_place=source.reads_in_place)
         if linkage:

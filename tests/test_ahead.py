@@ -196,3 +196,31 @@ def test_a_childs_engine_connection_is_its_own_and_asks_nothing_known(
     assert child._remaps == docker_engine._remaps is not None
     assert child.find_or_pull(tiny_images["tiny-base"]).image_id == image
     child.client.close()
+
+
+def test_a_run_of_one_image_notes_nothing_for_later_walks(
+        docker_engine: Any, tiny_images: dict[str, str], tmp_path: Path,
+        monkeypatch: Any) -> None:
+    """What a walk met is noted for a later walk of the run to replay
+    (harness.snapshot.subtrees); a run planned for one image has none, and notes nothing."""
+    from harness.snapshot import subtrees
+
+    for name in ("_segments", "_alone"):
+        monkeypatch.setattr(subtrees, name, {})
+    monkeypatch.setattr(subtrees, "_kept", [])
+    first, second = _specs(tiny_images, "tiny-base", "tiny-additions")
+    alone = SnapshotStore(tmp_path / "alone", "test-alone")
+    try:
+        alone.plan([first], lambda spec: True)
+        alone.snapshot_of(first)
+    finally:
+        alone.cleanup()
+    assert subtrees._kept == []
+    several = SnapshotStore(tmp_path / "several", "test-several")
+    try:
+        several.plan([first, second], lambda spec: True)
+        several.snapshot_of(first)
+    finally:
+        several.cleanup()
+    assert len(subtrees._kept) == 1 and subtrees._kept[0][0].paths
+    assert subtrees._noting == [True]

@@ -41,8 +41,9 @@ Not replayed either:
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -120,6 +121,18 @@ def last_walk() -> None:
     """This process takes no snapshot after its current one (a child taking one ahead,
     harness.gate): its walk replays what earlier walks of the run noted, but notes nothing."""
     _noting[0] = False
+
+
+@contextlib.contextmanager
+def noting(later: bool) -> Iterator[None]:
+    """Within, walks note what they meet only when `later` walks may replay it (not in a
+    run of one image: its notes would only cost time and memory)."""
+    saved = _noting[0]
+    _noting[0] = saved and later
+    try:
+        yield
+    finally:
+        _noting[0] = saved
 
 
 #: folder key -> (the walk that noted it, the folder's own stamps, its members' range)
