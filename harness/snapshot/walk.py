@@ -191,13 +191,13 @@ def _walk(rootfs: Rootfs, collectors: list[ContentCollector]) -> FileTable:
             if live is not None:
                 live.leave(path)
             tick(path)  # the image's time budget, if it is read under one
+            if (live is not None and member.type in _ALONE_TYPES
+                    and live.reuse(path, files)):
+                continue  # an earlier walk's row (harness.snapshot.subtrees)
             kind = _TYPES.get(member.type, "other")
             record: dict[str, Any] = {"type": kind, "mode": mode_string(member.mode),
                                       "uid": member.uid, "gid": member.gid}
             noticed = -1  # a regular file's count before it was offered, while noting
-            if (live is not None and member.type in _ALONE_TYPES
-                    and live.reuse(path, files)):
-                continue  # an earlier walk's row (harness.snapshot.subtrees)
             if member.type == b"2":
                 record["target"] = member.linkname
             elif member.type == b"1":
