@@ -203,8 +203,12 @@ class SnapshotStore:
                                  in_place=source.reads_in_place)
         if linkage:
             # the closure waits for the abi aspect, which comes after the others: the second
-            # core computes it meanwhile
-            self._linkage[info.key] = _linkage_of(snap, fork=True)
+            # core computes it meanwhile; unless children will take the next images: then
+            # now, and they share its checks (harness.diff.linkage `_SHARED_CHECKS`)
+            shared = len(self._plan) > 1
+            self._linkage[info.key] = _linkage_of(snap, fork=not shared)
+            if shared:
+                self._linkage[info.key].result()
         snap.keep(path, self._layer_folder())
         return snap
 

@@ -259,3 +259,54 @@ def test_image_library_path_is_searched(root: Path) -> None:
     abi = collect_abi(root)
     assert found(abi) == {("needed-unresolved", "libfoo.so.1", "/usr/bin/user")}
     assert found({**abi, "library_path": "/opt/vendor/lib:relative"}) == set()
+
+
+def _with_digests(abi: dict[str, Any], root: Path) -> dict[str, Any]:
+    """The ABI section with each object's sha256, as the gate gives it (abi_with_env)."""
+    import hashlib
+
+    return {**abi, "digests": {path: hashlib.sha256((root / path.lstrip("/")).read_bytes())
+                               .hexdigest() for path in abi["objects"]}}
+
+
+def test_checks_are_shared_between_images_only_for_the_same_contents(
+        root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An image of a family judged after its base reuses the checks of the objects they
+    share (harness.diff.linkage `_SHARED_CHECKS`), keyed by the contents of every object a
+    check reads: the same program against another build of its library is checked again,
+    and its findings are that image's own."""
+    import harness.diff.linkage as linkage
+
+    monkeypatch.setattr(linkage, "_SHARED_CHECKS", {})
+    newer = compile_library(Lib(FOO.source + "int foo_new(void) { return 3; }\n",
+                                FOO.script + "FOO_2.0 { global: foo_new; } FOO_1.0;\n"),
+                            tmp_path / "newer")
+    other = tmp_path / "other"
+    shutil.copytree(root, other, symlinks=True)
+    shutil.copy(newer, libdir(root) / newer.name)  # this image ships the newer build
+    compile_library(FOO, libdir(other))  # this one the older
+    program = f"{DECLS}int foo_new(void);\nint main(void) {{ return foo_init() + foo_new(); }}\n"
+    compile_program(program, root / "usr/bin/user", [newer])
+    shutil.copy(root / "usr/bin/user", other / "usr/bin/user")  # the very same program
+    good, bad = _with_digests(collect_abi(root), root), _with_digests(collect_abi(other), other)
+    assert good["digests"]["/usr/bin/user"] == bad["digests"]["/usr/bin/user"]
+    calls: list[str] = []
+    against = linkage.Linker._versioned_against
+
+    def counting(self: Any, node: Any, targets: Any) -> Any:
+        calls.append(node.real)
+        return against(self, node, targets)
+    monkeypatch.setattr(linkage.Linker, "_versioned_against", counting)
+    missing = {("symbol-unresolved", "libfoo.so.1:@FOO_2.0", "/usr/bin/user"),
+               ("symbol-unresolved", "libfoo.so.1:foo_new@FOO_2.0", "/usr/bin/user")}
+    for _ in range(2):  # either order, and again
+        assert found(good) == set()
+        assert found(bad) == missing
+    assert found(bad) == missing
+    # the libc, the loader and the program against the newer build: checked once
+    first = len(calls)
+    calls.clear()
+    assert found(_with_digests(collect_abi(root), root)) == set()
+    assert not calls and first > 0
+    # an image without digests is checked alone, as before
+    assert found(collect_abi(other)) == missing and calls

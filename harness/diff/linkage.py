@@ -128,6 +128,27 @@ def parse_ld_so_conf(config: Mapping[str, str], path: str = "/etc/ld.so.conf") -
     return dirs
 
 
+#: a check of one object (its versioned references against the objects they name, its
+#: unversioned ones against a program's scope) keyed by what decides it: the sha256 of each
+#: object's file it reads, and whether that object read as an error -> its problems. The
+#: images of a release family, judged in one process, share their base's objects: each
+#: check is made once. Started again past `_MAX_SHARED_CHECKS`
+_SHARED_CHECKS: dict[tuple[Any, ...], frozenset[tuple[str, ...]]] = {}
+_MAX_SHARED_CHECKS = 1 << 14
+
+
+def _shared_check(key: tuple[Any, ...] | None, check: Any) -> frozenset[tuple[str, ...]]:
+    """The problems of `check()`, made once for a `key` (None: made every time)."""
+    if key is None:
+        return frozenset(check())
+    found = _SHARED_CHECKS.get(key)
+    if found is None:
+        if len(_SHARED_CHECKS) >= _MAX_SHARED_CHECKS:
+            _SHARED_CHECKS.clear()
+        found = _SHARED_CHECKS[key] = frozenset(check())
+    return found
+
+
 class Linker:
     """The loader's view of one image's ABI section (see harness.snapshot.elf)."""
 
@@ -148,6 +169,9 @@ class Linker:
         #: (object, its verneed targets) -> problems before the scope fallback: an object is
         #: checked in every program's context that loads it, mostly with the same targets
         self._versioned_memo: dict[tuple[Any, ...], frozenset[tuple[str, ...]]] = {}
+        #: path -> the sha256 of the object's file, where the caller gave them (`digests`):
+        #: checks then shared across images (`_SHARED_CHECKS`)
+        self._digests: Mapping[str, str] = abi.get("digests") or {}
         #: (object, musl) -> its references bound by name alone: none for most glibc objects,
         #: and each object is checked once per program that loads it
         self._by_name: dict[tuple[str, bool], list[tuple[str, str | None, str | None]]] = {}
@@ -371,7 +395,9 @@ class Linker:
         key = (node.real, tuple(targets.items()))
         found = self._versioned_memo.get(key)
         if found is None:
-            found = self._versioned_memo[key] = frozenset(self._versioned_against(node, targets))
+            found = self._versioned_memo[key] = _shared_check(
+                self._content_key("versioned", node.real, targets.values()),
+                lambda: self._versioned_against(node, targets))
         if not found:
             return set()
         scope = [n.real for n in ctx.nodes if "error" not in n.facts]
@@ -425,11 +451,30 @@ class Linker:
         if len(scope) < len(ctx.nodes):
             return problems  # an unreadable object in scope may define anything
         names = self.musl_names if musl else self.names
-        for name, version, file in refs:
-            if not any(name in names(real) for real in scope):
-                # musl ignores the version the linker recorded, the report still names it
-                problems.add(("symbol", file or "", name, version or ""))
-        return problems
+
+        def check() -> set[tuple[str, ...]]:
+            for name, version, file in refs:
+                if not any(name in names(real) for real in scope):
+                    # musl ignores the version the linker recorded, the report still names it
+                    problems.add(("symbol", file or "", name, version or ""))
+            return problems
+        return set(_shared_check(self._content_key(ctx.flavor, node.real, scope), check))
+
+    def _content_key(self, kind: str, real: str, others: Iterable[str | None]
+                     ) -> tuple[Any, ...] | None:
+        """What decides a check of the object `real` against `others` (None: no object),
+        by content (`_SHARED_CHECKS`); None when a digest is not known."""
+        digests, objects = self._digests, self.objects
+        parts: list[Any] = [kind]
+        for path in (real, *others):
+            if path is None:
+                parts.append(None)
+                continue
+            digest = digests.get(path)
+            if digest is None:
+                return None
+            parts.append((digest, "error" in objects[path]))
+        return tuple(parts)
 
     def findings(self) -> list[Finding]:
         """Every NEEDED that resolves nowhere and every symbol nothing provides."""
