@@ -23,12 +23,8 @@ def suppressions(config: HarnessConfig) -> abi.Suppressions:
 def abi_with_env(snap: Snapshot) -> dict[str, Any]:
     """The ABI section plus the image's LD_LIBRARY_PATH, which the loader searches too, and
     each object's sha256 (harness.diff.linkage shares checks by content)."""
-    digests = {}
-    for path in snap.abi.get("objects") or {}:
-        record = snap.files.get(path)
-        digest = record.get("sha256") if isinstance(record, dict) else None
-        if isinstance(digest, str):
-            digests[path] = digest
+    digests = {path: digest for path in snap.abi.get("objects") or {}
+               if (digest := abi.digest_of(snap.files, path)) is not None}
     return {**snap.abi, "library_path": snap.metadata.get("Env.LD_LIBRARY_PATH"),
             "digests": digests}
 

@@ -230,7 +230,7 @@ def _symbols_of(owner: str, exports: list[Any], suppress: _Suppress,
     return records
 
 
-def _digest_of(files: Mapping[str, Any] | None, path: str) -> str | None:
+def digest_of(files: Mapping[str, Any] | None, path: str) -> str | None:
     """The sha256 of the file at `path` in a snapshot's files, when it has one."""
     record = files.get(path) if files is not None else None
     digest = record.get("sha256") if isinstance(record, dict) else None
@@ -268,11 +268,11 @@ def baseline_records(abi: dict[str, Any], suppressions: Suppressions,
             continue
         records[key] = _library_record(abi, path, suppress)
         _add_symbols(records, _symbols_of(key, abi["objects"][path].get("exports") or [],
-                                          suppress, _digest_of(files, path)))
+                                          suppress, digest_of(files, path)))
     for path in _plugins(abi):
         records[path] = _plugin_record(abi, path, suppress)
         _add_symbols(records, _symbols_of(path, abi["objects"][path]["exports"], suppress,
-                                          _digest_of(files, path)))
+                                          digest_of(files, path)))
     _RECORDS.put((abi,), suppressions, records)
     return records
 

@@ -25,7 +25,7 @@ import fnmatch
 import posixpath
 import re
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,7 +137,8 @@ _SHARED_CHECKS: dict[tuple[Any, ...], frozenset[tuple[str, ...]]] = {}
 _MAX_SHARED_CHECKS = 1 << 14
 
 
-def _shared_check(key: tuple[Any, ...] | None, check: Any) -> frozenset[tuple[str, ...]]:
+def _shared_check(key: tuple[Any, ...] | None, check: Callable[[], Iterable[tuple[str, ...]]]
+                  ) -> frozenset[tuple[str, ...]]:
     """The problems of `check()`, made once for a `key` (None: made every time)."""
     if key is None:
         return frozenset(check())
@@ -438,7 +439,6 @@ class Linker:
 
     def unversioned_problems(self, ctx: _Context, node: _Node) -> set[tuple[str, ...]]:
         """Non-weak references no object of a program's scope defines (by name)."""
-        problems: set[tuple[str, ...]] = set()
         musl = ctx.flavor == "musl"
         refs = self._by_name.get((node.real, musl))
         if refs is None:
@@ -446,18 +446,16 @@ class Linker:
                 (name, version, file) for name, version, file, weak in node.facts.get("imports") or []
                 if not weak and (version is None or musl)]
         if not refs:
-            return problems
+            return set()
         scope = [n.real for n in ctx.nodes if "error" not in n.facts]
         if len(scope) < len(ctx.nodes):
-            return problems  # an unreadable object in scope may define anything
+            return set()  # an unreadable object in scope may define anything
         names = self.musl_names if musl else self.names
 
-        def check() -> set[tuple[str, ...]]:
-            for name, version, file in refs:
-                if not any(name in names(real) for real in scope):
-                    # musl ignores the version the linker recorded, the report still names it
-                    problems.add(("symbol", file or "", name, version or ""))
-            return problems
+        def check() -> Iterable[tuple[str, ...]]:
+            # musl ignores the version the linker recorded, the report still names it
+            return {("symbol", file or "", name, version or "") for name, version, file in refs
+                    if not any(name in names(real) for real in scope)}
         return set(_shared_check(self._content_key(ctx.flavor, node.real, scope), check))
 
     def _content_key(self, kind: str, real: str, others: Iterable[str | None]
