@@ -74,6 +74,10 @@ class ChildResult(Generic[T]):
             return True
         return bool(ready)
 
+    def fileno(self) -> int:
+        """The end of the pipe the child writes its result to (-1: no child)."""
+        return self._fd
+
     def close(self) -> int | None:
         """Stop and reap a child whose result is no longer wanted: its wait status, None when
         no child was running."""
@@ -111,6 +115,22 @@ class ChildResult(Generic[T]):
             return os.waitpid(pid, 0)[1]
         except ChildProcessError:
             return -1
+
+
+def first_ended(children: list[ChildResult[T]], seconds: float) -> list[ChildResult[T]]:
+    """Those of `children` that have ended or are handing their result over, once one has,
+    waiting at most `seconds`; a result without a child has ended."""
+    done = [child for child in children if not child._pid]
+    waiting = [child for child in children if child._pid]
+    if done or not waiting:
+        return done
+    import select
+
+    try:
+        ready, _, _ = select.select(waiting, [], [], max(0.0, seconds))
+    except (OSError, ValueError):
+        return waiting
+    return ready
 
 
 def _child(fn: Callable[[], T], fd: int) -> None:

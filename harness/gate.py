@@ -10,7 +10,8 @@ import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -28,7 +29,7 @@ from harness.aspects import JUDGED_AGAINST, REGISTRY, STORED_ASPECTS
 from harness.aspects.abi import abi_with_env
 from harness.judging import (aspect_error, candidate_only_changes, cause_index, diff_aspect,
                              judged_changes, stored_records)
-from harness.childresult import ChildResult
+from harness.childresult import ChildResult, first_ended
 from harness.outcome.result import AspectResult
 from harness.limits import Limits
 from harness.memo import Memo
@@ -93,7 +94,15 @@ class SnapshotStore:
         #: its linkage findings when it took it)
         self._plan: list[ImageSpec] = []
         self._wanted: Callable[[ImageSpec], bool] = lambda spec: True
+        self._judge: Callable[[ImageSpec], None] | None = None
+        #: image key -> the linkage findings its child gave (None: none given), once the
+        #: child taking it ahead has ended
+        self._settled: dict[str, list[Finding] | None] = {}
         self._ahead: dict[str, ChildResult[list[Finding] | bool]] = {}
+        #: references of children taking snapshots ahead that have ended, and the plan's
+        #: place of the last image asked for (children begin after it)
+        self._ended: set[str] = set()
+        self._at = -1
         #: references a child was begun for (each once: one that failed is left to its tests)
         self._tried: set[str] = set()
 
@@ -120,13 +129,15 @@ class SnapshotStore:
         """The snapshot of the image a spec names (`find_image`, then `snapshot`)."""
         return self.snapshot(self.find_image(spec))
 
-    def plan(self, specs: list[ImageSpec], wanted: Callable[[ImageSpec], bool]) -> None:
+    def plan(self, specs: list[ImageSpec], wanted: Callable[[ImageSpec], bool],
+             judge: Callable[[ImageSpec], None] | None = None) -> None:
         """The images this run will judge, in the order it asks for them: once one's snapshot
         is had, the next ones that are `wanted` (their judgements not all known from an
-        earlier run) are taken ahead in forked children, on the cores the judging leaves
-        idle, and kept in the cache for `snapshot` to recall. A family is then read while it
-        is judged."""
-        self._plan, self._wanted = list(specs), wanted
+        earlier run) are taken ahead in forked children, `AHEAD` at a time, and kept in the
+        cache for `snapshot` to recall. A child that took its image then calls `judge` on
+        it, with the snapshot in hand (`plan_run`: its verdicts kept). A family is then read
+        and judged on every core while the run reports it."""
+        self._plan, self._wanted, self._judge = list(specs), wanted, judge
 
     def baselines_folder(self) -> Path:
         """Where baselines parsed by this code are kept (harness.baseline `parsed_in`)."""
@@ -137,29 +148,58 @@ class SnapshotStore:
         kept = self._memo.get(info.key)
         if kept is not None:
             return kept
-        ahead = next((self._ahead.pop(ref) for ref in list(self._ahead)
-                      if (found := self._found.get(ref)) is not None and found.key == info.key),
-                     None)
-        findings: list[Finding] | None = None
-        if ahead is not None:
-            # never longer than the image's own time: a child stuck past it is stopped (its
-            # lock goes with it) and the snapshot taken here, under the run's own bounds
-            if ahead.wait(self.limits.image_seconds):
-                given = ahead.result()
-                findings = given if isinstance(given, list) else None
-            else:
-                ahead.close()
+        self._settle(info)
         with gcpause.paused():
             snap = self._load_or_take(info)
-        if ahead is not None:
+        if info.key in self._settled:
+            findings = self._settled.pop(info.key)
             self._linkage.setdefault(info.key, ChildResult.given(findings) if findings is not None
                                      else _linkage_of(snap, fork=True))
         self._take_next_ahead(info)
+        self._hold(info, snap)
+        gcpause.settle()
+        return snap
+
+    def settle(self, spec: ImageSpec) -> None:
+        """Wait for the child taking the spec's image ahead, if one is (at most the image's
+        time): its snapshot, and its verdicts when the plan judges, are then in the cache.
+        The children that end meanwhile make room for the next planned images."""
+        try:
+            info = self.find_image(spec)
+        except HarnessError:
+            return
+        self._settle(info)
+
+    def _settle(self, info: ImageInfo) -> None:
+        """`settle`; the child's linkage findings kept for `snapshot` (`_settled`)."""
+        ref = next((ref for ref in self._ahead
+                    if (found := self._found.get(ref)) is not None and found.key == info.key),
+                   None)
+        if ref is None:
+            return
+        # never longer than the image's own time: a child stuck past it is stopped (its
+        # lock goes with it) and the snapshot taken here, under the run's own bounds
+        deadline = time.monotonic() + self.limits.image_seconds
+        while ref not in self._ended and (left := deadline - time.monotonic()) > 0:
+            running = {child: other for other, child in self._ahead.items()
+                       if other not in self._ended}
+            self._ended.update(running[child] for child in first_ended(list(running), left))
+            self._fill()  # another child ended first: the next planned image in its place
+        ahead = self._ahead.pop(ref)
+        findings: list[Finding] | None = None
+        if ref in self._ended:
+            given = ahead.result()
+            findings = given if isinstance(given, list) else None
+        else:
+            ahead.close()
+        self._ended.discard(ref)
+        self._settled[info.key] = findings
+        self._take_next_ahead(info)
+
+    def _hold(self, info: ImageInfo, snap: Snapshot) -> None:
         self._memo.put(info.key, snap)
         # an id is an object's only while it lives: those of dropped snapshots go too
         self._keys = {id(held): key for key, held in self._memo.items()}
-        gcpause.settle()
-        return snap
 
     def _cache_path(self, info: ImageInfo) -> Path:
         # the content's key, hashed: an engine image's id, a daemonless one's with its layers;
@@ -213,15 +253,24 @@ class SnapshotStore:
         return snap
 
     def _take_next_ahead(self, info: ImageInfo) -> None:
-        """Begin taking the snapshots of the `AHEAD` planned images after `info`'s, each in a
-        child, unless held, kept or tried already. The child finds the image (an image the
-        engine lacks is pulled there, not here) and leaves it when not `wanted`."""
+        """Begin taking the snapshots of the planned images after `info`'s, each in a child,
+        `AHEAD` at once (`_fill`)."""
         at = next((n for n, spec in enumerate(self._plan)
                    if (found := self._found.get(spec.ref)) is not None and found.key == info.key),
                   None)
-        if at is None:
-            return
-        for spec in self._plan[at + 1:at + 1 + AHEAD]:
+        if at is not None:
+            self._at = max(self._at, at)
+            self._fill()
+
+    def _fill(self) -> None:
+        """Begin taking the snapshots of the next planned images, each in a child, while
+        fewer than `AHEAD` children run, unless held, kept or tried already. The child finds
+        the image (an image the engine lacks is pulled there, not here) and leaves it when not
+        `wanted`."""
+        running = len(self._ahead.keys() - self._ended)
+        for spec in self._plan[self._at + 1:]:
+            if running >= AHEAD:
+                return
             found = self._found.get(spec.ref)
             if (spec.ref in self._tried or found is not None and (
                     found.key in self._memo or self._cache_path(found).exists())
@@ -230,6 +279,7 @@ class SnapshotStore:
             self._tried.add(spec.ref)
             _parser_imported()
             self._ahead[spec.ref] = ChildResult(partial(_taken_ahead, self, spec, os.getpid()))
+            running += 1
 
     @property
     def fingerprint(self) -> str:
@@ -313,7 +363,7 @@ def _taken_ahead(store: SnapshotStore, spec: ImageSpec, parent: int) -> list[Fin
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_DFL)
     store._engine = store._engine.for_child() if store._engine is not None else None
-    store._sources, store._linkage, store._ahead = {}, {}, {}
+    store._sources, store._linkage, store._ahead, store._ended = {}, {}, {}, set()
     subtrees.last_walk()
     info = store.find_image(spec)
     if not store._wanted(spec):
@@ -323,20 +373,50 @@ def _taken_ahead(store: SnapshotStore, spec: ImageSpec, parent: int) -> list[Fin
     from filelock import FileLock
 
     with FileLock(str(path) + ".lock").acquire(poll_interval=0.01):
-        if not path.exists():
-            # the run's process and another child keep the cores busy: a parser pool of
-            # its own would cost more than it gives (bench/README.md)
-            with gcpause.paused(), parsing_here():
-                snap = store._take(info, path, linkage=False)
-                return linkage_findings(abi_with_env(snap))
-    return True
+        if path.exists():
+            return True
+        # the run's process and another child keep the cores busy: a parser pool of its own
+        # would cost more than it gives (bench/README.md)
+        with gcpause.paused(), parsing_here():
+            snap = store._take(info, path, linkage=False)
+            findings = linkage_findings(abi_with_env(snap))
+    if store._judge is not None:
+        # judged here, on this core, from the snapshot in hand: the run's process then
+        # recalls the verdicts (`check_aspect`) instead of the snapshot
+        store._linkage[info.key] = ChildResult.given(findings)
+        store._hold(info, snap)
+        store._judge(spec)
+    return findings
 
 
 def plan_run(store: SnapshotStore, specs: list[ImageSpec], root: Path, config: HarnessConfig,
-             update: bool) -> None:
+             update: bool, aspects: Mapping[str, Collection[str]] | None = None) -> None:
     """Plan a run of several images (`SnapshotStore.plan`): an image is taken ahead unless
-    every judgement of it is known from an earlier run."""
-    store.plan(specs, lambda spec: update or not _judgements_known(spec, store, root, config))
+    every judgement of it the run asks for is known from an earlier run, and the child
+    that took it judges those aspects too (not when updating baselines). `aspects`: image
+    name -> the aspects the run asks of it (else every aspect of `REGISTRY`), a hint: an
+    aspect the child did not judge is judged when asked, one judged in vain costs only the
+    child's time."""
+    every = [aspect.name for aspect in REGISTRY]
+
+    def asked(spec: ImageSpec) -> Collection[str]:
+        known = aspects.get(spec.name) if aspects is not None else None
+        return known if known is not None else every
+
+    # an image the run asks no aspect of (its other suites' tests) is wanted as before
+    store.plan(specs,
+               lambda spec: update or not _judgements_known(spec, store, root, config,
+                                                            asked(spec) or every),
+               None if update else partial(_judge_all, store=store, root=root, config=config,
+                                           asked=asked))
+
+
+def _judge_all(spec: ImageSpec, store: SnapshotStore, root: Path, config: HarnessConfig,
+               asked: Callable[[ImageSpec], Collection[str]]) -> None:
+    """Judge the aspects of an image the run asks for, each kept as a verdict for the run's
+    process to recall (`check_aspect`)."""
+    for aspect in asked(spec):
+        check_aspect(spec, aspect, store, root, config)
 
 
 def _linkage_of(snap: Snapshot, fork: bool) -> ChildResult[list[Finding]]:
@@ -455,6 +535,8 @@ def check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
     """
     use = WaiverUse()
     try:
+        if not update:  # a child judging the image ahead keeps its verdict
+            store.settle(spec)
         with gcpause.paused():  # baselines and diffs are large acyclic structures
             key = None if update else _verdict_key(spec, aspect, store, root, config)
             known = store.recall_verdict(key) if key else None
@@ -476,11 +558,11 @@ def check_aspect(spec: ImageSpec, aspect: str, store: SnapshotStore, root: Path,
 
 
 def _judgements_known(spec: ImageSpec, store: SnapshotStore, root: Path,
-                      config: HarnessConfig) -> bool:
-    """Whether every aspect's judgement of the image is known from an earlier run
+                      config: HarnessConfig, aspects: Collection[str]) -> bool:
+    """Whether the judgements of the image's `aspects` are all known from an earlier run
     (`check_aspect` then never needs its snapshot)."""
-    for aspect in REGISTRY:
-        key = _verdict_key(spec, aspect.name, store, root, config)
+    for aspect in aspects:
+        key = _verdict_key(spec, aspect, store, root, config)
         if key is None or store.recall_verdict(key) is None:
             return False
     return True

@@ -21,6 +21,7 @@ import pytest
 from harness.config import HarnessConfig, ImageSpec, load_config, parse_image_option
 from harness.errors import ConfigError
 from harness import baseline, emulation, gate, gcpause, runtime
+from harness.aspects import REGISTRY
 from harness.diff.probes import probe_records
 from harness.source.engine import Engine
 from harness.errors import EngineUnavailable, HarnessError
@@ -56,6 +57,9 @@ class HarnessState:
     waiver_use: WaiverUse = field(default_factory=WaiverUse)
     #: a run under -k/-m or with deselected tests cannot call a waiver or a baseline unused
     partial: bool = False
+    #: image name -> the aspects its collected compat tests judge, for each image a
+    #: collected test is of (None before collection)
+    asked: dict[str, list[str]] | None = None
 
 
 STATE = pytest.StashKey[HarnessState]()
@@ -247,6 +251,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=image_of)  # stable: each image's tests keep their order
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    state = session.config.stash[STATE]
+    state.asked = _asked_aspects(session.items, state.images)  # after -k and -m
+
+
+def _asked_aspects(items: list[pytest.Item], images: list[ImageSpec]) -> dict[str, list[str]]:
+    """Image name -> the aspects the collected compat tests judge of it (`test_ASPECT`
+    with `compat_check`), for the images any collected test is of: what a child taking an
+    image ahead judges (harness.gate `plan_run`; a hint, never the judgement itself)."""
+    known = {aspect.name for aspect in REGISTRY}
+    asked: dict[str, list[str]] = {}
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        spec = callspec.params.get("_harness_image") if callspec is not None else None
+        if not isinstance(spec, ImageSpec):
+            continue
+        aspects = asked.setdefault(spec.name, [])
+        name = getattr(item, "originalname", "").removeprefix("test_")
+        if ("compat_check" in getattr(item, "fixturenames", ()) and name in known
+                and name not in aspects):
+            aspects.append(name)
+    return {spec.name: asked[spec.name] for spec in images if spec.name in asked}
+
+
 @pytest.fixture(scope="session")
 def compat_store(request: pytest.FixtureRequest) -> Iterator[SnapshotStore]:
     """Session-wide snapshot store: each image is snapshotted once (also under xdist), and
@@ -255,7 +283,9 @@ def compat_store(request: pytest.FixtureRequest) -> Iterator[SnapshotStore]:
     store = SnapshotStore(state.cache_dir, state.run_id, request.config.option.harness_platform,
                           read=request.config.option.harness_read, limits=state.config.limits)
     if not hasattr(request.config, "workerinput"):  # xdist's workers keep the cores busy
-        gate.plan_run(store, state.images, state.baselines, state.config, state.update)
+        asked = state.asked  # None: nothing collected
+        planned = [spec for spec in state.images if asked is None or spec.name in asked]
+        gate.plan_run(store, planned, state.baselines, state.config, state.update, asked)
     try:
         with baseline.parsed_in(store.baselines_folder()):
             yield store

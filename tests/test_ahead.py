@@ -224,3 +224,135 @@ def test_a_run_of_one_image_notes_nothing_for_later_walks(
         several.cleanup()
     assert len(subtrees._kept) == 1 and subtrees._kept[0][0].paths
     assert subtrees._noting == [True]
+
+
+def _recorded_as(spec: ImageSpec, ref: str, root: Path, cache: Path, config: Any) -> None:
+    """Baselines of the image `ref` names, recorded under the spec's name."""
+    from harness.aspects import REGISTRY
+    from harness.gate import check_aspect
+
+    store = SnapshotStore(cache, "test-ahead-record")
+    try:
+        for aspect in REGISTRY:
+            check_aspect(ImageSpec(spec.name, ref), aspect.name, store, root, config, update=True)
+    finally:
+        store.cleanup()
+
+
+def test_the_child_that_took_an_image_judges_it_and_the_run_recalls_its_verdicts(
+        docker_engine: Any, tiny_images: dict[str, str], tmp_path: Path) -> None:
+    """`plan_run`: the child taking an image ahead also judges it, with the snapshot in hand;
+    the run's process recalls those verdicts (never loading the snapshot), and they are
+    the judgements it makes itself: here of an image with changes."""
+    from harness.aspects import REGISTRY
+    from harness.config import HarnessConfig
+    from harness.gate import check_aspect, plan_run
+
+    first, second = _specs(tiny_images, "tiny-base", "tiny-additions")
+    root, config = tmp_path / "baselines", HarnessConfig()
+    for spec in (first, second):  # the second image is judged against the first's
+        _recorded_as(spec, first.ref, root, tmp_path / "record", config)
+    here = SnapshotStore(tmp_path / "here", "test-ahead-judged-here")
+    try:
+        expected = [check_aspect(second, a.name, here, root, config).to_dict() for a in REGISTRY]
+    finally:
+        here.cleanup()
+    assert any(result["changes"] for result in expected)
+    store = SnapshotStore(tmp_path / "cache", "test-ahead-judged")
+    try:
+        plan_run(store, [first, second], root, config, update=False)
+        store.snapshot_of(first)  # the child begins; asked at once, its verdicts are awaited
+        got = [check_aspect(second, a.name, store, root, config).to_dict() for a in REGISTRY]
+        assert got == expected
+        assert store._memo.get(store.find_image(second).key) is None  # recalled, not loaded
+        assert len(list((tmp_path / "cache" / "verdicts").glob("*.json"))) == len(REGISTRY)
+    finally:
+        store.cleanup()
+
+
+def test_the_child_judges_only_the_aspects_the_run_asks_for(
+        docker_engine: Any, tiny_images: dict[str, str], tmp_path: Path) -> None:
+    """A run under `-k files` asks one aspect: the child judges that one; another aspect,
+    asked all the same, is judged in the run's process."""
+    from harness.config import HarnessConfig
+    from harness.gate import check_aspect, plan_run
+
+    first, second = _specs(tiny_images, "tiny-base", "tiny-additions")
+    root, config = tmp_path / "baselines", HarnessConfig()
+    for spec in (first, second):
+        _recorded_as(spec, spec.ref, root, tmp_path / "record", config)
+    store = SnapshotStore(tmp_path / "cache", "test-ahead-asked")
+    try:
+        plan_run(store, [first, second], root, config, update=False,
+                 aspects={first.name: [], second.name: ["files"]})
+        store.snapshot_of(first)
+        store.settle(second)
+        assert len(list((tmp_path / "cache" / "verdicts").glob("*.json"))) == 1
+        assert check_aspect(second, "files", store, root, config).verdict == "pass"
+        assert store._memo.get(store.find_image(second).key) is None
+        assert check_aspect(second, "abi", store, root, config).verdict == "pass"
+        assert store._memo.get(store.find_image(second).key) is not None  # judged here
+    finally:
+        store.cleanup()
+
+
+def test_a_child_that_ends_first_makes_room_for_the_next_planned_image(
+        tmp_path: Path, monkeypatch: Any) -> None:
+    """`AHEAD` children run at once: one that ends while the run waits for an earlier one
+    is replaced by the next planned image's at once, not when the earlier one ends."""
+    import time
+
+    from harness import gate
+    from harness.rootfs.image import ImageInfo
+
+    log = tmp_path / "log"
+    naps = {"slow": 3.0}
+
+    def taken(store: SnapshotStore, spec: ImageSpec, parent: int) -> list[Any]:
+        with log.open("a") as f:
+            f.write(f"{spec.name} start {time.monotonic()}\n")
+        time.sleep(naps.get(spec.name, 0.0))
+        with log.open("a") as f:
+            f.write(f"{spec.name} end {time.monotonic()}\n")
+        return []
+
+    monkeypatch.setattr(gate, "_taken_ahead", taken)
+    specs = [ImageSpec(name, f"harness-test/{name}:planned")
+             for name in ("first", "slow", "quick", "next")]
+    store = SnapshotStore(tmp_path / "cache", "test-ahead-fill")
+    store._found = {spec.ref: ImageInfo(spec.ref, f"sha256:{n}", "x86_64", "linux", None, {})
+                    for n, spec in enumerate(specs)}
+    try:
+        store.plan(specs, lambda spec: True)
+        store._take_next_ahead(store._found[specs[0].ref])
+        assert list(store._ahead) == [spec.ref for spec in specs[1:1 + gate.AHEAD]]
+        store.settle(specs[1])
+        assert specs[1].ref not in store._ahead and specs[3].ref in store._ahead
+        store.settle(specs[3])
+        when = {" ".join(line.split()[:2]): float(line.split()[2])
+                for line in log.read_text().splitlines()}
+        assert when["next start"] < when["slow end"]
+    finally:
+        store.cleanup()
+
+
+def test_the_aspects_asked_are_those_of_the_collected_compat_tests() -> None:
+    """The plugin's hint to the children (`_asked_aspects`): per image, the aspects of its
+    collected `test_ASPECT` compat tests, in their order; an image with only other tests
+    is asked none; an image with no collected test is not planned at all."""
+    from types import SimpleNamespace
+
+    from harness.plugin import _asked_aspects
+
+    a, b, c = ImageSpec("a", "a:1"), ImageSpec("b", "b:1"), ImageSpec("c", "c:1")
+
+    def item(spec: ImageSpec | None, name: str, fixtures: tuple[str, ...] = ("compat_check",)
+             ) -> Any:
+        return SimpleNamespace(callspec=SimpleNamespace(params={"_harness_image": spec}),
+                               originalname=name, fixturenames=fixtures)
+
+    items = [item(b, "test_abi"), item(a, "test_files"), item(a, "test_abi"),
+             item(a, "test_files"), item(b, "test_probes", ("image_families",)),
+             item(b, "test_unknown"), item(None, "test_files"), SimpleNamespace()]
+    assert _asked_aspects(items, [a, b, c]) == {"a": ["files", "abi"], "b": ["abi"]}
+    assert _asked_aspects([item(c, "test_probes", ("image_families",))], [a, b, c]) == {"c": []}

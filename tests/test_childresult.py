@@ -76,3 +76,21 @@ def test_a_result_no_longer_wanted_stops_its_child() -> None:
     assert status is not None and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
     assert not os.path.exists(f"/proc/{pid}")  # reaped: no zombie left
     assert pending.close() is None
+
+
+def test_first_ended_gives_the_children_that_have_ended() -> None:
+    from harness.childresult import first_ended
+
+    def sleeps() -> int:
+        time.sleep(3600)
+        return 2
+
+    slow, quick = ChildResult(sleeps), ChildResult(lambda: 1)
+    try:
+        assert first_ended([slow, quick], 30) == [quick]
+        assert first_ended([slow], 0.1) == []
+        given = ChildResult.given(3)
+        assert first_ended([slow, given], 30) == [given]  # no child: ended
+        assert quick.result() == 1
+    finally:
+        slow.close()
