@@ -336,9 +336,10 @@ def _parser_imported() -> None:
 
 def _room_for_a_child() -> bool:
     """Whether the machine has the memory for one more snapshot taken ahead: twice the most
-    this process has held (the next image may well be as large as the last; a family of
-    large images is then read one at a time, as without `plan`). False where it cannot
-    tell."""
+    this process, or a child of it that ended, has held (the next image may well be as
+    large as the last; the children judge theirs, so the run's process may never have held
+    a member; a family of large images is then read one at a time, as without `plan`).
+    False where it cannot tell."""
     import resource
 
     try:
@@ -347,7 +348,9 @@ def _room_for_a_child() -> bool:
                              if line.startswith(b"MemAvailable:"))
     except (OSError, StopIteration, ValueError, IndexError):
         return False
-    return available > 2 * resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # both KiB
+    held = max(resource.getrusage(who).ru_maxrss
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return available > 2 * held  # both KiB
 
 
 def _taken_ahead(store: SnapshotStore, spec: ImageSpec, parent: int) -> list[Finding] | bool:

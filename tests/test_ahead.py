@@ -98,6 +98,31 @@ def test_no_snapshot_is_taken_ahead_without_the_memory_for_it(
         store.cleanup()
 
 
+def test_the_memory_a_child_held_counts_for_the_next_one(monkeypatch: Any) -> None:
+    """A child judging a member can hold more than the run's process ever did: the most
+    a child that ended held counts as the next image's need too."""
+    import resource
+
+    from harness import gate
+
+    usage = resource.getrusage
+
+    def children_held(kib: int) -> Any:
+        def getrusage(who: int) -> Any:
+            real = usage(who)
+            if who != resource.RUSAGE_CHILDREN:
+                return real
+            return type("Usage", (), {"ru_maxrss": kib})()
+        return getrusage
+
+    with open("/proc/meminfo", "rb") as f:
+        available = next(int(line.split()[1]) for line in f if line.startswith(b"MemAvailable:"))
+    monkeypatch.setattr(resource, "getrusage", children_held(1024))
+    assert gate._room_for_a_child()
+    monkeypatch.setattr(resource, "getrusage", children_held(available // 2 + 1))
+    assert not gate._room_for_a_child()
+
+
 def test_an_image_that_cannot_be_found_is_looked_for_in_the_child(
         docker_engine: Any, tiny_images: dict[str, str], tmp_path: Path) -> None:
     """A planned image the engine lacks is looked for (pulled) in its child, never in the
