@@ -96,8 +96,9 @@ class SnapshotStore:
         self._wanted: Callable[[ImageSpec], bool] = lambda spec: True
         self._judge: Callable[[ImageSpec], None] | None = None
         #: image key -> the linkage findings its child gave (None: none given), once the
-        #: child taking it ahead has ended
-        self._settled: dict[str, list[Finding] | None] = {}
+        #: child taking it ahead has ended; for the images judged last (the run's process
+        #: may never load a member judged in its child)
+        self._settled: Memo[str, list[Finding] | None] = Memo(HELD_SNAPSHOTS)
         self._ahead: dict[str, ChildResult[list[Finding] | bool]] = {}
         #: references of children taking snapshots ahead that have ended, and the plan's
         #: place of the last image asked for (children begin after it)
@@ -152,7 +153,7 @@ class SnapshotStore:
         with gcpause.paused():
             snap = self._load_or_take(info)
         if info.key in self._settled:
-            findings = self._settled.pop(info.key)
+            findings = self._settled.get(info.key)
             self._linkage.setdefault(info.key, ChildResult.given(findings) if findings is not None
                                      else _linkage_of(snap, fork=True))
         self._take_next_ahead(info)
@@ -193,7 +194,7 @@ class SnapshotStore:
         else:
             ahead.close()
         self._ended.discard(ref)
-        self._settled[info.key] = findings
+        self._settled.put(info.key, findings)
         self._take_next_ahead(info)
 
     def _hold(self, info: ImageInfo, snap: Snapshot) -> None:
