@@ -61,19 +61,6 @@ class ChildResult(Generic[T]):
             self._value = self._fn() if value is _UNSET else value
         return self._value  # type: ignore[return-value]
 
-    def wait(self, seconds: float) -> bool:
-        """Wait at most `seconds` for the child to end (or hand its result over); True when
-        it did, or when there is no child."""
-        if not self._pid:
-            return True
-        import select
-
-        try:
-            ready, _, _ = select.select([self._fd], [], [], max(0.0, seconds))
-        except (OSError, ValueError):
-            return True
-        return bool(ready)
-
     def fileno(self) -> int:
         """The end of the pipe the child writes its result to (-1: no child)."""
         return self._fd

@@ -411,11 +411,11 @@ def plan_run(store: SnapshotStore, specs: list[ImageSpec], root: Path, config: H
     store.plan(specs,
                lambda spec: update or not _judgements_known(spec, store, root, config,
                                                             asked(spec) or every),
-               None if update else partial(_judge_all, store=store, root=root, config=config,
+               None if update else partial(_judge_asked, store=store, root=root, config=config,
                                            asked=asked))
 
 
-def _judge_all(spec: ImageSpec, store: SnapshotStore, root: Path, config: HarnessConfig,
+def _judge_asked(spec: ImageSpec, store: SnapshotStore, root: Path, config: HarnessConfig,
                asked: Callable[[ImageSpec], Collection[str]]) -> None:
     """Judge the aspects of an image the run asks for, each kept as a verdict for the run's
     process to recall (`check_aspect`)."""
