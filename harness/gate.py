@@ -407,12 +407,12 @@ def plan_run(store: SnapshotStore, specs: list[ImageSpec], root: Path, config: H
         known = aspects.get(spec.name) if aspects is not None else None
         return known if known is not None else every
 
-    # an image the run asks no aspect of (its other suites' tests) is wanted as before
-    store.plan(specs,
-               lambda spec: update or not _judgements_known(spec, store, root, config,
-                                                            asked(spec) or every),
-               None if update else partial(_judge_asked, store=store, root=root, config=config,
-                                           asked=asked))
+    def wanted(spec: ImageSpec) -> bool:
+        # an image the run asks no aspect of (its other suites' tests) is wanted as before
+        return update or not _judgements_known(spec, store, root, config, asked(spec) or every)
+
+    store.plan(specs, wanted, None if update else partial(_judge_asked, store=store, root=root,
+                                                          config=config, asked=asked))
 
 
 def _judge_asked(spec: ImageSpec, store: SnapshotStore, root: Path, config: HarnessConfig,
