@@ -381,3 +381,47 @@ def test_the_aspects_asked_are_those_of_the_collected_compat_tests() -> None:
              item(b, "test_unknown"), item(None, "test_files"), SimpleNamespace()]
     assert _asked_aspects(items, [a, b, c]) == {"a": ["files", "abi"], "b": ["abi"]}
     assert _asked_aspects([item(c, "test_probes", ("image_families",))], [a, b, c]) == {"c": []}
+
+
+def test_a_child_that_dies_while_judging_leaves_the_rest_to_the_run(
+        docker_engine: Any, tiny_images: dict[str, str], tmp_path: Path,
+        monkeypatch: Any) -> None:
+    """A child that kept the snapshot and one verdict, then died: the run recalls that
+    verdict and judges the other aspects itself, from the kept snapshot, as it would have."""
+    import os
+
+    from harness import gate
+    from harness.aspects import REGISTRY
+    from harness.config import HarnessConfig
+
+    first, second = _specs(tiny_images, "tiny-base", "tiny-additions")
+    root, config = tmp_path / "baselines", HarnessConfig()
+    for spec in (first, second):
+        _recorded_as(spec, first.ref, root, tmp_path / "record", config)
+    here = SnapshotStore(tmp_path / "here", "test-ahead-dies-here")
+    try:
+        expected = [gate.check_aspect(second, a.name, here, root, config).to_dict()
+                    for a in REGISTRY]
+    finally:
+        here.cleanup()
+    judge = gate._judge_asked
+
+    def dies(spec: ImageSpec, store: SnapshotStore, root: Path, config: HarnessConfig,
+             asked: Any) -> None:
+        judge(spec, store, root, config, lambda spec: [REGISTRY[0].name])
+        os._exit(3)
+
+    monkeypatch.setattr(gate, "_judge_asked", dies)
+    store = SnapshotStore(tmp_path / "cache", "test-ahead-dies")
+    try:
+        gate.plan_run(store, [first, second], root, config, update=False)
+        store.snapshot_of(first)
+        store.settle(second)
+        assert len(list((tmp_path / "cache" / "verdicts").glob("*.json"))) == 1
+        assert store._cache_path(store.find_image(second)).exists()
+        got = [gate.check_aspect(second, a.name, store, root, config).to_dict()
+               for a in REGISTRY]
+        assert got == expected
+        assert store._memo.get(store.find_image(second).key) is not None  # judged here
+    finally:
+        store.cleanup()
