@@ -264,24 +264,42 @@ def _recorded_as(spec: ImageSpec, ref: str, root: Path, cache: Path, config: Any
         store.cleanup()
 
 
+def _recorded_pair(tiny_images: dict[str, str], tmp_path: Path, changed: bool
+                   ) -> tuple[ImageSpec, ImageSpec, Path, Any]:
+    """tiny-base and tiny-additions with their baselines recorded (the second's from the
+    first image when `changed`: it is then judged with changes); and the baselines' root
+    and the config."""
+    from harness.config import HarnessConfig
+
+    first, second = _specs(tiny_images, "tiny-base", "tiny-additions")
+    root, config = tmp_path / "baselines", HarnessConfig()
+    for spec in (first, second):
+        _recorded_as(spec, first.ref if changed else spec.ref, root, tmp_path / "record", config)
+    return first, second, root, config
+
+
+def _judged_here(spec: ImageSpec, root: Path, config: Any, cache: Path) -> list[dict[str, Any]]:
+    """Every aspect of the image judged by a store of its own, without a plan."""
+    from harness.aspects import REGISTRY
+    from harness.gate import check_aspect
+
+    store = SnapshotStore(cache, "test-ahead-here")
+    try:
+        return [check_aspect(spec, a.name, store, root, config).to_dict() for a in REGISTRY]
+    finally:
+        store.cleanup()
+
+
 def test_the_child_that_took_an_image_judges_it_and_the_run_recalls_its_verdicts(
         docker_engine: Any, tiny_images: dict[str, str], tmp_path: Path) -> None:
     """`plan_run`: the child taking an image ahead also judges it, with the snapshot in hand;
     the run's process recalls those verdicts (never loading the snapshot), and they are
     the judgements it makes itself: here of an image with changes."""
     from harness.aspects import REGISTRY
-    from harness.config import HarnessConfig
     from harness.gate import check_aspect, plan_run
 
-    first, second = _specs(tiny_images, "tiny-base", "tiny-additions")
-    root, config = tmp_path / "baselines", HarnessConfig()
-    for spec in (first, second):  # the second image is judged against the first's
-        _recorded_as(spec, first.ref, root, tmp_path / "record", config)
-    here = SnapshotStore(tmp_path / "here", "test-ahead-judged-here")
-    try:
-        expected = [check_aspect(second, a.name, here, root, config).to_dict() for a in REGISTRY]
-    finally:
-        here.cleanup()
+    first, second, root, config = _recorded_pair(tiny_images, tmp_path, changed=True)
+    expected = _judged_here(second, root, config, tmp_path / "here")
     assert any(result["changes"] for result in expected)
     store = SnapshotStore(tmp_path / "cache", "test-ahead-judged")
     try:
@@ -299,13 +317,9 @@ def test_the_child_judges_only_the_aspects_the_run_asks_for(
         docker_engine: Any, tiny_images: dict[str, str], tmp_path: Path) -> None:
     """A run under `-k files` asks one aspect: the child judges that one; another aspect,
     asked all the same, is judged in the run's process."""
-    from harness.config import HarnessConfig
     from harness.gate import check_aspect, plan_run
 
-    first, second = _specs(tiny_images, "tiny-base", "tiny-additions")
-    root, config = tmp_path / "baselines", HarnessConfig()
-    for spec in (first, second):
-        _recorded_as(spec, spec.ref, root, tmp_path / "record", config)
+    first, second, root, config = _recorded_pair(tiny_images, tmp_path, changed=False)
     store = SnapshotStore(tmp_path / "cache", "test-ahead-asked")
     try:
         plan_run(store, [first, second], root, config, update=False,
@@ -394,16 +408,8 @@ def test_a_child_that_dies_while_judging_leaves_the_rest_to_the_run(
     from harness.aspects import REGISTRY
     from harness.config import HarnessConfig
 
-    first, second = _specs(tiny_images, "tiny-base", "tiny-additions")
-    root, config = tmp_path / "baselines", HarnessConfig()
-    for spec in (first, second):
-        _recorded_as(spec, first.ref, root, tmp_path / "record", config)
-    here = SnapshotStore(tmp_path / "here", "test-ahead-dies-here")
-    try:
-        expected = [gate.check_aspect(second, a.name, here, root, config).to_dict()
-                    for a in REGISTRY]
-    finally:
-        here.cleanup()
+    first, second, root, config = _recorded_pair(tiny_images, tmp_path, changed=True)
+    expected = _judged_here(second, root, config, tmp_path / "here")
     judge = gate._judge_asked
 
     def dies(spec: ImageSpec, store: SnapshotStore, root: Path, config: HarnessConfig,
